@@ -1,0 +1,97 @@
+"""volley: many LLM completions, fast, to any provider, in the OpenAI ``chat.completion`` shape.
+
+Imports are lazy (PEP 562): ``import volley`` loads neither aiohttp nor any provider module until
+a name that needs them is first used.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+_EXPORTS: dict[str, str] = {
+    # calls
+    "completion": "api",
+    "acompletion": "api",
+    "batch_completion": "api",
+    "abatch_completion": "api",
+    "batch_completion_models": "api",
+    "abatch_completion_models": "api",
+    "batch_completion_models_all_responses": "api",
+    "abatch_completion_models_all_responses": "api",
+    "stream_chunk_builder": "streaming",
+    "aclose": "transport",
+    # types
+    "ModelResponse": "types",
+    "StreamChunk": "types",
+    "Choice": "types",
+    "Message": "types",
+    "ToolCall": "types",
+    "Usage": "types",
+    "AsyncStream": "call",
+    # errors
+    "APIError": "errors",
+    "BadRequestError": "errors",
+    "ContextWindowExceededError": "errors",
+    "UnsupportedParamsError": "errors",
+    "AuthenticationError": "errors",
+    "PermissionDeniedError": "errors",
+    "NotFoundError": "errors",
+    "RateLimitError": "errors",
+    "InternalServerError": "errors",
+    "ServiceUnavailableError": "errors",
+    "APIConnectionError": "errors",
+    "Timeout": "errors",
+    "AllModelsFailedError": "errors",
+    "InvalidRequestError": "validate",
+}
+
+__all__ = sorted([*_EXPORTS, "__version__"])
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'volley' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__
+
+
+if TYPE_CHECKING:
+    from .api import (
+        abatch_completion,
+        abatch_completion_models,
+        abatch_completion_models_all_responses,
+        acompletion,
+        batch_completion,
+        batch_completion_models,
+        batch_completion_models_all_responses,
+        completion,
+    )
+    from .call import AsyncStream
+    from .errors import (
+        AllModelsFailedError,
+        APIConnectionError,
+        APIError,
+        AuthenticationError,
+        BadRequestError,
+        ContextWindowExceededError,
+        InternalServerError,
+        NotFoundError,
+        PermissionDeniedError,
+        RateLimitError,
+        ServiceUnavailableError,
+        Timeout,
+        UnsupportedParamsError,
+    )
+    from .streaming import stream_chunk_builder
+    from .transport import aclose
+    from .types import Choice, Message, ModelResponse, StreamChunk, ToolCall, Usage
+    from .validate import InvalidRequestError

@@ -1,0 +1,142 @@
+"""Running the async core from synchronous code.
+
+Sync calls run on one private event loop in a daemon thread. That keeps one warm connection pool
+across sync calls, works when the caller's thread already runs a loop (Jupyter), and is safe from
+many threads at once. Ctrl-C while waiting cancels the coroutine, which cancels its requests. After
+``os.fork()`` the child starts a fresh loop thread of its own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import concurrent.futures
+import os
+import threading
+from collections.abc import AsyncIterator, Coroutine, Iterator
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+
+class _LoopThread:
+    def __init__(self) -> None:
+        self.pid = os.getpid()
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self._main, name="volley-loop", daemon=True)
+        self.thread.start()
+
+    def _main(self) -> None:
+        asyncio.set_event_loop(self.loop)
+        self.loop.run_forever()
+
+    def stop(self) -> None:
+        if self.loop.is_closed() or not self.thread.is_alive():
+            return
+        from . import transport
+
+        fut = asyncio.run_coroutine_threadsafe(transport.aclose(), self.loop)
+        try:
+            fut.result(timeout=5)
+        except Exception:
+            pass
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(timeout=5)
+
+
+_lock = threading.Lock()
+_runner: _LoopThread | None = None
+
+
+def _get_runner() -> _LoopThread:
+    global _runner
+    runner = _runner
+    if runner is not None and runner.pid == os.getpid() and runner.thread.is_alive():
+        return runner
+    with _lock:
+        if _runner is None or _runner.pid != os.getpid() or not _runner.thread.is_alive():
+            _runner = _LoopThread()
+        return _runner
+
+
+def _forget_after_fork() -> None:
+    global _runner, _lock
+    _runner = None  # the thread did not survive the fork; its loop must not be touched
+    _lock = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_forget_after_fork)
+
+
+@atexit.register
+def _shutdown() -> None:
+    if _runner is not None and _runner.pid == os.getpid():
+        _runner.stop()
+
+
+def run_sync(coro: Coroutine[Any, Any, T]) -> T:
+    """Run ``coro`` to completion on the private loop and return its result (or raise its error)."""
+    runner = _get_runner()
+    if threading.current_thread() is runner.thread:
+        # Called from inside our own loop (e.g. a callback): run on a throwaway loop in another thread.
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            return pool.submit(asyncio.run, coro).result()
+    fut = asyncio.run_coroutine_threadsafe(coro, runner.loop)
+    try:
+        return fut.result()
+    except (KeyboardInterrupt, SystemExit):
+        fut.cancel()
+        try:  # let the cancellation close the connections before the interrupt propagates
+            fut.result(timeout=5)
+        except BaseException:
+            pass
+        raise
+
+
+class SyncIterator(Iterator[T]):
+    """A blocking iterator over an async iterator that lives on the private loop."""
+
+    def __init__(self, agen: AsyncIterator[T]) -> None:
+        self._agen = agen
+        self._done = False
+
+    def __iter__(self) -> SyncIterator[T]:
+        return self
+
+    def __next__(self) -> T:
+        if self._done:
+            raise StopIteration
+        try:
+            return run_sync(self._anext())
+        except StopAsyncIteration:
+            self._done = True
+            raise StopIteration from None
+        except BaseException:
+            self._done = True
+            raise
+
+    async def _anext(self) -> T:
+        return await self._agen.__anext__()
+
+    def close(self) -> None:
+        """Stop early and release the underlying connection."""
+        if not self._done:
+            self._done = True
+            aclose = getattr(self._agen, "aclose", None)
+            if aclose is not None:
+                run_sync(aclose())
+
+    def __enter__(self) -> SyncIterator[T]:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        try:
+            if not self._done and _runner is not None and _runner.pid == os.getpid():
+                aclose = getattr(self._agen, "aclose", None)
+                if aclose is not None:
+                    asyncio.run_coroutine_threadsafe(aclose(), _runner.loop)
+        except Exception:
+            pass

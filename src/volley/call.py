@@ -1,0 +1,248 @@
+"""One completion call: prepared (validated, routed, mapped) up front, then executed with retries.
+
+``prepare`` does every check that can fail without the network, so bad input raises before any
+request is sent. ``execute`` / ``open_stream`` send it through the transport and parse the answer
+with the provider module.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import providers
+from .engine.retry import RetryPolicy, retrying
+from .errors import APIConnectionError, UnsupportedParamsError
+from .providers.base import HTTPRequest, ProviderModule, StreamParserProto, load_json
+from .routing import Route, resolve, split_model
+from .types import ModelResponse, StreamChunk
+from .validate import InvalidRequestError, validate_messages, validate_params
+
+# Keyword arguments that steer volley itself rather than the model.
+CONTROL_PARAMS = frozenset(
+    {
+        "timeout", "num_retries", "max_retries", "retry_delay", "api_key", "api_base", "base_url",
+        "drop_params", "mock_response", "stream", "custom_llm_provider",
+    }
+)  # fmt: skip
+PASS_THROUGH = frozenset({"extra_body", "extra_headers"})
+DEFAULT_TIMEOUT = 600.0
+DEFAULT_NUM_RETRIES = 3
+
+_NO_MOCK = object()
+
+
+def _all_completion_params() -> frozenset[str]:
+    from .providers import openai
+
+    return openai.SUPPORTED_PARAMS
+
+
+@dataclass(slots=True)
+class Call:
+    """A fully prepared request for one model."""
+
+    route: Route
+    module: ProviderModule | None
+    request: HTTPRequest | None
+    stream: bool
+    timeout: float | None
+    retry: RetryPolicy
+    messages: list[dict[str, Any]] = field(repr=False)
+    mock: Any = field(default=_NO_MOCK, repr=False)
+
+    @property
+    def label(self) -> str:
+        return self.route.label
+
+
+def _split_params(params: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    control, completion = {}, {}
+    known = _all_completion_params()
+    for k, v in params.items():
+        if k in CONTROL_PARAMS:
+            control[k] = v
+        elif k in known or k in PASS_THROUGH:
+            completion[k] = v
+        else:
+            raise InvalidRequestError(
+                f"unknown parameter {k!r}; completion parameters are {', '.join(sorted(known))}; "
+                "put provider-specific fields in extra_body={...}",
+                status_code=400,
+            )
+    return control, completion
+
+
+def prepare(model: str | Mapping[str, Any], messages: Any, params: Mapping[str, Any]) -> Call:
+    """Validate and map one call; raise before any request when something is wrong.
+
+    ``model`` may be a dict ``{"model": ..., "api_base": ..., "api_key": ..., **params}`` whose
+    entries override ``params`` for this model.
+    """
+    if isinstance(model, Mapping):
+        override = dict(model)
+        if "model" not in override:
+            raise InvalidRequestError("a per-model override dict needs a 'model' key", status_code=400)
+        model = override.pop("model")
+        params = {**params, **override}
+    control, completion = _split_params(params)
+    msgs = validate_messages(messages)
+    validate_params(completion)
+    provider_hint = control.get("custom_llm_provider")
+    if provider_hint and isinstance(model, str) and not model.startswith(f"{provider_hint}/"):
+        model = f"{provider_hint}/{model}"
+    timeout = control.get("timeout", DEFAULT_TIMEOUT)
+    if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0):
+        raise InvalidRequestError(f"timeout must be a positive number of seconds; got {timeout!r}", status_code=400)
+    retries = control.get("num_retries", control.get("max_retries", DEFAULT_NUM_RETRIES))
+    if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
+        raise InvalidRequestError(f"num_retries must be a non-negative integer; got {retries!r}", status_code=400)
+    retry = RetryPolicy(num_retries=retries, base_delay=float(control.get("retry_delay", 0.5)))
+    stream = bool(control.get("stream", False))
+    api_base = control.get("api_base") or control.get("base_url")
+    mock = control.get("mock_response", _NO_MOCK)
+
+    if mock is not _NO_MOCK:
+        provider, name = split_model(model)
+        route = Route(provider, "mock", name, api_base or "mock", None)
+        return Call(route, None, None, stream, timeout, retry, msgs, mock)
+
+    route = resolve(model, api_key=control.get("api_key"), api_base=api_base)
+    module = providers.get(route.protocol)
+    supported = module.SUPPORTED_PARAMS
+    unsupported = [k for k in completion if k not in supported and k not in PASS_THROUGH]
+    if unsupported:
+        if control.get("drop_params"):
+            completion = {k: v for k, v in completion.items() if k not in unsupported}
+        else:
+            raise UnsupportedParamsError(
+                f"{route.provider} does not support {', '.join(sorted(unsupported))}; "
+                "pass drop_params=True to drop them",
+                provider=route.provider,
+                model=route.model,
+            )
+    request = module.build_request(
+        route.model, msgs, completion, api_base=route.api_base, api_key=route.api_key, stream=stream
+    )
+    return Call(route, module, request, stream, timeout, retry, msgs)
+
+
+def _finish(resp: ModelResponse, call: Call, started: float, headers: Mapping[str, str]) -> ModelResponse:
+    resp._provider = call.route.provider
+    resp._latency = time.perf_counter() - started
+    resp._headers = headers
+    return resp
+
+
+def _tag(exc: BaseException, call: Call) -> None:
+    if hasattr(exc, "provider") and not getattr(exc, "provider", ""):
+        exc.provider = call.route.provider  # type: ignore[attr-defined]
+    if hasattr(exc, "model") and not getattr(exc, "model", ""):
+        exc.model = call.route.model  # type: ignore[attr-defined]
+
+
+async def execute(call: Call) -> ModelResponse:
+    """Send a prepared non-stream call (with retries) and return the parsed response."""
+    from . import mock, transport
+
+    started = time.perf_counter()
+    if call.mock is not _NO_MOCK:
+        return _finish(mock.response(call.mock, call.route.model, call.messages), call, started, {})
+    assert call.module is not None and call.request is not None
+    module, request = call.module, call.request
+
+    async def attempt() -> ModelResponse:
+        try:
+            body, headers = await transport.request_json(
+                request, timeout=call.timeout, error_message=module.error_message
+            )
+            data = load_json(body)
+            resp = ModelResponse.model_validate(module.parse_response(data, call.route.model))
+        except Exception as exc:
+            _tag(exc, call)
+            raise
+        return _finish(resp, call, started, headers)
+
+    return await retrying(attempt, call.retry)
+
+
+class AsyncStream:
+    """An async iterator of :class:`StreamChunk`; also an async context manager.
+
+    Example::
+
+        async for chunk in await volley.acompletion(model, messages, stream=True):
+            print(chunk.choices[0].delta.content or "", end="")
+    """
+
+    def __init__(self, call: Call, events: Any, parser: StreamParserProto | None, pending: list[dict]) -> None:
+        self._call = call
+        self._events = events
+        self._parser = parser
+        self._pending: deque[dict[str, Any]] = deque(pending)
+        self.model = call.route.model
+        self.provider = call.route.provider
+
+    def __aiter__(self) -> AsyncStream:
+        return self
+
+    async def __anext__(self) -> StreamChunk:
+        while not self._pending:
+            if self._events is None:
+                raise StopAsyncIteration
+            try:
+                event, data = await self._events.__anext__()
+            except StopAsyncIteration:
+                self._events = None
+                if self._parser is not None and not self._parser.finished:
+                    err = APIConnectionError("stream ended before the provider's end-of-stream marker")
+                    _tag(err, self._call)
+                    raise err from None
+                raise
+            except Exception as exc:
+                _tag(exc, self._call)
+                raise
+            assert self._parser is not None
+            try:
+                self._pending.extend(self._parser.feed(event, data))
+            except Exception as exc:
+                _tag(exc, self._call)
+                raise
+        chunk = StreamChunk.model_validate(self._pending.popleft())
+        chunk._provider = self._call.route.provider
+        return chunk
+
+    async def aclose(self) -> None:
+        """Stop reading and close the connection."""
+        if self._events is not None:
+            await self._events.aclose()
+            self._events = None
+
+    async def __aenter__(self) -> AsyncStream:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+
+async def open_stream(call: Call) -> AsyncStream:
+    """Open a prepared stream call (retrying until the headers arrive) and return its chunk iterator."""
+    from . import mock, transport
+
+    if call.mock is not _NO_MOCK:
+        return AsyncStream(call, None, None, mock.stream_chunks(call.mock, call.route.model, call.messages))
+    assert call.module is not None and call.request is not None
+    module, request = call.module, call.request
+
+    async def attempt() -> AsyncStream:
+        try:
+            resp = await transport.open_stream(request, timeout=call.timeout, error_message=module.error_message)
+        except Exception as exc:
+            _tag(exc, call)
+            raise
+        return AsyncStream(call, transport.sse_events(resp), module.StreamParser(call.route.model), [])
+
+    return await retrying(attempt, call.retry)

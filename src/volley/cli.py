@@ -1,0 +1,39 @@
+"""The ``volley`` command. Each verb is one small function; argument parsing stays at the top."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+
+
+def _fake_server(argv: list[str]) -> int:
+    from .testing import main as fake_main
+
+    return fake_main(argv)
+
+
+VERBS: dict[str, tuple[Callable[[list[str]], int], str]] = {
+    "fake-server": (_fake_server, "run the local fake provider server (OpenAI, Anthropic, Cohere, Gemini)"),
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``volley`` console script."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    parser = argparse.ArgumentParser(prog="volley", description="Many LLM completions, fast, to any provider.")
+    parser.add_argument("verb", choices=sorted(VERBS), help="; ".join(f"{k}: {v[1]}" for k, v in VERBS.items()))
+    if not args or args[0] in ("-h", "--help"):
+        parser.print_help()
+        return 0 if args else 2
+    if args[0] in ("-V", "--version"):
+        from . import __version__
+
+        print(f"volley {__version__}")
+        return 0
+    verb = parser.parse_args(args[:1]).verb
+    return VERBS[verb][0](args[1:])
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,168 @@
+"""What every provider module provides, and the small helpers they share.
+
+A provider module is pure request/response mapping, no I/O. It defines:
+
+``NAME: str``
+    The wire protocol's name ("openai", "anthropic", ...).
+``SUPPORTED_PARAMS: frozenset[str]``
+    The OpenAI-style parameters it can map. Anything else is refused (or dropped with
+    ``drop_params=True``) by the caller before ``build_request`` is called.
+``build_request(model, messages, params, *, api_base, api_key, stream) -> HTTPRequest``
+    ``messages`` are OpenAI-shape chat messages (already validated); ``params`` only holds
+    names from ``SUPPORTED_PARAMS`` (plus ``extra_body`` / ``extra_headers``).
+``parse_response(data: dict, model: str) -> dict``
+    The provider's JSON answer → an OpenAI ``chat.completion`` dict.
+``StreamParser(model: str)``
+    ``feed(event, data) -> list[dict]`` turns one SSE event into zero or more OpenAI
+    ``chat.completion.chunk`` dicts; ``finished`` becomes True once the provider's end-of-stream
+    marker arrived. Raises an ``APIError`` on an in-stream error event.
+``error_message(status: int, body: bytes) -> str``
+    The human message inside the provider's error body (falls back to the raw text).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from ..errors import APIConnectionError
+
+
+@dataclass(slots=True)
+class HTTPRequest:
+    """One HTTP request, ready for the transport. ``body`` is JSON-serialisable."""
+
+    url: str
+    headers: dict[str, str]
+    body: dict[str, Any] | None
+    method: str = "POST"
+    secrets: tuple[str, ...] = field(default=(), repr=False)
+
+    def __repr__(self) -> str:  # never show headers: they carry the key
+        return f"HTTPRequest({self.method} {self.url})"
+
+
+class StreamParserProto(Protocol):
+    finished: bool
+
+    def feed(self, event: str | None, data: str) -> list[dict[str, Any]]: ...
+
+
+class ProviderModule(Protocol):
+    NAME: str
+    SUPPORTED_PARAMS: frozenset[str]
+
+    def build_request(
+        self,
+        model: str,
+        messages: list[dict[str, Any]],
+        params: dict[str, Any],
+        *,
+        api_base: str,
+        api_key: str | None,
+        stream: bool,
+    ) -> HTTPRequest: ...
+
+    def parse_response(self, data: dict[str, Any], model: str) -> dict[str, Any]: ...
+
+    def StreamParser(self, model: str) -> StreamParserProto: ...
+
+    def error_message(self, status: int, body: bytes) -> str: ...
+
+
+def text_of(content: Any) -> str:
+    """Plain text of an OpenAI message ``content`` (a string, None, or a list of parts)."""
+    if content is None:
+        return ""
+    if isinstance(content, str):
+        return content
+    parts = []
+    for part in content:
+        if isinstance(part, str):
+            parts.append(part)
+        elif isinstance(part, dict) and part.get("type") == "text":
+            parts.append(part.get("text", ""))
+    return "".join(parts)
+
+
+def load_json(data: str | bytes, what: str = "response") -> Any:
+    """``json.loads`` that turns a malformed body into ``APIConnectionError``."""
+    try:
+        return json.loads(data)
+    except (ValueError, TypeError) as exc:
+        snippet = data[:200] if isinstance(data, str) else data[:200].decode("utf-8", "replace")
+        raise APIConnectionError(f"malformed JSON in {what}: {snippet!r}") from exc
+
+
+def tool_arguments(args: Any) -> str:
+    """Tool-call arguments as the JSON string OpenAI uses (providers may give an object)."""
+    if isinstance(args, str):
+        return args
+    return json.dumps(args if args is not None else {}, ensure_ascii=False, separators=(",", ":"))
+
+
+def parse_arguments(arguments: Any) -> Any:
+    """OpenAI tool-call ``arguments`` (a JSON string) → an object, for providers that want one."""
+    if not isinstance(arguments, str):
+        return arguments if arguments is not None else {}
+    if not arguments.strip():
+        return {}
+    try:
+        return json.loads(arguments)
+    except ValueError:
+        return {"_raw": arguments}
+
+
+def error_text(body: bytes, *paths: tuple[str, ...]) -> str:
+    """The first string found at one of ``paths`` in a JSON error body, else the body as text."""
+    text = body.decode("utf-8", "replace").strip()
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return _strip_html(text) or "empty error body"
+    for path in paths:
+        node: Any = data
+        for key in path:
+            if isinstance(node, list):
+                node = node[0] if node else None
+            node = node.get(key) if isinstance(node, dict) else None
+        if isinstance(node, str) and node:
+            return node
+    return text[:500]
+
+
+def _strip_html(text: str) -> str:
+    if "<" not in text:
+        return text[:500]
+    import re
+
+    title = re.search(r"<title>(.*?)</title>", text, re.IGNORECASE | re.DOTALL)
+    plain = re.sub(r"<[^>]+>", " ", text)
+    plain = " ".join(plain.split())
+    return (title.group(1).strip() if title else plain)[:300]
+
+
+def chunk(
+    cid: str,
+    model: str,
+    created: int,
+    delta: dict[str, Any] | None = None,
+    finish_reason: str | None = None,
+    usage: dict[str, int] | None = None,
+    index: int = 0,
+) -> dict[str, Any]:
+    """An OpenAI ``chat.completion.chunk`` dict. With ``usage`` and no delta, ``choices`` is empty."""
+    out: dict[str, Any] = {"id": cid, "object": "chat.completion.chunk", "created": created, "model": model}
+    if delta is None and finish_reason is None and usage is not None:
+        out["choices"] = []
+    else:
+        out["choices"] = [{"index": index, "delta": delta or {}, "finish_reason": finish_reason}]
+    if usage is not None:
+        out["usage"] = usage
+    return out
+
+
+def usage(prompt: int | None, completion: int | None) -> dict[str, int]:
+    p, c = int(prompt or 0), int(completion or 0)
+    return {"prompt_tokens": p, "completion_tokens": c, "total_tokens": p + c}

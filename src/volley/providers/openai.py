@@ -1,0 +1,137 @@
+"""OpenAI Chat Completions, and every host that speaks it (Groq, Mistral, Together, vLLM, Ollama, ...).
+
+The wire format is already volley's output shape, so mapping is mostly pass-through; the work is in
+normalising what compatible hosts send differently (content as a list of parts, missing fields).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from ..errors import error_from_status
+from .base import HTTPRequest, error_text, load_json, text_of
+
+NAME = "openai"
+
+SUPPORTED_PARAMS = frozenset(
+    {
+        "temperature", "top_p", "max_tokens", "max_completion_tokens", "stop", "n", "seed", "user",
+        "tools", "tool_choice", "parallel_tool_calls", "response_format", "presence_penalty",
+        "frequency_penalty", "logit_bias", "logprobs", "top_logprobs", "stream_options",
+        "reasoning_effort", "service_tier", "metadata", "store", "modalities", "prediction",
+        "audio", "web_search_options", "verbosity", "prompt_cache_key", "safety_identifier",
+    }
+)  # fmt: skip
+
+_VALID_FINISH = {"stop", "length", "tool_calls", "content_filter", "function_call"}
+
+
+def build_request(
+    model: str,
+    messages: list[dict[str, Any]],
+    params: dict[str, Any],
+    *,
+    api_base: str,
+    api_key: str | None,
+    stream: bool,
+) -> HTTPRequest:
+    body: dict[str, Any] = {"model": model, "messages": messages}
+    extra_body = params.get("extra_body")
+    for k, v in params.items():
+        if k not in ("extra_body", "extra_headers") and v is not None:
+            body[k] = v
+    if stream:
+        body["stream"] = True
+        opts = dict(body.get("stream_options") or {})
+        opts.setdefault("include_usage", True)
+        body["stream_options"] = opts
+    if extra_body:
+        body.update(extra_body)
+    headers = {"Content-Type": "application/json"}
+    if api_key:
+        headers["Authorization"] = f"Bearer {api_key}"
+    headers.update(params.get("extra_headers") or {})
+    return HTTPRequest(
+        url=api_base.rstrip("/") + "/chat/completions",
+        headers=headers,
+        body=body,
+        secrets=(api_key,) if api_key else (),
+    )
+
+
+def _finish(reason: Any) -> str | None:
+    if reason is None:
+        return None
+    reason = str(reason).lower()
+    if reason in _VALID_FINISH:
+        return reason
+    if reason in ("eos", "end_turn", "stop_sequence"):
+        return "stop"
+    if reason in ("max_tokens", "model_length"):
+        return "length"
+    return "stop"
+
+
+def _norm_message(msg: dict[str, Any]) -> dict[str, Any]:
+    content = msg.get("content")
+    if isinstance(content, list):  # e.g. Mistral: [{"type": "thinking", ...}, {"type": "text", ...}]
+        msg = {**msg, "content": text_of(content)}
+    if "tool_calls" in msg and not msg["tool_calls"]:
+        del msg["tool_calls"]
+    msg.setdefault("role", "assistant")
+    return msg
+
+
+def parse_response(data: dict[str, Any], model: str) -> dict[str, Any]:
+    if not isinstance(data, dict) or not isinstance(data.get("choices"), list):
+        raise error_from_status(502, f"unexpected response shape: {str(data)[:200]}", model=model)
+    choices = []
+    for i, c in enumerate(data["choices"]):
+        choices.append(
+            {
+                **c,
+                "index": c.get("index", i),
+                "message": _norm_message(dict(c.get("message") or {})),
+                "finish_reason": _finish(c.get("finish_reason")) or "stop",
+            }
+        )
+    out = {**data, "choices": choices}
+    out.setdefault("id", "chatcmpl-" + str(int(time.time() * 1000)))
+    out["object"] = "chat.completion"
+    out.setdefault("created", int(time.time()))
+    if not out.get("model"):
+        out["model"] = model
+    return out
+
+
+class StreamParser:
+    """OpenAI SSE: ``data: {chunk}`` lines, ending with ``data: [DONE]``."""
+
+    def __init__(self, model: str) -> None:
+        self.model = model
+        self.finished = False
+
+    def feed(self, event: str | None, data: str) -> list[dict[str, Any]]:
+        if data == "[DONE]":
+            self.finished = True
+            return []
+        obj = load_json(data, "stream event")
+        if isinstance(obj, dict) and "error" in obj and "choices" not in obj:
+            err = obj["error"] if isinstance(obj["error"], dict) else {"message": str(obj["error"])}
+            status = err.get("code") if isinstance(err.get("code"), int) else 500
+            raise error_from_status(status, str(err.get("message", obj)), model=self.model)
+        obj["object"] = "chat.completion.chunk"
+        if not obj.get("model"):
+            obj["model"] = self.model
+        for c in obj.get("choices") or ():
+            delta = c.get("delta") or {}
+            if isinstance(delta.get("content"), list):
+                delta["content"] = text_of(delta["content"])
+            c["delta"] = delta
+            c["finish_reason"] = _finish(c.get("finish_reason"))
+        return [obj]
+
+
+def error_message(status: int, body: bytes) -> str:
+    return error_text(body, ("error", "message"), ("message",), ("detail",), ("error",))

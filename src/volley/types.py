@@ -1,0 +1,170 @@
+"""Response types in the OpenAI ``chat.completion`` shape.
+
+Every model allows unknown fields (providers add their own) and supports both attribute access
+(``r.choices[0].message.content``) and dict access (``r["choices"][0]["message"]["content"]``).
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterator, Mapping
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
+
+FinishReason = Literal["stop", "length", "tool_calls", "content_filter", "function_call"]
+
+
+class _Obj(BaseModel):
+    """Base: unknown fields kept, dict-style access on top of attributes."""
+
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+
+    def __getitem__(self, key: str) -> Any:
+        try:
+            return getattr(self, key)
+        except AttributeError:
+            raise KeyError(key) from None
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        setattr(self, key, value)
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, str) and getattr(self, key, None) is not None
+
+    def get(self, key: str, default: Any = None) -> Any:
+        """Dict-style ``get``: the field's value, or ``default`` when absent or None."""
+        value = getattr(self, key, None)
+        return default if value is None else value
+
+    def keys(self) -> Iterator[str]:
+        return iter(self.model_dump(exclude_none=True).keys())
+
+    def json(self, **kwargs: Any) -> str:  # type: ignore[override]
+        """The object as a JSON string (LiteLLM and openai<1 spelling)."""
+        return self.model_dump_json(**kwargs)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The object as plain JSON-compatible data."""
+        return self.model_dump()
+
+
+class Function(_Obj):
+    name: str | None = None
+    arguments: str = ""
+
+
+class ToolCall(_Obj):
+    id: str
+    type: Literal["function"] = "function"
+    function: Function
+
+
+class Message(_Obj):
+    role: Literal["assistant", "user", "system", "tool", "developer"] = "assistant"
+    content: str | None = None
+    tool_calls: list[ToolCall] | None = None
+
+
+class Choice(_Obj):
+    index: int = 0
+    message: Message
+    finish_reason: FinishReason | None = "stop"
+    logprobs: Any = None
+
+
+class Usage(_Obj):
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    total_tokens: int = 0
+
+
+def new_id(prefix: str = "chatcmpl-") -> str:
+    """A fresh response id in OpenAI's style."""
+    return prefix + uuid.uuid4().hex
+
+
+class ModelResponse(_Obj):
+    """A chat completion: ``id, object, created, model, choices, usage``.
+
+    Besides the OpenAI fields it carries ``provider``, ``latency`` (seconds) and
+    ``response_headers``; they are not part of ``model_dump()``.
+
+    Example::
+
+        r = volley.completion("gpt-4o-mini", [{"role": "user", "content": "hi"}])
+        print(r.choices[0].message.content, r.usage.total_tokens, r.latency)
+    """
+
+    id: str = Field(default_factory=new_id)
+    object: Literal["chat.completion"] = "chat.completion"
+    created: int = Field(default_factory=lambda: int(time.time()))
+    model: str = ""
+    choices: list[Choice] = Field(default_factory=list)
+    usage: Usage | None = None
+    system_fingerprint: str | None = None
+
+    _provider: str = PrivateAttr(default="")
+    _latency: float | None = PrivateAttr(default=None)
+    _headers: Mapping[str, str] = PrivateAttr(default_factory=dict)
+
+    @property
+    def provider(self) -> str:
+        """The provider that answered, e.g. ``"anthropic"``."""
+        return self._provider
+
+    @property
+    def latency(self) -> float | None:
+        """Seconds from sending the request to the parsed answer."""
+        return self._latency
+
+    @property
+    def response_headers(self) -> Mapping[str, str]:
+        """The HTTP response headers of the answer."""
+        return self._headers
+
+    def __repr__(self) -> str:
+        return f"<ModelResponse {self.id} model={self.model!r} provider={self._provider!r}>"
+
+
+class DeltaFunction(_Obj):
+    name: str | None = None
+    arguments: str | None = None
+
+
+class DeltaToolCall(_Obj):
+    index: int = 0
+    id: str | None = None
+    type: Literal["function"] | None = None
+    function: DeltaFunction | None = None
+
+
+class Delta(_Obj):
+    role: str | None = None
+    content: str | None = None
+    tool_calls: list[DeltaToolCall] | None = None
+
+
+class StreamChoice(_Obj):
+    index: int = 0
+    delta: Delta = Field(default_factory=Delta)
+    finish_reason: FinishReason | None = None
+    logprobs: Any = None
+
+
+class StreamChunk(_Obj):
+    """One ``chat.completion.chunk`` of a stream."""
+
+    id: str = Field(default_factory=new_id)
+    object: Literal["chat.completion.chunk"] = "chat.completion.chunk"
+    created: int = Field(default_factory=lambda: int(time.time()))
+    model: str = ""
+    choices: list[StreamChoice] = Field(default_factory=list)
+    usage: Usage | None = None
+
+    _provider: str = PrivateAttr(default="")
+
+    @property
+    def provider(self) -> str:
+        return self._provider

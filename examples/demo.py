@@ -22,7 +22,6 @@ def main() -> int:
     rows = [json.loads(line) for line in (HERE / "questions.jsonl").read_text().splitlines() if line.strip()]
     with FakeServer() as server:
         server.script("*", latency=0.2)
-        server.script("demo-flaky", latency=0.2, failures=[500, "drop"])
         started = time.perf_counter()
         results = volley.batch_completion(
             "openai/demo-model",

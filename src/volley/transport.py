@@ -61,6 +61,10 @@ async def aclose() -> None:
         await entry[1].aclose()
 
 
+def _headers(resp: aiohttp.ClientResponse) -> dict[str, str]:
+    return {k.lower(): v for k, v in resp.headers.items()}
+
+
 def _done_with(resp: aiohttp.ClientResponse) -> None:
     # A response read to the end goes back to the pool; anything else (cancelled, abandoned stream)
     # closes its connection so the server sees the disconnect at once.
@@ -109,7 +113,7 @@ async def _raise_for_status(resp: aiohttp.ClientResponse, req: HTTPRequest, erro
     finally:
         _done_with(resp)
     raise error_from_status(
-        resp.status, error_message(resp.status, body), headers=dict(resp.headers), body=body, secrets=req.secrets
+        resp.status, error_message(resp.status, body), headers=_headers(resp), body=body, secrets=req.secrets
     )
 
 
@@ -121,7 +125,7 @@ async def request_json(
     try:
         await _raise_for_status(resp, req, error_message)
         body = await resp.read()
-        return body, dict(resp.headers)
+        return body, _headers(resp)
     except asyncio.TimeoutError:
         raise Timeout(f"no complete answer within {timeout} s") from None
     except aiohttp.ClientError as exc:

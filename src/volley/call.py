@@ -154,12 +154,17 @@ async def execute(call: Call) -> ModelResponse:
     assert call.module is not None and call.request is not None
     module, request = call.module, call.request
 
+    in_process = getattr(module, "complete", None)  # providers that run the model here (local)
+
     async def attempt() -> ModelResponse:
         try:
-            body, headers = await transport.request_json(
-                request, timeout=call.timeout, error_message=module.error_message
-            )
-            data = load_json(body)
+            if in_process is not None:
+                data, headers = await in_process(request, timeout=call.timeout), {}
+            else:
+                body, headers = await transport.request_json(
+                    request, timeout=call.timeout, error_message=module.error_message
+                )
+                data = load_json(body)
             resp = ModelResponse.model_validate(module.parse_response(data, call.route.model))
         except Exception as exc:
             _tag(exc, call)
@@ -237,12 +242,18 @@ async def open_stream(call: Call) -> AsyncStream:
     assert call.module is not None and call.request is not None
     module, request = call.module, call.request
 
+    in_process = getattr(module, "events", None)  # providers that run the model here (local)
+
     async def attempt() -> AsyncStream:
         try:
-            resp = await transport.open_stream(request, timeout=call.timeout, error_message=module.error_message)
+            if in_process is not None:
+                events = in_process(request, timeout=call.timeout)
+            else:
+                resp = await transport.open_stream(request, timeout=call.timeout, error_message=module.error_message)
+                events = transport.sse_events(resp)
         except Exception as exc:
             _tag(exc, call)
             raise
-        return AsyncStream(call, transport.sse_events(resp), module.StreamParser(call.route.model), [])
+        return AsyncStream(call, events, module.StreamParser(call.route.model), [])
 
     return await retrying(attempt, call.retry)

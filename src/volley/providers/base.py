@@ -18,6 +18,15 @@ A provider module is pure request/response mapping, no I/O. It defines:
     marker arrived. Raises an ``APIError`` on an in-stream error event.
 ``error_message(status: int, body: bytes) -> str``
     The human message inside the provider's error body (falls back to the raw text).
+
+A provider that runs the model in this process (``local``) has no HTTP: its ``build_request``
+returns an ``HTTPRequest`` whose ``body`` says what to run, and it adds two coroutines that the
+caller uses instead of the transport:
+
+``async complete(request, *, timeout) -> dict``
+    The provider's answer as a dict, then given to ``parse_response``.
+``events(request, *, timeout) -> AsyncIterator[tuple[str | None, Any]]``
+    Stream events, each then given to ``StreamParser.feed``.
 """
 
 from __future__ import annotations

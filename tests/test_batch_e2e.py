@@ -6,6 +6,7 @@ import time
 import pytest
 
 import volley
+from volley.engine import limits
 
 KEY = "sk-test-key-0123456789"
 Q = [{"role": "user", "content": "Hey, how's it going"}]
@@ -154,7 +155,7 @@ async def test_async_twins(fake):
 async def test_cancelling_a_batch_cancels_its_requests(fake):
     fake.script("m", latency=5.0)
     task = asyncio.ensure_future(
-        volley.abatch_completion("openai/m", prompts(6), api_base=fake.openai_base, api_key=KEY)
+        volley.abatch_completion("openai/m", prompts(6), api_base=fake.openai_base, api_key=KEY, rpm=6000)
     )
     for _ in range(200):
         await asyncio.sleep(0.01)
@@ -169,6 +170,19 @@ async def test_cancelling_a_batch_cancels_its_requests(fake):
             break
         await asyncio.sleep(0.01)
     assert fake.disconnects == 6
+
+
+async def test_a_new_lane_probes_before_opening_up(fake):
+    fake.script("m", latency=0.3)
+    task = asyncio.ensure_future(
+        volley.abatch_completion("openai/m", prompts(12), api_base=fake.openai_base, api_key=KEY, max_workers=10)
+    )
+    await asyncio.sleep(0.15)
+    assert fake.in_flight == limits.PROBE  # no answer yet: only the probes are out
+    await asyncio.sleep(0.3)
+    assert fake.in_flight == 8  # the first answers arrived: the lane opened up to max_workers
+    out = await task
+    assert all(isinstance(r, volley.ModelResponse) for r in out)
 
 
 def test_bad_item_in_batch_sends_nothing(fake):

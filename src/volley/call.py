@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from . import providers
+from .engine.limits import get_lane
 from .engine.retry import RetryPolicy, retrying
-from .errors import APIConnectionError, UnsupportedParamsError
-from .providers.base import HTTPRequest, ProviderModule, StreamParserProto, load_json
+from .errors import APIConnectionError, RateLimitError, UnsupportedParamsError
+from .providers.base import HTTPRequest, ProviderModule, StreamParserProto, load_json, text_of
 from .routing import Route, resolve, split_model
 from .types import ModelResponse, StreamChunk
 from .validate import InvalidRequestError, validate_messages, validate_params
@@ -25,12 +26,13 @@ from .validate import InvalidRequestError, validate_messages, validate_params
 CONTROL_PARAMS = frozenset(
     {
         "timeout", "num_retries", "max_retries", "retry_delay", "api_key", "api_base", "base_url",
-        "drop_params", "mock_response", "stream", "custom_llm_provider",
+        "drop_params", "mock_response", "stream", "custom_llm_provider", "max_workers", "rpm", "tpm",
     }
 )  # fmt: skip
 PASS_THROUGH = frozenset({"extra_body", "extra_headers"})
 DEFAULT_TIMEOUT = 600.0
 DEFAULT_NUM_RETRIES = 3
+DEFAULT_OUTPUT_ESTIMATE = 256  # tokens assumed for an answer when max_tokens is not given
 
 _NO_MOCK = object()
 
@@ -53,6 +55,8 @@ class Call:
     retry: RetryPolicy
     messages: list[dict[str, Any]] = field(repr=False)
     mock: Any = field(default=_NO_MOCK, repr=False)
+    limits: dict[str, Any] = field(default_factory=dict)  # max_workers / rpm / tpm for the lane
+    est_tokens: int = 0  # what the request may cost against a tokens-per-minute limit
 
     @property
     def label(self) -> str:
@@ -104,11 +108,12 @@ def prepare(model: str | Mapping[str, Any], messages: Any, params: Mapping[str, 
     stream = bool(control.get("stream", False))
     api_base = control.get("api_base") or control.get("base_url")
     mock = control.get("mock_response", _NO_MOCK)
+    limits = _limits(control)
 
     if mock is not _NO_MOCK:
         provider, name = split_model(model)
         route = Route(provider, "mock", name, api_base or "mock", None)
-        return Call(route, None, None, stream, timeout, retry, msgs, mock)
+        return Call(route, None, None, stream, timeout, retry, msgs, mock, limits)
 
     route = resolve(model, api_key=control.get("api_key"), api_base=api_base)
     module = providers.get(route.protocol)
@@ -127,7 +132,35 @@ def prepare(model: str | Mapping[str, Any], messages: Any, params: Mapping[str, 
     request = module.build_request(
         route.model, msgs, completion, api_base=route.api_base, api_key=route.api_key, stream=stream
     )
-    return Call(route, module, request, stream, timeout, retry, msgs)
+    est = estimate_tokens(msgs, completion)
+    return Call(route, module, request, stream, timeout, retry, msgs, _NO_MOCK, limits, est)
+
+
+def _limits(control: Mapping[str, Any]) -> dict[str, Any]:
+    out = {}
+    for name in ("max_workers", "rpm", "tpm"):
+        v = control.get(name)
+        if v is None:
+            continue
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not v > 0 or v != v:
+            raise InvalidRequestError(f"{name} must be a positive number; got {v!r}", status_code=400)
+        if name == "max_workers" and not isinstance(v, int):
+            raise InvalidRequestError(f"max_workers must be a positive integer; got {v!r}", status_code=400)
+        out[name] = v
+    return out
+
+
+def estimate_tokens(messages: list[dict[str, Any]], params: Mapping[str, Any]) -> int:
+    """A request's cost against a tokens-per-minute limit: prompt characters / 4, plus the output cap.
+
+    The estimate is corrected with the real usage once the answer arrives.
+    """
+    chars = 0
+    for m in messages:
+        c = m.get("content")
+        chars += len(c) if isinstance(c, str) else len(text_of(c)) if c else 0
+    out = params.get("max_tokens") or params.get("max_completion_tokens") or DEFAULT_OUTPUT_ESTIMATE
+    return chars // 4 + 4 * len(messages) + int(out)
 
 
 def _finish(resp: ModelResponse, call: Call, started: float, headers: Mapping[str, str]) -> ModelResponse:
@@ -144,8 +177,11 @@ def _tag(exc: BaseException, call: Call) -> None:
         exc.model = call.route.model  # type: ignore[attr-defined]
 
 
-async def execute(call: Call) -> ModelResponse:
-    """Send a prepared non-stream call (with retries) and return the parsed response."""
+OnRetry = Callable[[BaseException, int, float], None]
+
+
+async def execute(call: Call, on_retry: OnRetry | None = None) -> ModelResponse:
+    """Send a prepared non-stream call through its lane (limits, retries) and return the parsed response."""
     from . import mock, transport
 
     started = time.perf_counter()
@@ -153,10 +189,14 @@ async def execute(call: Call) -> ModelResponse:
         return _finish(mock.response(call.mock, call.route.model, call.messages), call, started, {})
     assert call.module is not None and call.request is not None
     module, request = call.module, call.request
-
     in_process = getattr(module, "complete", None)  # providers that run the model here (local)
+    lane = get_lane(call.route.lane)
+    if call.limits:
+        lane.configure(**call.limits)
 
     async def attempt() -> ModelResponse:
+        await lane.acquire(call.est_tokens)
+        ok, headers, used, limited, retry_after = False, None, None, False, None
         try:
             if in_process is not None:
                 data, headers = await in_process(request, timeout=call.timeout), {}
@@ -166,12 +206,21 @@ async def execute(call: Call) -> ModelResponse:
                 )
                 data = load_json(body)
             resp = ModelResponse.model_validate(module.parse_response(data, call.route.model))
+            ok, used = True, (resp.usage.total_tokens if resp.usage else None)
         except Exception as exc:
             _tag(exc, call)
+            headers = getattr(exc, "headers", None) or headers
+            if isinstance(exc, RateLimitError):
+                limited, retry_after = True, exc.retry_after
             raise
+        finally:
+            lane.release(
+                ok=ok, headers=headers, tokens_reserved=call.est_tokens, tokens_used=used,
+                rate_limited=limited, retry_after=retry_after,
+            )  # fmt: skip
         return _finish(resp, call, started, headers)
 
-    return await retrying(attempt, call.retry)
+    return await retrying(attempt, call.retry, on_retry)
 
 
 class AsyncStream:
@@ -243,17 +292,31 @@ async def open_stream(call: Call) -> AsyncStream:
     module, request = call.module, call.request
 
     in_process = getattr(module, "events", None)  # providers that run the model here (local)
+    lane = get_lane(call.route.lane)
+    if call.limits:
+        lane.configure(**call.limits)
 
     async def attempt() -> AsyncStream:
+        # The lane's slot covers opening the stream (pacing, concurrency while waiting for headers);
+        # it is returned once the stream is open, so an abandoned stream cannot hold it forever.
+        await lane.acquire(call.est_tokens)
+        ok, headers, limited, retry_after = False, None, False, None
         try:
             if in_process is not None:
                 events = in_process(request, timeout=call.timeout)
             else:
                 resp = await transport.open_stream(request, timeout=call.timeout, error_message=module.error_message)
+                headers = {k.lower(): v for k, v in resp.headers.items()}
                 events = transport.sse_events(resp)
+            ok = True
         except Exception as exc:
             _tag(exc, call)
+            headers = getattr(exc, "headers", None)
+            if isinstance(exc, RateLimitError):
+                limited, retry_after = True, exc.retry_after
             raise
+        finally:
+            lane.release(ok=ok, headers=headers, rate_limited=limited, retry_after=retry_after)
         return AsyncStream(call, events, module.StreamParser(call.route.model), [])
 
     return await retrying(attempt, call.retry)

@@ -1,0 +1,133 @@
+"""Lane policies, driven by a fake clock: no real sleeping."""
+
+import asyncio
+
+import pytest
+
+from volley.engine.limits import PROBE, SAFETY, Lane, Pacer, parse_reset
+
+
+class FakeClock:
+    def __init__(self):
+        self.now = 1000.0
+        self.slept = []
+
+    def __call__(self):
+        return self.now
+
+    async def sleep(self, seconds):
+        self.slept.append(seconds)
+        self.now += seconds
+        await asyncio.sleep(0)
+
+
+def test_pacer_spaces_requests_evenly():
+    clock = FakeClock()
+    p = Pacer(10.0, clock)  # 10 per second
+    waits = [p.reserve() for _ in range(5)]
+    assert waits == pytest.approx([0.0, 0.1, 0.2, 0.3, 0.4])
+    clock.now += 10  # idle time does not bank a burst
+    assert p.reserve() == 0.0 and p.reserve() == pytest.approx(0.1)
+
+
+def test_pacer_tokens_and_correction():
+    clock = FakeClock()
+    p = Pacer(100.0, clock)  # 100 tokens per second
+    assert p.reserve(500) == 0.0
+    assert p.reserve(100) == pytest.approx(5.0)
+    p.adjust(-300)  # the first request used 300 tokens fewer than reserved
+    assert p.reserve(100) == pytest.approx(3.0)
+
+
+@pytest.mark.parametrize(
+    ("value", "seconds"),
+    [("1s", 1.0), ("6m0s", 360.0), ("20ms", 0.02), ("1h2m3.5s", 3723.5), ("2.5", 2.5), (None, None), ("soon", None)],
+)
+def test_parse_reset(value, seconds):
+    assert parse_reset(value) == (pytest.approx(seconds) if seconds is not None else None)
+
+
+def test_parse_reset_rfc3339():
+    assert parse_reset("2026-01-01T00:00:30Z", now_wall=1767225600.0) == pytest.approx(30.0)
+
+
+async def test_probe_then_open_up():
+    lane = Lane()
+    lane.configure(max_workers=50)
+    assert lane.limit == PROBE
+    for _ in range(PROBE):
+        await lane.acquire()
+    blocked = asyncio.ensure_future(lane.acquire())
+    await asyncio.sleep(0)
+    assert not blocked.done()  # the fifth waits for the first answer
+    lane.release(ok=True)
+    await asyncio.sleep(0)
+    assert blocked.done() and lane.limit == 50
+
+
+async def test_given_rpm_skips_the_probe_and_paces():
+    clock = FakeClock()
+    lane = Lane(clock=clock, sleep=clock.sleep)
+    lane.configure(max_workers=100, rpm=600)
+    for _ in range(30):
+        await lane.acquire()
+    assert lane.in_flight == 30
+    assert clock.now - 1000.0 == pytest.approx(2.9)  # 30 requests at 10/s, the first at once
+
+
+async def test_429_halves_concurrency_and_pauses_the_lane():
+    clock = FakeClock()
+    lane = Lane(clock=clock, sleep=clock.sleep)
+    lane.configure(max_workers=64, rpm=1e9)
+    await lane.acquire()
+    lane.release(ok=False, rate_limited=True, retry_after=2.0)
+    assert lane.limit == 32 and lane.rate_limited == 1
+    await lane.acquire()
+    assert clock.now == pytest.approx(1002.0)  # waited out the retry-after
+    lane.release(ok=True)
+    assert lane.cwnd == pytest.approx(32 + 1 / 32)  # additive increase
+
+
+async def test_learns_openai_headers():
+    clock = FakeClock()
+    lane = Lane(clock=clock, sleep=clock.sleep)
+    lane.configure(max_workers=100)
+    await lane.acquire()
+    lane.release(ok=True, headers={
+        "x-ratelimit-limit-requests": "600", "x-ratelimit-remaining-requests": "599",
+        "x-ratelimit-reset-requests": "100ms", "x-ratelimit-limit-tokens": "60000",
+        "x-ratelimit-remaining-tokens": "59000", "x-ratelimit-reset-tokens": "1s",
+    })  # fmt: skip
+    assert lane.learned_rpm == 600 and lane.learned_tpm == 60000 and not lane.probing
+    start = clock.now
+    for _ in range(11):
+        await lane.acquire()
+    assert clock.now - start == pytest.approx(10 / (10 * SAFETY))
+
+
+async def test_remaining_zero_pauses_until_reset():
+    clock = FakeClock()
+    lane = Lane(clock=clock, sleep=clock.sleep)
+    await lane.acquire()
+    lane.release(ok=True, headers={
+        "anthropic-ratelimit-requests-limit": "50", "anthropic-ratelimit-requests-remaining": "0",
+        "anthropic-ratelimit-requests-reset": "3s",
+    })  # fmt: skip
+    assert lane.learned_rpm == 50
+    await lane.acquire()
+    assert clock.now - 1000.0 >= 3.0
+
+
+async def test_cancelled_waiter_does_not_leak_a_slot():
+    lane = Lane()
+    lane.configure(max_workers=1, rpm=1e9)
+    await lane.acquire()
+    waiter = asyncio.ensure_future(lane.acquire())
+    await asyncio.sleep(0)
+    waiter.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiter
+    lane.release(ok=True)
+    assert lane.in_flight == 0
+    await asyncio.wait_for(lane.acquire(), 1)
+    assert lane.in_flight == 1

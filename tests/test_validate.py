@@ -79,5 +79,5 @@ def test_batch_rejects_a_single_message_list():
 
 def test_bad_item_in_batch_raises_before_sending():
     batch = [OK, OK, [{"role": "user", "content": 7}]]
-    with pytest.raises(volley.InvalidRequestError, match=r"messages\[0\].content"):
+    with pytest.raises(volley.InvalidRequestError, match=r"messages\[2\]\[0\].content"):
         volley.batch_completion("openai/m", batch, api_key="k", api_base="http://127.0.0.1:9/v1")

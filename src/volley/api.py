@@ -1,19 +1,26 @@
-"""The public calls: ``completion`` and the seed's three batch calls, each sync and async."""
+"""The public calls: ``completion``, the seed's three batch calls and the streaming batch iterator.
+
+Each has a sync and an async form; the sync forms run the async core on volley's private loop.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import asyncio
+from collections.abc import AsyncIterator, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from ._sync import SyncIterator, run_sync
 from .call import AsyncStream, Call, execute, open_stream, prepare
+from .engine.progress import OnResult, Progress
 from .engine.race import first_success
 from .engine.run import run
 from .types import ModelResponse
-from .validate import InvalidRequestError
+from .validate import InvalidRequestError, validate_messages
 
 ModelSpec = str | Mapping[str, Any]
+Result = ModelResponse | BaseException
 DEFAULT_MAX_WORKERS = 100
+_PROBE = [{"role": "user", "content": "probe"}]  # stands in for real messages when checking the setup
 
 
 async def acompletion(model: ModelSpec, messages: list[dict[str, Any]], **params: Any) -> Any:
@@ -44,10 +51,87 @@ def completion(model: ModelSpec, messages: list[dict[str, Any]], **params: Any) 
     return run_sync(execute(call))
 
 
-def _max_workers(value: Any) -> int:
+# ------------------------------------------------------------------ many prompts, one model
+
+
+def _positive_int(name: str, value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise InvalidRequestError(f"max_workers must be a positive integer; got {value!r}", status_code=400)
+        raise InvalidRequestError(f"{name} must be a positive integer; got {value!r}", status_code=400)
     return value
+
+
+def _stream_refused(params: Mapping[str, Any], fn: str) -> None:
+    if params.get("stream"):
+        raise InvalidRequestError(f"{fn} does not take stream=True", status_code=400)
+
+
+def _deadline(seconds: Any) -> float | None:
+    if seconds is None:
+        return None
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not seconds > 0:
+        raise InvalidRequestError(f"deadline must be a positive number of seconds; got {seconds!r}", status_code=400)
+    return asyncio.get_running_loop().time() + seconds
+
+
+async def abatch_completion_iter(
+    model: ModelSpec,
+    messages: Iterable[list[dict[str, Any]]],
+    max_workers: int = DEFAULT_MAX_WORKERS,
+    *,
+    deadline: float | None = None,
+    progress: bool = False,
+    on_result: OnResult | None = None,
+    **params: Any,
+) -> AsyncIterator[tuple[int, Result]]:
+    """Many prompts to one model; yield ``(index, response or exception)`` as each one finishes.
+
+    ``messages`` is read lazily (any iterable, e.g. a generator over a file), and only the requests
+    in flight are held in memory. The model, key and parameters are checked before the first
+    request; an item whose messages are malformed yields its ``InvalidRequestError``.
+    ``deadline`` (seconds) bounds the whole run: unfinished items then yield ``Timeout``.
+
+    Example::
+
+        async for i, r in volley.abatch_completion_iter("gpt-4o-mini", prompts, max_workers=50, rpm=500):
+            print(i, r.choices[0].message.content if isinstance(r, volley.ModelResponse) else r)
+    """
+    workers = _positive_int("max_workers", max_workers)
+    _stream_refused(params, "batch_completion")
+    params = {**params, "max_workers": workers}
+    prepare(model, _PROBE, params)  # an unknown model, missing key or bad parameter fails here, before sending
+    until = _deadline(deadline)
+    total = len(messages) if isinstance(messages, Sequence) else None
+    label = str(model.get("model") if isinstance(model, Mapping) else model)
+    tracker = Progress(total, show=progress, on_result=on_result, label=label)
+
+    def job(m: Any) -> Any:
+        async def go() -> ModelResponse:
+            return await execute(prepare(model, m, params), on_retry=tracker.retry)
+
+        return go
+
+    try:
+        async for i, result in run(((i, job(m)) for i, m in enumerate(messages)), concurrency=workers, deadline=until):
+            tracker.result(i, result)
+            yield i, result
+    finally:
+        tracker.close()
+
+
+def iter_batch_completion(
+    model: ModelSpec, messages: Iterable[list[dict[str, Any]]], max_workers: int = DEFAULT_MAX_WORKERS, **params: Any
+) -> Iterator[tuple[int, Result]]:
+    """Many prompts to one model; yield ``(index, response or exception)`` as each one finishes.
+
+    Sync twin of :func:`abatch_completion_iter` (same parameters). Stop early with ``.close()``,
+    which cancels the requests in flight.
+
+    Example::
+
+        for i, r in volley.iter_batch_completion("gpt-4o-mini", ([{"role": "user", "content": q}] for q in qs)):
+            print(i, r)
+    """
+    return SyncIterator(abatch_completion_iter(model, messages, max_workers, **params))
 
 
 def _check_batch(messages: Any) -> list[Any]:
@@ -59,42 +143,33 @@ def _check_batch(messages: Any) -> list[Any]:
             "got a single message list",
             status_code=400,
         )
+    for i, m in enumerate(messages):
+        validate_messages(m, f"messages[{i}]")
     return list(messages)
-
-
-def _stream_refused(params: Mapping[str, Any], fn: str) -> None:
-    if params.get("stream"):
-        raise InvalidRequestError(f"{fn} does not take stream=True", status_code=400)
 
 
 async def abatch_completion(
     model: ModelSpec, messages: Sequence[list[dict[str, Any]]], max_workers: int = DEFAULT_MAX_WORKERS, **params: Any
-) -> list[ModelResponse | BaseException]:
+) -> list[Result]:
     """Many prompts to one model; a list aligned with ``messages``, each slot a response or the error it raised.
 
-    Every item is validated before the first request is sent.
+    Every item is validated before the first request is sent. Takes the parameters of
+    :func:`abatch_completion_iter` too (``rpm``, ``tpm``, ``deadline``, ``progress``, ``on_result``).
 
     Example::
 
         out = await volley.abatch_completion("gpt-4o-mini", [[{"role": "user", "content": q}] for q in qs])
     """
-    workers = _max_workers(max_workers)
-    _stream_refused(params, "batch_completion")
-    calls = [prepare(model, m, params) for m in _check_batch(messages)]
-    results: list[ModelResponse | BaseException | None] = [None] * len(calls)
-    jobs = ((i, _job(c)) for i, c in enumerate(calls))
-    async for i, result in run(jobs, concurrency=min(workers, max(1, len(calls)))):
+    items = _check_batch(messages)
+    results: list[Result | None] = [None] * len(items)
+    async for i, result in abatch_completion_iter(model, items, max_workers, **params):
         results[i] = result
     return results  # type: ignore[return-value]
 
 
-def _job(call: Call) -> Any:
-    return lambda: execute(call)
-
-
 def batch_completion(
     model: ModelSpec, messages: Sequence[list[dict[str, Any]]], max_workers: int = DEFAULT_MAX_WORKERS, **params: Any
-) -> list[ModelResponse | BaseException]:
+) -> list[Result]:
     """Many prompts to one model; a list aligned with ``messages``, each slot a response or the error it raised.
 
     Example::
@@ -106,26 +181,59 @@ def batch_completion(
     return run_sync(abatch_completion(model, messages, max_workers=max_workers, **params))
 
 
+# ------------------------------------------------------------------ one prompt, many models
+
+
 def _check_models(models: Any) -> list[ModelSpec]:
     if isinstance(models, (str, bytes, Mapping)) or not isinstance(models, Sequence) or not models:
         raise InvalidRequestError("models must be a non-empty list of model names (or override dicts)", status_code=400)
     return list(models)
 
 
-async def abatch_completion_models(models: Sequence[ModelSpec], messages: list[dict[str, Any]], **params: Any) -> Any:
+def _job(call: Call) -> Any:
+    return lambda: execute(call)
+
+
+def _stream_job(call: Call) -> Any:
+    async def first_token() -> AsyncStream:
+        stream = await open_stream(call)
+        try:
+            await stream.first_output()
+        except BaseException:
+            await stream.aclose()
+            raise
+        return stream
+
+    return first_token
+
+
+async def abatch_completion_models(
+    models: Sequence[ModelSpec], messages: list[dict[str, Any]], *, hedge_after: float | None = None, **params: Any
+) -> Any:
     """One prompt to many models; the first *successful* answer by wall clock. The rest are cancelled.
 
-    Raises ``AllModelsFailedError`` (with each model's exception) when every model fails.
+    ``hedge_after=s`` starts the models one after another instead of all at once: the next only
+    when no answer came within ``s`` seconds (or the previous ones failed), saving calls when the
+    first model is usually fast. ``stream=True`` returns the stream of the first model to produce
+    its first token. Raises ``AllModelsFailedError`` (with each model's exception) when all fail.
 
     Example::
 
         r = await volley.abatch_completion_models(["gpt-4o-mini", "claude-3-5-haiku-latest"], msgs)
         print(r.model, r.latency)
     """
-    _stream_refused(params, "batch_completion_models")
+    if hedge_after is not None and (isinstance(hedge_after, bool) or not isinstance(hedge_after, (int, float))
+                                    or hedge_after < 0):  # fmt: skip
+        raise InvalidRequestError(f"hedge_after must be a non-negative number of seconds; got {hedge_after!r}")
     calls = [prepare(m, messages, params) for m in _check_models(models)]
-    _, result = await first_success([(c.label, _job(c)) for c in calls])
+    make = _stream_job if params.get("stream") else _job
+    _, result = await first_success([(c.label, make(c)) for c in calls], hedge_after=hedge_after, discard=_discard)
     return result
+
+
+async def _discard(result: Any) -> None:
+    if isinstance(result, AsyncStream):
+        await result.aclose()
 
 
 def batch_completion_models(models: Sequence[ModelSpec], messages: list[dict[str, Any]], **params: Any) -> Any:
@@ -136,7 +244,8 @@ def batch_completion_models(models: Sequence[ModelSpec], messages: list[dict[str
         r = volley.batch_completion_models(models=["gpt-4o-mini", "claude-3-5-haiku-latest", "command-r"],
                                            messages=[{"role": "user", "content": "Hey, how's it going"}])
     """
-    return run_sync(abatch_completion_models(models, messages, **params))
+    result = run_sync(abatch_completion_models(models, messages, **params))
+    return SyncIterator(result) if isinstance(result, AsyncStream) else result
 
 
 async def abatch_completion_models_all_responses(
@@ -172,16 +281,3 @@ def batch_completion_models_all_responses(
                                                           messages=[{"role": "user", "content": "Hi"}])
     """
     return run_sync(abatch_completion_models_all_responses(models, messages, return_exceptions, **params))
-
-
-__all__ = [
-    "AsyncStream",
-    "abatch_completion",
-    "abatch_completion_models",
-    "abatch_completion_models_all_responses",
-    "acompletion",
-    "batch_completion",
-    "batch_completion_models",
-    "batch_completion_models_all_responses",
-    "completion",
-]

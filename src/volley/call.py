@@ -237,6 +237,7 @@ class AsyncStream:
         self._events = events
         self._parser = parser
         self._pending: deque[dict[str, Any]] = deque(pending)
+        self._replay: deque[StreamChunk] = deque()
         self.model = call.route.model
         self.provider = call.route.provider
 
@@ -244,6 +245,22 @@ class AsyncStream:
         return self
 
     async def __anext__(self) -> StreamChunk:
+        if self._replay:
+            return self._replay.popleft()
+        return await self._next_chunk()
+
+    async def first_output(self) -> None:
+        """Read ahead to the first chunk that carries text or a tool call (iteration replays what was read)."""
+        while True:
+            try:
+                chunk = await self._next_chunk()
+            except StopAsyncIteration:
+                return
+            self._replay.append(chunk)
+            if any(c.delta.content or c.delta.tool_calls for c in chunk.choices):
+                return
+
+    async def _next_chunk(self) -> StreamChunk:
         while not self._pending:
             if self._events is None:
                 raise StopAsyncIteration

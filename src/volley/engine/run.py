@@ -6,31 +6,40 @@ import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from typing import TypeVar
 
+from ..errors import Timeout
+
 T = TypeVar("T")
 Job = Callable[[], Awaitable[T]]
 
 
 async def run(
-    jobs: Iterable[tuple[int, Job[T]]], *, concurrency: int
+    jobs: Iterable[tuple[int, Job[T]]], *, concurrency: int, deadline: float | None = None
 ) -> AsyncIterator[tuple[int, T | BaseException]]:
     """Run ``jobs`` (read lazily), at most ``concurrency`` at a time; yield results as they complete.
 
-    A job that raises yields its exception in place of a result; nothing is lost. Closing the
-    iterator early (or cancelling its consumer) cancels every job still in flight.
+    A job that raises yields its exception in place of a result; nothing is lost. With
+    ``deadline`` (a ``loop.time()`` instant), jobs still running then are cancelled and every job
+    not finished yields ``Timeout``. Closing the iterator early (or cancelling its consumer)
+    cancels every job still in flight.
     """
     if concurrency < 1:
         raise ValueError(f"concurrency must be >= 1, got {concurrency}")
     it = iter(jobs)
     done: asyncio.Queue[tuple[int, T | BaseException] | None] = asyncio.Queue()
+    loop = asyncio.get_running_loop()
 
     async def worker() -> None:
         for index, job in it:  # a shared iterator: each worker pulls the next job when it is free
-            try:
-                result: T | BaseException = await job()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                result = exc
+            if deadline is None:
+                result = await _capture(job)
+            else:
+                left = deadline - loop.time()
+                try:
+                    if left <= 0:
+                        raise asyncio.TimeoutError
+                    result = await asyncio.wait_for(_capture(job), left)
+                except asyncio.TimeoutError:  # only the deadline: _capture keeps the job's own errors
+                    result = Timeout("the batch deadline passed before this item finished")
             done.put_nowait((index, result))
         done.put_nowait(None)
 
@@ -49,3 +58,12 @@ async def run(
         for w in workers:
             w.cancel()
         await asyncio.gather(*workers, return_exceptions=True)
+
+
+async def _capture(job: Job[T]) -> T | BaseException:
+    try:
+        return await job()
+    except asyncio.CancelledError:
+        raise
+    except Exception as exc:
+        return exc

@@ -1,0 +1,7 @@
+"""``python -m volley.testing``: run the fake provider server."""
+
+import sys
+
+from ._cli import main
+
+sys.exit(main())

@@ -21,6 +21,8 @@ _EXPORTS: dict[str, str] = {
     "abatch_completion_models": "api",
     "batch_completion_models_all_responses": "api",
     "abatch_completion_models_all_responses": "api",
+    "iter_batch_completion": "api",
+    "abatch_completion_iter": "api",
     "stream_chunk_builder": "streaming",
     "aclose": "transport",
     # types
@@ -67,6 +69,7 @@ def __dir__() -> list[str]:
 if TYPE_CHECKING:
     from .api import (
         abatch_completion,
+        abatch_completion_iter,
         abatch_completion_models,
         abatch_completion_models_all_responses,
         acompletion,
@@ -74,6 +77,7 @@ if TYPE_CHECKING:
         batch_completion_models,
         batch_completion_models_all_responses,
         completion,
+        iter_batch_completion,
     )
     from .call import AsyncStream
     from .errors import (

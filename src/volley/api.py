@@ -131,6 +131,8 @@ def iter_batch_completion(
         for i, r in volley.iter_batch_completion("gpt-4o-mini", ([{"role": "user", "content": q}] for q in qs)):
             print(i, r)
     """
+    _stream_refused(params, "iter_batch_completion")
+    prepare(model, _PROBE, {**params, "max_workers": _positive_int("max_workers", max_workers)})  # fail now
     return SyncIterator(abatch_completion_iter(model, messages, max_workers, **params))
 
 

@@ -28,7 +28,8 @@ from datetime import datetime
 Clock = Callable[[], float]
 Sleep = Callable[[float], Awaitable[None]]
 
-#: Pace at this share of a known limit, to stay clear of window edges and clock skew.
+#: Pace at this share of a limit (given or learned): a server counts arrivals in windows that start
+#: when *its* clock saw the first request, so exact pacing would land some requests on a window edge.
 SAFETY = 0.97
 #: Attempts allowed in flight while a lane has not seen its first answer.
 PROBE = 4
@@ -135,10 +136,10 @@ class Lane:
             self.cwnd = float(self.max_workers)
 
     def _repace(self) -> None:
-        rpm = self.rpm or (self.learned_rpm * SAFETY if self.learned_rpm else None)
-        tpm = self.tpm or (self.learned_tpm * SAFETY if self.learned_tpm else None)
-        self._req_pacer = self._set_rate(self._req_pacer, rpm / 60.0 if rpm else None)
-        self._tok_pacer = self._set_rate(self._tok_pacer, tpm / 60.0 if tpm else None)
+        rpm = self.rpm or self.learned_rpm
+        tpm = self.tpm or self.learned_tpm
+        self._req_pacer = self._set_rate(self._req_pacer, rpm * SAFETY / 60.0 if rpm else None)
+        self._tok_pacer = self._set_rate(self._tok_pacer, tpm * SAFETY / 60.0 if tpm else None)
 
     def _set_rate(self, pacer: Pacer | None, rate: float | None) -> Pacer | None:
         if rate is None:

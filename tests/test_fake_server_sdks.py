@@ -79,7 +79,8 @@ def test_openai_text(oai: openai.OpenAI, fake: FakeServer) -> None:
     assert rec.json["messages"][0] == system
 
 
-def test_openai_content_parts_and_rate_limit_headers(oai: openai.OpenAI) -> None:
+def test_openai_content_parts_and_rate_limit_headers(oai: openai.OpenAI, fake: FakeServer) -> None:
+    fake.script("gpt-4o-mini", rpm=10_000, tpm=2_000_000, window=60)
     parts = [{"type": "text", "text": "part one"}, {"type": "text", "text": " part two"}]
     raw = oai.chat.completions.with_raw_response.create(
         model="gpt-4o-mini", messages=[{"role": "user", "content": parts}]
@@ -249,7 +250,8 @@ def test_anthropic_text(ant: anthropic.Anthropic, fake: FakeServer) -> None:
     assert rec.headers.get("x-api-key") == "sk-ant-test" or rec.headers["authorization"] == "Bearer sk-ant-test"
 
 
-def test_anthropic_rate_limit_headers(ant: anthropic.Anthropic) -> None:
+def test_anthropic_rate_limit_headers(ant: anthropic.Anthropic, fake: FakeServer) -> None:
+    fake.script("claude-haiku", rpm=4000, window=60)
     raw = ant.messages.with_raw_response.create(model="claude-haiku", max_tokens=10, messages=USER)
     h = raw.headers
     assert int(h["anthropic-ratelimit-requests-limit"]) > int(h["anthropic-ratelimit-requests-remaining"])
@@ -417,3 +419,8 @@ def test_cohere_stream_error_ends_with_error_finish(co: cohere.ClientV2, fake: F
 
 def test_cohere_sdk_error_base_class() -> None:
     assert issubclass(cohere.TooManyRequestsError, CohereApiError)
+
+
+def test_no_rate_limit_headers_without_limits(oai: openai.OpenAI) -> None:
+    raw = oai.chat.completions.with_raw_response.create(model="gpt-4o-mini", messages=USER)
+    assert "x-ratelimit-limit-requests" not in raw.headers and raw.headers["x-request-id"]

@@ -581,7 +581,13 @@ class FakeServer:
         left_r = max(0, per_r - w.count)
         left_t = max(0, per_t - w.tokens)
         headers: dict[str, str] = {}
-        if wire.ratelimit_style == "openai":
+        if not (rpm or tpm):
+            # A server without limits advertises none (a client would rightly pace itself to them).
+            if wire.ratelimit_style == "openai":
+                headers["x-request-id"] = "req_" + answer.rid
+            elif wire.ratelimit_style == "anthropic":
+                headers["request-id"] = "req_" + answer.rid
+        elif wire.ratelimit_style == "openai":
             headers = {
                 "x-request-id": "req_" + answer.rid,
                 "x-ratelimit-limit-requests": str(limit_r),

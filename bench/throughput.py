@@ -5,8 +5,9 @@ Run by hand (not part of the test suite)::
     .venv/bin/python bench/throughput.py                 # 2000 requests, 200 in flight, 100 ms latency
     .venv/bin/python bench/throughput.py --repeats 5 --clients volley,aiohttp
 
-The fake server runs in its own process; every client runs in a fresh child process that reports
-its own wall time (batch only), CPU time (user + system) and peak RSS. Clients are interleaved
+The fake server runs in its own process; every client runs in a fresh child process that imports
+its library first (untimed; import time is reported on its own) and then reports the batch's wall
+time, CPU time (user + system) and the process's peak RSS. Clients are interleaved
 across repeats and the median is reported, with ratios to raw aiohttp, because this machine is
 shared and noisy. LiteLLM runs from ``bench/.venv-litellm`` (``bench/setup_litellm.sh``) when present.
 """
@@ -22,6 +23,7 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -37,19 +39,25 @@ def _messages(i: int) -> list[dict[str, str]]:
 # ---------------------------------------------------------------- clients (run in a child process)
 
 
-def client_volley(base: str, n: int, conc: int) -> int:
+def client_volley(base: str, n: int, conc: int) -> Iterator[int | None]:
+    import aiohttp  # noqa: F401 - volley imports it on first use; the other clients import it before the clock too
+
     import volley
 
+    volley.batch_completion  # noqa: B018 - resolve the lazy import before the clock starts
+    yield
     out = volley.batch_completion(
         f"openai/{MODEL}", [_messages(i) for i in range(n)], max_workers=conc, api_base=base, api_key=KEY
     )
-    return sum(isinstance(r, volley.ModelResponse) for r in out)
+    yield sum(isinstance(r, volley.ModelResponse) for r in out)
 
 
-def client_aiohttp(base: str, n: int, conc: int) -> int:
+def client_aiohttp(base: str, n: int, conc: int) -> Iterator[int | None]:
     import asyncio
 
     import aiohttp
+
+    yield
 
     async def main() -> int:
         sem = asyncio.Semaphore(conc)
@@ -65,13 +73,15 @@ def client_aiohttp(base: str, n: int, conc: int) -> int:
 
             return sum(await asyncio.gather(*(one(i) for i in range(n))))
 
-    return asyncio.run(main())
+    yield asyncio.run(main())
 
 
-def client_openai(base: str, n: int, conc: int) -> int:
+def client_openai(base: str, n: int, conc: int) -> Iterator[int | None]:
     import asyncio
 
     import openai
+
+    yield
 
     async def main() -> int:
         client = openai.AsyncOpenAI(base_url=base, api_key=KEY, max_retries=0)
@@ -86,27 +96,29 @@ def client_openai(base: str, n: int, conc: int) -> int:
         await client.close()
         return ok
 
-    return asyncio.run(main())
+    yield asyncio.run(main())
 
 
-def client_litellm(base: str, n: int, conc: int) -> int:
+def client_litellm(base: str, n: int, conc: int) -> Iterator[int | None]:
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
     import litellm
 
+    yield
     out = litellm.batch_completion(
         model=f"openai/{MODEL}", messages=[_messages(i) for i in range(n)], max_workers=conc, api_base=base, api_key=KEY
     )
-    return sum(1 for r in out if not isinstance(r, Exception))
+    yield sum(1 for r in out if not isinstance(r, Exception))
 
 
 CLIENTS = {"volley": client_volley, "aiohttp": client_aiohttp, "openai": client_openai, "litellm": client_litellm}
 
 
 def child(name: str, base: str, n: int, conc: int) -> None:
-    fn = CLIENTS[name]
+    steps = CLIENTS[name](base, n, conc)
+    next(steps)  # imports: not timed (import cost is reported separately)
     t0 = time.perf_counter()
     r0 = resource.getrusage(resource.RUSAGE_SELF)
-    ok = fn(base, n, conc)
+    ok = next(steps)
     wall = time.perf_counter() - t0
     r1 = resource.getrusage(resource.RUSAGE_SELF)
     cpu = (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)

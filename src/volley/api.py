@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from ._sync import SyncIterator, run_sync
-from .call import AsyncStream, Call, execute, open_stream, prepare
+from .call import AsyncStream, Call, Template, execute, open_stream, prepare
 from .engine.progress import OnResult, Progress
 from .engine.race import first_success
 from .engine.run import run
@@ -20,7 +20,6 @@ from .validate import InvalidRequestError, validate_messages
 ModelSpec = str | Mapping[str, Any]
 Result = ModelResponse | BaseException
 DEFAULT_MAX_WORKERS = 100
-_PROBE = [{"role": "user", "content": "probe"}]  # stands in for real messages when checking the setup
 
 
 async def acompletion(model: ModelSpec, messages: list[dict[str, Any]], **params: Any) -> Any:
@@ -89,29 +88,47 @@ async def abatch_completion_iter(
     in flight are held in memory. The model, key and parameters are checked before the first
     request; an item whose messages are malformed yields its ``InvalidRequestError``.
     ``deadline`` (seconds) bounds the whole run: unfinished items then yield ``Timeout``.
+    ``progress=True`` shows a progress bar; ``on_result(index, result)`` is called as each finishes.
 
     Example::
 
         async for i, r in volley.abatch_completion_iter("gpt-4o-mini", prompts, max_workers=50, rpm=500):
             print(i, r.choices[0].message.content if isinstance(r, volley.ModelResponse) else r)
     """
+    template = _batch_template(model, max_workers, params)
+    async for item in _run_batch(template, messages, deadline, progress, on_result, validated=False):
+        yield item
+
+
+def _batch_template(model: ModelSpec, max_workers: Any, params: Mapping[str, Any]) -> Template:
+    """Check a batch's setup once, before any request: bad model, key or parameters raise here."""
     workers = _positive_int("max_workers", max_workers)
     _stream_refused(params, "batch_completion")
-    params = {**params, "max_workers": workers}
-    prepare(model, _PROBE, params)  # an unknown model, missing key or bad parameter fails here, before sending
+    return Template(model, {**params, "max_workers": workers})
+
+
+async def _run_batch(
+    template: Template,
+    messages: Iterable[Any],
+    deadline: float | None,
+    progress: bool,
+    on_result: OnResult | None,
+    *,
+    validated: bool,
+) -> AsyncIterator[tuple[int, Result]]:
     until = _deadline(deadline)
     total = len(messages) if isinstance(messages, Sequence) else None
-    label = str(model.get("model") if isinstance(model, Mapping) else model)
-    tracker = Progress(total, show=progress, on_result=on_result, label=label)
+    tracker = Progress(total, show=progress, on_result=on_result, label=template.route.label)
 
     def job(m: Any) -> Any:
         async def go() -> ModelResponse:
-            return await execute(prepare(model, m, params), on_retry=tracker.retry)
+            return await execute(template.call(m, validated=validated), on_retry=tracker.retry)
 
         return go
 
+    jobs = ((i, job(m)) for i, m in enumerate(messages))
     try:
-        async for i, result in run(((i, job(m)) for i, m in enumerate(messages)), concurrency=workers, deadline=until):
+        async for i, result in run(jobs, concurrency=template.limits["max_workers"], deadline=until):
             tracker.result(i, result)
             yield i, result
     finally:
@@ -119,7 +136,14 @@ async def abatch_completion_iter(
 
 
 def iter_batch_completion(
-    model: ModelSpec, messages: Iterable[list[dict[str, Any]]], max_workers: int = DEFAULT_MAX_WORKERS, **params: Any
+    model: ModelSpec,
+    messages: Iterable[list[dict[str, Any]]],
+    max_workers: int = DEFAULT_MAX_WORKERS,
+    *,
+    deadline: float | None = None,
+    progress: bool = False,
+    on_result: OnResult | None = None,
+    **params: Any,
 ) -> Iterator[tuple[int, Result]]:
     """Many prompts to one model; yield ``(index, response or exception)`` as each one finishes.
 
@@ -131,9 +155,8 @@ def iter_batch_completion(
         for i, r in volley.iter_batch_completion("gpt-4o-mini", ([{"role": "user", "content": q}] for q in qs)):
             print(i, r)
     """
-    _stream_refused(params, "iter_batch_completion")
-    prepare(model, _PROBE, {**params, "max_workers": _positive_int("max_workers", max_workers)})  # fail now
-    return SyncIterator(abatch_completion_iter(model, messages, max_workers, **params))
+    template = _batch_template(model, max_workers, params)  # fail now, not at the first next()
+    return SyncIterator(_run_batch(template, messages, deadline, progress, on_result, validated=False))
 
 
 def _check_batch(messages: Any) -> list[Any]:
@@ -151,7 +174,14 @@ def _check_batch(messages: Any) -> list[Any]:
 
 
 async def abatch_completion(
-    model: ModelSpec, messages: Sequence[list[dict[str, Any]]], max_workers: int = DEFAULT_MAX_WORKERS, **params: Any
+    model: ModelSpec,
+    messages: Sequence[list[dict[str, Any]]],
+    max_workers: int = DEFAULT_MAX_WORKERS,
+    *,
+    deadline: float | None = None,
+    progress: bool = False,
+    on_result: OnResult | None = None,
+    **params: Any,
 ) -> list[Result]:
     """Many prompts to one model; a list aligned with ``messages``, each slot a response or the error it raised.
 
@@ -162,9 +192,10 @@ async def abatch_completion(
 
         out = await volley.abatch_completion("gpt-4o-mini", [[{"role": "user", "content": q}] for q in qs])
     """
+    template = _batch_template(model, max_workers, params)
     items = _check_batch(messages)
     results: list[Result | None] = [None] * len(items)
-    async for i, result in abatch_completion_iter(model, items, max_workers, **params):
+    async for i, result in _run_batch(template, items, deadline, progress, on_result, validated=True):
         results[i] = result
     return results  # type: ignore[return-value]
 

@@ -80,60 +80,81 @@ def _split_params(params: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, 
     return control, completion
 
 
-def prepare(model: str | Mapping[str, Any], messages: Any, params: Mapping[str, Any]) -> Call:
-    """Validate and map one call; raise before any request when something is wrong.
+class Template:
+    """Everything about a call except its messages, checked once; ``call(messages)`` makes each Call.
+
+    Batches build one template and reuse it for every item, so routing, key lookup and parameter
+    checks run once per batch rather than once per prompt. Raises before any request when the
+    model, key or parameters are wrong.
 
     ``model`` may be a dict ``{"model": ..., "api_base": ..., "api_key": ..., **params}`` whose
     entries override ``params`` for this model.
     """
-    if isinstance(model, Mapping):
-        override = dict(model)
-        if "model" not in override:
-            raise InvalidRequestError("a per-model override dict needs a 'model' key", status_code=400)
-        model = override.pop("model")
-        params = {**params, **override}
-    control, completion = _split_params(params)
-    msgs = validate_messages(messages)
-    validate_params(completion)
-    provider_hint = control.get("custom_llm_provider")
-    if provider_hint and isinstance(model, str) and not model.startswith(f"{provider_hint}/"):
-        model = f"{provider_hint}/{model}"
-    timeout = control.get("timeout", DEFAULT_TIMEOUT)
-    if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0):
-        raise InvalidRequestError(f"timeout must be a positive number of seconds; got {timeout!r}", status_code=400)
-    retries = control.get("num_retries", control.get("max_retries", DEFAULT_NUM_RETRIES))
-    if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
-        raise InvalidRequestError(f"num_retries must be a non-negative integer; got {retries!r}", status_code=400)
-    retry = RetryPolicy(num_retries=retries, base_delay=float(control.get("retry_delay", 0.5)))
-    stream = bool(control.get("stream", False))
-    api_base = control.get("api_base") or control.get("base_url")
-    mock = control.get("mock_response", _NO_MOCK)
-    limits = _limits(control)
 
-    if mock is not _NO_MOCK:
-        provider, name = split_model(model)
-        route = Route(provider, "mock", name, api_base or "mock", None)
-        return Call(route, None, None, stream, timeout, retry, msgs, mock, limits)
-
-    route = resolve(model, api_key=control.get("api_key"), api_base=api_base)
-    module = providers.get(route.protocol)
-    supported = module.SUPPORTED_PARAMS
-    unsupported = [k for k in completion if k not in supported and k not in PASS_THROUGH]
-    if unsupported:
-        if control.get("drop_params"):
+    def __init__(self, model: str | Mapping[str, Any], params: Mapping[str, Any]) -> None:
+        if isinstance(model, Mapping):
+            override = dict(model)
+            if "model" not in override:
+                raise InvalidRequestError("a per-model override dict needs a 'model' key", status_code=400)
+            model = override.pop("model")
+            params = {**params, **override}
+        control, completion = _split_params(params)
+        validate_params(completion)
+        provider_hint = control.get("custom_llm_provider")
+        if provider_hint and isinstance(model, str) and not model.startswith(f"{provider_hint}/"):
+            model = f"{provider_hint}/{model}"
+        timeout = control.get("timeout", DEFAULT_TIMEOUT)
+        if timeout is not None and (
+            isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0
+        ):
+            raise InvalidRequestError(f"timeout must be a positive number of seconds; got {timeout!r}", status_code=400)
+        retries = control.get("num_retries", control.get("max_retries", DEFAULT_NUM_RETRIES))
+        if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
+            raise InvalidRequestError(f"num_retries must be a non-negative integer; got {retries!r}", status_code=400)
+        self.timeout: float | None = timeout
+        self.retry = RetryPolicy(num_retries=retries, base_delay=float(control.get("retry_delay", 0.5)))
+        self.stream = bool(control.get("stream", False))
+        self.limits = _limits(control)
+        self.mock = control.get("mock_response", _NO_MOCK)
+        api_base = control.get("api_base") or control.get("base_url")
+        self.module: ProviderModule | None = None
+        if self.mock is not _NO_MOCK:
+            provider, name = split_model(model)
+            self.route = Route(provider, "mock", name, api_base or "mock", None)
+            self.completion = completion
+            return
+        self.route = resolve(model, api_key=control.get("api_key"), api_base=api_base)
+        self.module = providers.get(self.route.protocol)
+        unsupported = [k for k in completion if k not in self.module.SUPPORTED_PARAMS and k not in PASS_THROUGH]
+        if unsupported:
+            if not control.get("drop_params"):
+                raise UnsupportedParamsError(
+                    f"{self.route.provider} does not support {', '.join(sorted(unsupported))}; "
+                    "pass drop_params=True to drop them",
+                    provider=self.route.provider,
+                    model=self.route.model,
+                )
             completion = {k: v for k, v in completion.items() if k not in unsupported}
-        else:
-            raise UnsupportedParamsError(
-                f"{route.provider} does not support {', '.join(sorted(unsupported))}; "
-                "pass drop_params=True to drop them",
-                provider=route.provider,
-                model=route.model,
-            )
-    request = module.build_request(
-        route.model, msgs, completion, api_base=route.api_base, api_key=route.api_key, stream=stream
-    )
-    est = estimate_tokens(msgs, completion)
-    return Call(route, module, request, stream, timeout, retry, msgs, _NO_MOCK, limits, est)
+        self.completion = completion
+
+    def call(self, messages: Any, *, validated: bool = False) -> Call:
+        """The prepared Call for one message list (validated here unless the caller already did)."""
+        msgs = messages if validated else validate_messages(messages)
+        route = self.route
+        if self.module is None:
+            return Call(route, None, None, self.stream, self.timeout, self.retry, msgs, self.mock, self.limits)
+        request = self.module.build_request(
+            route.model, msgs, self.completion, api_base=route.api_base, api_key=route.api_key, stream=self.stream
+        )
+        est = estimate_tokens(msgs, self.completion)
+        return Call(
+            route, self.module, request, self.stream, self.timeout, self.retry, msgs, _NO_MOCK, self.limits, est
+        )
+
+
+def prepare(model: str | Mapping[str, Any], messages: Any, params: Mapping[str, Any]) -> Call:
+    """Validate and map one call; raise before any request when something is wrong."""
+    return Template(model, params).call(messages)
 
 
 def _limits(control: Mapping[str, Any]) -> dict[str, Any]:
@@ -323,7 +344,7 @@ async def open_stream(call: Call) -> AsyncStream:
                 events = in_process(request, timeout=call.timeout)
             else:
                 resp = await transport.open_stream(request, timeout=call.timeout, error_message=module.error_message)
-                headers = {k.lower(): v for k, v in resp.headers.items()}
+                headers = resp.headers
                 events = transport.sse_events(resp)
             ok = True
         except Exception as exc:

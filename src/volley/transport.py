@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import weakref
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
 import aiohttp
@@ -61,10 +61,6 @@ async def aclose() -> None:
         await entry[1].aclose()
 
 
-def _headers(resp: aiohttp.ClientResponse) -> dict[str, str]:
-    return {k.lower(): v for k, v in resp.headers.items()}
-
-
 def _done_with(resp: aiohttp.ClientResponse) -> None:
     # A response read to the end goes back to the pool; anything else (cancelled, abandoned stream)
     # closes its connection so the server sees the disconnect at once.
@@ -113,19 +109,22 @@ async def _raise_for_status(resp: aiohttp.ClientResponse, req: HTTPRequest, erro
     finally:
         _done_with(resp)
     raise error_from_status(
-        resp.status, error_message(resp.status, body), headers=_headers(resp), body=body, secrets=req.secrets
+        resp.status, error_message(resp.status, body), headers=resp.headers, body=body, secrets=req.secrets
     )
 
 
 async def request_json(
     req: HTTPRequest, *, timeout: float | None, error_message: ErrorMessage
-) -> tuple[bytes, dict[str, str]]:
-    """Send ``req`` and return ``(body, headers)`` of a 2xx answer; raise a typed error otherwise."""
+) -> tuple[bytes, Mapping[str, str]]:
+    """Send ``req`` and return ``(body, headers)`` of a 2xx answer; raise a typed error otherwise.
+
+    ``headers`` is the answer's read-only, case-insensitive header mapping.
+    """
     resp = await _send(req, timeout, stream=False)
     try:
         await _raise_for_status(resp, req, error_message)
         body = await resp.read()
-        return body, _headers(resp)
+        return body, resp.headers
     except asyncio.TimeoutError:
         raise Timeout(f"no complete answer within {timeout} s") from None
     except aiohttp.ClientError as exc:

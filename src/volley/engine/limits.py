@@ -236,31 +236,32 @@ class Lane:
     # ------------------------------------------------------------------ learning
 
     def _learn(self, h: Mapping[str, str], now: float) -> None:
-        for prefix, style in (("x-ratelimit-", "openai"), ("anthropic-ratelimit-", "anthropic")):
-            names = {
-                "openai": ("limit-requests", "remaining-requests", "reset-requests",
-                           "limit-tokens", "remaining-tokens", "reset-tokens"),
-                "anthropic": ("requests-limit", "requests-remaining", "requests-reset",
-                              "tokens-limit", "tokens-remaining", "tokens-reset"),
-            }[style]  # fmt: skip
-            lim_r, rem_r, reset_r, lim_t, rem_t, reset_t = (prefix + n for n in names)
+        for names in _HEADER_STYLES:
+            lim_r, rem_r, reset_r, lim_t, rem_t, reset_t = names
             if lim_r not in h and lim_t not in h:
                 continue
-            changed = False
             limit_r, limit_t = _int(h, lim_r), _int(h, lim_t)
-            if limit_r and limit_r != self.learned_rpm:
-                self.learned_rpm, changed = float(limit_r), True
-            if limit_t and limit_t != self.learned_tpm:
-                self.learned_tpm, changed = float(limit_t), True
-            if changed:
+            if (limit_r and limit_r != self.learned_rpm) or (limit_t and limit_t != self.learned_tpm):
+                self.learned_rpm = float(limit_r) if limit_r else self.learned_rpm
+                self.learned_tpm = float(limit_t) if limit_t else self.learned_tpm
                 self._repace()
-            for remaining, reset in ((_int(h, rem_r), h.get(reset_r)), (_int(h, rem_t), h.get(reset_t))):
-                if remaining == 0:
-                    wait = parse_reset(reset)
+            for remaining, reset in ((rem_r, reset_r), (rem_t, reset_t)):
+                if _int(h, remaining) == 0:
+                    wait = parse_reset(h.get(reset))
                     if wait:
                         self.paused_until = max(self.paused_until, now + wait)
             self._end_probe()
             return
+
+
+# (limit, remaining, reset) for requests, then tokens, in each provider family's header names
+_HEADER_STYLES = (
+    ("x-ratelimit-limit-requests", "x-ratelimit-remaining-requests", "x-ratelimit-reset-requests",
+     "x-ratelimit-limit-tokens", "x-ratelimit-remaining-tokens", "x-ratelimit-reset-tokens"),
+    ("anthropic-ratelimit-requests-limit", "anthropic-ratelimit-requests-remaining",
+     "anthropic-ratelimit-requests-reset", "anthropic-ratelimit-tokens-limit",
+     "anthropic-ratelimit-tokens-remaining", "anthropic-ratelimit-tokens-reset"),
+)  # fmt: skip
 
 
 _lanes: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[Hashable, Lane]] = weakref.WeakKeyDictionary()

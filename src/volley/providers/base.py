@@ -11,7 +11,8 @@ A provider module is pure request/response mapping, no I/O. It defines:
     ``messages`` are OpenAI-shape chat messages (already validated); ``params`` only holds
     names from ``SUPPORTED_PARAMS`` (plus ``extra_body`` / ``extra_headers``).
 ``parse_response(data: dict, model: str) -> dict``
-    The provider's JSON answer → an OpenAI ``chat.completion`` dict.
+    The provider's JSON answer → an OpenAI ``chat.completion`` dict (``data`` is freshly parsed
+    and may be reused or changed in place).
 ``StreamParser(model: str)``
     ``feed(event, data) -> list[dict]`` turns one SSE event into zero or more OpenAI
     ``chat.completion.chunk`` dicts; ``finished`` becomes True once the provider's end-of-stream

@@ -73,36 +73,26 @@ def _finish(reason: Any) -> str | None:
     return "stop"
 
 
-def _norm_message(msg: dict[str, Any]) -> dict[str, Any]:
-    content = msg.get("content")
-    if isinstance(content, list):  # e.g. Mistral: [{"type": "thinking", ...}, {"type": "text", ...}]
-        msg = {**msg, "content": text_of(content)}
-    if "tool_calls" in msg and not msg["tool_calls"]:
-        del msg["tool_calls"]
-    msg.setdefault("role", "assistant")
-    return msg
-
-
 def parse_response(data: dict[str, Any], model: str) -> dict[str, Any]:
     if not isinstance(data, dict) or not isinstance(data.get("choices"), list):
         raise error_from_status(502, f"unexpected response shape: {str(data)[:200]}", model=model)
-    choices = []
-    for i, c in enumerate(data["choices"]):
-        choices.append(
-            {
-                **c,
-                "index": c.get("index", i),
-                "message": _norm_message(dict(c.get("message") or {})),
-                "finish_reason": _finish(c.get("finish_reason")) or "stop",
-            }
-        )
-    out = {**data, "choices": choices}
-    out.setdefault("id", "chatcmpl-" + str(int(time.time() * 1000)))
-    out["object"] = "chat.completion"
-    out.setdefault("created", int(time.time()))
-    if not out.get("model"):
-        out["model"] = model
-    return out
+    for i, c in enumerate(data["choices"]):  # normalised in place: the dict is freshly parsed JSON
+        c.setdefault("index", i)
+        c["finish_reason"] = _finish(c.get("finish_reason")) or "stop"
+        msg = c.get("message")
+        if not isinstance(msg, dict):
+            msg = c["message"] = {}
+        if isinstance(msg.get("content"), list):  # e.g. Mistral: [{"type": "thinking", ...}, {"type": "text", ...}]
+            msg["content"] = text_of(msg["content"])
+        if "tool_calls" in msg and not msg["tool_calls"]:
+            del msg["tool_calls"]
+        msg.setdefault("role", "assistant")
+    data.setdefault("id", "chatcmpl-" + str(int(time.time() * 1000)))
+    data["object"] = "chat.completion"
+    data.setdefault("created", int(time.time()))
+    if not data.get("model"):
+        data["model"] = model
+    return data
 
 
 class StreamParser:

@@ -158,3 +158,26 @@ def test_backoff_is_full_jitter_and_honours_retry_after():
     assert max(waits[:50]) <= 1.0
     assert p.delay(RateLimitError("slow down", retry_after=2.5), 0) == 2.5
     assert p.delay(RateLimitError("slow down", retry_after=1e6), 0) == p.max_retry_after
+
+
+async def test_a_slow_consumer_holds_the_workers_back():
+    from volley.engine.run import run_chunks
+
+    started = 0
+
+    def job(i):
+        async def go():
+            nonlocal started
+            started += 1
+            return i
+
+        return go
+
+    agen = run_chunks(((i, job(i)) for i in range(10_000)), concurrency=4)
+    got = []
+    for _ in range(5):
+        got += await agen.__anext__()
+        await asyncio.sleep(0.01)  # the consumer is slow
+    await agen.aclose()
+    assert started <= len(got) + 2 * 4 + 1  # at most a queue's worth and the workers' jobs ahead
+    assert len({i for i, _ in got}) == len(got)

@@ -131,3 +131,31 @@ async def test_cancelled_waiter_does_not_leak_a_slot():
     assert lane.in_flight == 0
     await asyncio.wait_for(lane.acquire(), 1)
     assert lane.in_flight == 1
+
+
+async def test_slowdown_after_429_survives_reconfiguring_with_the_same_limits():
+    clock = FakeClock()
+    lane = Lane(clock=clock, sleep=clock.sleep)
+    lane.configure(max_workers=10, rpm=600)
+    await lane.acquire()
+    lane.release(ok=False, rate_limited=True, retry_after=0.0)
+    slowed = lane._req_pacer.rate
+    assert slowed == pytest.approx(10 * SAFETY * 0.9)
+    lane.configure(max_workers=10, rpm=600)  # every item of a batch passes its limits again
+    assert lane._req_pacer.rate == pytest.approx(slowed)
+    for _ in range(5):  # successes win the pace back slowly
+        await lane.acquire()
+        lane.release(ok=True)
+    assert slowed < lane._req_pacer.rate < 10 * SAFETY
+
+
+async def test_a_pause_that_begins_while_waiting_for_the_pacer_is_honoured():
+    clock = FakeClock()
+    lane = Lane(clock=clock, sleep=clock.sleep)
+    lane.configure(max_workers=10, rpm=60)  # one request a second (less the margin)
+    await lane.acquire()
+    waiter = asyncio.ensure_future(lane.acquire())  # reserves the next slot, ~1 s ahead
+    await asyncio.sleep(0)
+    lane.paused_until = clock.now + 30  # e.g. "remaining: 0, reset in 30 s" arrived meanwhile
+    await waiter
+    assert clock.now >= 1000.0 + 30

@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Iterable, Iterator, Mapping, Sequence
+from contextlib import aclosing
 from typing import Any
 
 from ._sync import SyncIterator, run_sync
 from .call import AsyncStream, Call, Template, execute, open_stream, prepare
 from .engine.progress import OnResult, Progress
 from .engine.race import first_success
-from .engine.run import run
+from .engine.run import run, run_chunks
 from .types import ModelResponse
 from .validate import InvalidRequestError, validate_messages
 
@@ -96,8 +97,10 @@ async def abatch_completion_iter(
             print(i, r.choices[0].message.content if isinstance(r, volley.ModelResponse) else r)
     """
     template = _batch_template(model, max_workers, params)
-    async for item in _run_batch(template, messages, deadline, progress, on_result, validated=False):
-        yield item
+    async with aclosing(_run_batch(template, messages, deadline, progress, on_result, validated=False)) as chunks:
+        async for chunk in chunks:
+            for item in chunk:
+                yield item
 
 
 def _batch_template(model: ModelSpec, max_workers: Any, params: Mapping[str, Any]) -> Template:
@@ -115,7 +118,8 @@ async def _run_batch(
     on_result: OnResult | None,
     *,
     validated: bool,
-) -> AsyncIterator[tuple[int, Result]]:
+) -> AsyncIterator[list[tuple[int, Result]]]:
+    """The batch core: yields the results that are ready, a list at a time (one hop per list)."""
     until = _deadline(deadline)
     total = len(messages) if isinstance(messages, Sequence) else None
     tracker = Progress(total, show=progress, on_result=on_result, label=template.route.label)
@@ -128,9 +132,11 @@ async def _run_batch(
 
     jobs = ((i, job(m)) for i, m in enumerate(messages))
     try:
-        async for i, result in run(jobs, concurrency=template.limits["max_workers"], deadline=until):
-            tracker.result(i, result)
-            yield i, result
+        async with aclosing(run_chunks(jobs, concurrency=template.limits["max_workers"], deadline=until)) as chunks:
+            async for chunk in chunks:
+                for i, result in chunk:
+                    tracker.result(i, result)
+                yield chunk
     finally:
         tracker.close()
 
@@ -156,7 +162,16 @@ def iter_batch_completion(
             print(i, r)
     """
     template = _batch_template(model, max_workers, params)  # fail now, not at the first next()
-    return SyncIterator(_run_batch(template, messages, deadline, progress, on_result, validated=False))
+    return _flatten(SyncIterator(_run_batch(template, messages, deadline, progress, on_result, validated=False)))
+
+
+def _flatten(chunks: SyncIterator[list[tuple[int, Result]]]) -> Iterator[tuple[int, Result]]:
+    # One hop to the private loop per ready list, not per item: cheaper and it keeps up with the workers.
+    try:
+        for chunk in chunks:
+            yield from chunk
+    finally:
+        chunks.close()
 
 
 def _check_batch(messages: Any) -> list[Any]:
@@ -195,8 +210,10 @@ async def abatch_completion(
     template = _batch_template(model, max_workers, params)
     items = _check_batch(messages)
     results: list[Result | None] = [None] * len(items)
-    async for i, result in _run_batch(template, items, deadline, progress, on_result, validated=True):
-        results[i] = result
+    async with aclosing(_run_batch(template, items, deadline, progress, on_result, validated=True)) as chunks:
+        async for chunk in chunks:
+            for i, result in chunk:
+                results[i] = result
     return results  # type: ignore[return-value]
 
 
@@ -296,8 +313,9 @@ async def abatch_completion_models_all_responses(
     _stream_refused(params, "batch_completion_models_all_responses")
     calls = [prepare(m, messages, params) for m in _check_models(models)]
     results: list[Any] = [None] * len(calls)
-    async for i, result in run(((i, _job(c)) for i, c in enumerate(calls)), concurrency=len(calls)):
-        results[i] = result
+    async with aclosing(run(((i, _job(c)) for i, c in enumerate(calls)), concurrency=len(calls))) as done:
+        async for i, result in done:
+            results[i] = result
     if return_exceptions:
         return results
     return [r for r in results if not isinstance(r, BaseException)]

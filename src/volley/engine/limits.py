@@ -111,6 +111,7 @@ class Lane:
         self.in_flight = 0
         self.paused_until = 0.0
         self.rate_limited = 0  # 429s seen
+        self.slowdown = 1.0  # share of the pace kept after 429s (x0.9 each), recovering with successes
         self._waiters: deque[asyncio.Future[None]] = deque()
         self._req_pacer: Pacer | None = None
         self._tok_pacer: Pacer | None = None
@@ -118,17 +119,16 @@ class Lane:
     # ------------------------------------------------------------------ configuration
 
     def configure(self, *, max_workers: int | None = None, rpm: float | None = None, tpm: float | None = None) -> None:
-        """Apply the caller's limits (None leaves a setting as it is)."""
-        if max_workers is not None:
+        """Apply the caller's limits (None leaves a setting as it is; the same values again change nothing)."""
+        if max_workers is not None and max_workers != self.max_workers:
             self.max_workers = max_workers
-        if rpm is not None:
-            self.rpm = rpm
-        if tpm is not None:
-            self.tpm = tpm
-        if rpm is not None or tpm is not None:
+            self._wake()
+        if (rpm is not None and rpm != self.rpm) or (tpm is not None and tpm != self.tpm):
+            self.rpm = rpm if rpm is not None else self.rpm
+            self.tpm = tpm if tpm is not None else self.tpm
             self._end_probe()
-        self._repace()
-        self._wake()
+            self._repace()
+            self._wake()
 
     def _end_probe(self) -> None:
         if self.probing:
@@ -138,8 +138,9 @@ class Lane:
     def _repace(self) -> None:
         rpm = self.rpm or self.learned_rpm
         tpm = self.tpm or self.learned_tpm
-        self._req_pacer = self._set_rate(self._req_pacer, rpm * SAFETY / 60.0 if rpm else None)
-        self._tok_pacer = self._set_rate(self._tok_pacer, tpm * SAFETY / 60.0 if tpm else None)
+        scale = SAFETY * self.slowdown / 60.0
+        self._req_pacer = self._set_rate(self._req_pacer, rpm * scale if rpm else None)
+        self._tok_pacer = self._set_rate(self._tok_pacer, tpm * scale if tpm else None)
 
     def _set_rate(self, pacer: Pacer | None, rate: float | None) -> Pacer | None:
         if rate is None:
@@ -177,16 +178,19 @@ class Lane:
         try:
             while True:
                 wait = self.paused_until - self._clock()
-                if wait <= 0:
+                while wait > 0:
+                    await self._sleep(wait)
+                    wait = self.paused_until - self._clock()
+                delay = 0.0
+                if self._req_pacer is not None:
+                    delay = self._req_pacer.reserve(1.0)
+                if self._tok_pacer is not None and tokens:
+                    delay = max(delay, self._tok_pacer.reserve(tokens))
+                if delay > 0:
+                    await self._sleep(delay)
+                if self.paused_until <= self._clock():
                     break
-                await self._sleep(wait)
-            delay = 0.0
-            if self._req_pacer is not None:
-                delay = self._req_pacer.reserve(1.0)
-            if self._tok_pacer is not None and tokens:
-                delay = max(delay, self._tok_pacer.reserve(tokens))
-            if delay > 0:
-                await self._sleep(delay)
+                # a pause began while this request waited for its turn: wait it out, then take a new turn
         except BaseException:
             self._release_slot()
             raise
@@ -213,13 +217,16 @@ class Lane:
             self.cwnd = max(1.0, self.limit / 2.0)
             pause = retry_after if retry_after is not None else DEFAULT_PAUSE
             self.paused_until = max(self.paused_until, now + pause)
-            if self._req_pacer is not None and not self.rpm:
-                self._req_pacer.rate *= 0.9  # the learned pace was too fast for this server
+            self.slowdown = max(0.1, self.slowdown * 0.9)  # the pace was too fast for this server
+            self._repace()
         elif ok:
             if self.probing:
                 self._end_probe()
             else:
                 self.cwnd = min(float(self.max_workers), self.cwnd + 1.0 / max(self.cwnd, 1.0))
+            if self.slowdown < 1.0:
+                self.slowdown = min(1.0, self.slowdown + 0.002)
+                self._repace()
         self._release_slot()
 
     def _release_slot(self) -> None:

@@ -17,14 +17,16 @@ from typing import Any
 
 from aiohttp import web
 
+from ._batches import BATCH_FAILURES, BatchStore
 from ._wire import WIRES, Answer, BadRequest, Wire, dumps, go_duration, make_answer, rfc3339, status_message
 
 __all__ = ["FAILURES", "FakeServer", "RequestRecord"]
 
 #: The failure kinds ``failures`` / ``fail`` accept (besides an int HTTP status).
-FAILURES = frozenset(
-    {"drop", "drop_after_headers", "stall", "malformed", "html", "truncate", "stream_error", "slow_body"}
-)
+FAILURES = (
+    frozenset({"drop", "drop_after_headers", "stall", "malformed", "html", "truncate", "stream_error", "slow_body"})
+    | BATCH_FAILURES
+)  # "expired" / "canceled": a batch item that expired or was cancelled (online: a 500)
 
 _HTML_502 = (
     "<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n"
@@ -187,7 +189,8 @@ class FakeServer:
 
     Routes: ``POST /v1/chat/completions`` (also ``/chat/completions``), ``POST /v1/messages``,
     ``POST /v2/chat``, ``POST /v1beta/models/{model}:generateContent`` and ``:streamGenerateContent``
-    (``?alt=sse`` for SSE, else a JSON array).
+    (``?alt=sse`` for SSE, else a JSON array). Provider batch APIs: OpenAI ``/v1/files`` + ``/v1/batches`` and
+    Anthropic ``/v1/messages/batches``, each item answered as online; they take ``batch_delay`` seconds.
 
     Example::
 
@@ -196,10 +199,21 @@ class FakeServer:
             client = openai.OpenAI(base_url=server.openai_base, api_key="sk-test")
     """
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0, *, api_key: str | None = None, record: bool = True):
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        api_key: str | None = None,
+        record: bool = True,
+        batch_delay: float = 0.2,
+    ):
         """``api_key``: if set, every provider refuses any other key (401); else any non-empty key passes.
-        ``record=False`` keeps no ``requests`` list (long benchmarks)."""
+        ``record=False`` keeps no ``requests`` list (long benchmarks). ``batch_delay``: seconds a provider
+        batch (OpenAI Batch, Anthropic Message Batches) takes from creation to its end (settable later)."""
         self.host = host
+        self.batch_delay = batch_delay
+        self.batch_store = BatchStore(self)
         self.port = port
         self.api_key = api_key
         self.record = record
@@ -226,7 +240,9 @@ class FakeServer:
         - ``latency``: seconds before the headers (a float, or ``(lo, hi)`` for a uniform draw).
         - ``content``: fixed answer text instead of the echo.
         - ``tool_call``: ``{"name": str, "arguments": dict}``, answer with a call to that tool.
-        - ``failures``: a list consumed one per request: an HTTP status (int) or one of ``FAILURES``.
+        - ``failures``: a list consumed one per request: an HTTP status (int) or one of ``FAILURES``
+          (None: no failure for that request). In a provider batch, one per item in input order;
+          ``"expired"`` / ``"canceled"`` expire or cancel that item.
         - ``fail``: one failure applied to every request; ``fail_rate`` (+ ``seed``): random 500s and drops.
         - ``rpm`` / ``tpm`` / ``window``: limits per model, enforced on ``window``-second windows
           (``rpm * window / 60`` requests each), answered with 429 + ``retry-after``.
@@ -248,6 +264,7 @@ class FakeServer:
         self._scripts = {}
         self._plans = {}
         self._windows = {}
+        self.batch_store.reset()
         self.requests = []
         self.disconnects = 0
         self.max_in_flight = self.in_flight
@@ -292,6 +309,7 @@ class FakeServer:
         app.router.add_post("/v2/chat", self._handler(w["cohere"]))
         for version in ("v1beta", "v1"):
             app.router.add_post(f"/{version}/models/{{spec}}", self._handler(w["gemini"]))
+        self.batch_store.register(app)
         app.router.add_get("/", self._index)
         return app
 
@@ -313,6 +331,7 @@ class FakeServer:
     async def close(self) -> None:
         """Stop serving; handlers still running are cancelled (not counted as disconnects)."""
         self._closing = True
+        await self.batch_store.close()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -380,6 +399,7 @@ class FakeServer:
             f"Anthropic: POST {self.url}/v1/messages\n"
             f"Cohere:    POST {self.url}/v2/chat\n"
             f"Gemini:    POST {self.url}/v1beta/models/MODEL:generateContent | :streamGenerateContent?alt=sse\n"
+            f"Batches:   POST {self.openai_base}/files, {self.openai_base}/batches; {self.url}/v1/messages/batches\n"
         )
         return web.Response(text=text)
 
@@ -462,6 +482,8 @@ class FakeServer:
             await asyncio.sleep(delay)
         if failure == "stall":  # a client that waited this long gets its answer
             failure = None
+        if failure in BATCH_FAILURES:  # only meaningful inside a provider batch
+            failure = 500
         if isinstance(failure, int):
             if failure == 429 and o["retry_after"] is not None:
                 headers["retry-after"] = f"{o['retry_after']:g}"

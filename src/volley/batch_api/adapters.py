@@ -1,0 +1,95 @@
+"""Which providers have a batch API here, and the adapter that speaks each one."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from ._http import DEFAULT_TIMEOUT, Client
+from ._types import Adapter
+from .errors import BatchModeUnsupportedError
+
+if TYPE_CHECKING:
+    from ..call import Call
+
+SUPPORTED_PROVIDERS = ("openai", "anthropic")
+"""Providers whose batch API volley speaks: OpenAI Batch and Anthropic Message Batches."""
+
+
+def unsupported(provider: str) -> BatchModeUnsupportedError:
+    """The error for a provider without batch support (raised before any request)."""
+    return BatchModeUnsupportedError(
+        f"provider {provider!r} has no batch API in volley; mode='batch_api' works with "
+        f"{' and '.join(SUPPORTED_PROVIDERS)} (use online mode for {provider})",
+        provider=provider,
+    )
+
+
+def provider_of(batch_id: str) -> str | None:
+    """The provider an id belongs to, by its prefix (``msgbatch_``: anthropic, ``batch_``: openai)."""
+    if batch_id.startswith("msgbatch_"):
+        return "anthropic"
+    if batch_id.startswith("batch_"):
+        return "openai"
+    return None
+
+
+def _auth_headers(provider: str, api_key: str | None) -> dict[str, str]:
+    if provider == "anthropic":
+        from ..providers.anthropic import API_VERSION
+
+        return {"anthropic-version": API_VERSION, **({"x-api-key": api_key} if api_key else {})}
+    return {"Authorization": f"Bearer {api_key}"} if api_key else {}
+
+
+def make_adapter(
+    provider: str,
+    api_base: str,
+    api_key: str | None,
+    *,
+    headers: Mapping[str, str] | None = None,
+    max_requests: int | None = None,
+    max_bytes: int | None = None,
+    timeout: float | None = DEFAULT_TIMEOUT,
+) -> Adapter:
+    """The batch adapter of ``provider`` at ``api_base``; ``headers`` (with the key) replace the default auth.
+
+    Limits default to the provider's documented ones (OpenAI: 50,000 requests / 200 MB per file;
+    Anthropic: 100,000 requests / 256 MB per batch).
+    """
+    if provider not in SUPPORTED_PROVIDERS:
+        raise unsupported(provider)
+    from .. import providers
+
+    module = providers.get(provider)
+    hdrs = {k: v for k, v in (headers or _auth_headers(provider, api_key)).items() if k.lower() != "content-type"}
+    client = Client(provider, api_base, hdrs, (api_key,) if api_key else (), module.error_message, timeout)
+    limits: dict[str, Any] = {}
+    if max_requests is not None:
+        limits["max_requests"] = max_requests
+    if max_bytes is not None:
+        limits["max_bytes"] = max_bytes
+    if provider == "openai":
+        from ._openai import OpenAIBatches
+
+        return OpenAIBatches(client, **limits)
+    from ._anthropic import AnthropicBatches
+
+    return AnthropicBatches(client, **limits)
+
+
+def adapter_for_call(call: Call, **kwargs: Any) -> Adapter:
+    """The adapter that sends ``call``'s batch with the same base, key and extra headers as online."""
+    assert call.request is not None
+    r = call.route
+    return make_adapter(r.provider, r.api_base, r.api_key, headers=call.request.headers, **kwargs)
+
+
+def adapter_from_env(provider: str, api_base: str | None = None, api_key: str | None = None, **kwargs: Any) -> Adapter:
+    """The adapter of ``provider``, base and key from the arguments or the usual environment variables."""
+    if provider not in SUPPORTED_PROVIDERS:
+        raise unsupported(provider)
+    from ..routing import resolve
+
+    route = resolve(f"{provider}/-", api_key=api_key, api_base=api_base)
+    return make_adapter(provider, route.api_base, route.api_key, **kwargs)

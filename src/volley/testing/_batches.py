@@ -1,0 +1,614 @@
+"""The fake server's provider batch APIs: OpenAI Files + Batch, and Anthropic Message Batches.
+
+Each item is answered exactly as the online endpoint would answer the same request body (same
+``make_answer``, same scripts), so a batch answer equals the online answer apart from ids. Failures
+come from the model's script, consumed one per item in input order: an HTTP status makes the item
+errored, ``"expired"`` / ``"canceled"`` expire or cancel it, any other failure kind is a 500.
+
+Processing takes ``FakeServer.batch_delay`` seconds from creation to the end, items being answered
+in ten slices over that time, so a cancel can land half way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import secrets
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+
+from ._wire import WIRES, BadRequest, Wire, dumps, make_answer, rfc3339, status_message
+
+if TYPE_CHECKING:
+    from ._server import FakeServer
+
+__all__ = ["BATCH_FAILURES", "BatchStore"]
+
+#: Failure kinds that only mean something inside a batch (online requests answer them with a 500).
+BATCH_FAILURES = frozenset({"expired", "canceled"})
+
+_OPENAI_ENDPOINTS = frozenset({"/v1/chat/completions"})
+_CUSTOM_ID = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
+_DAY = 86_400
+_SLICES = 10
+
+
+def _hex(n: int = 24) -> str:
+    return secrets.token_hex(n // 2)
+
+
+@dataclass(slots=True)
+class _File:
+    id: str
+    filename: str
+    purpose: str
+    data: bytes
+    created_at: int
+
+    def obj(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "object": "file",
+            "bytes": len(self.data),
+            "created_at": self.created_at,
+            "filename": self.filename,
+            "purpose": self.purpose,
+            "status": "processed",
+            "expires_at": None,
+            "status_details": None,
+        }
+
+
+@dataclass(slots=True)
+class _Item:
+    """One outcome: ``kind`` is succeeded | errored | expired | canceled."""
+
+    custom_id: str
+    kind: str
+    body: Any = None  # the answer body, or the provider error body
+    status: int = 200
+
+
+@dataclass(slots=True)
+class _Batch:
+    provider: str
+    id: str
+    obj: dict[str, Any]
+    lines: list[Any]  # OpenAI: the parsed input lines; Anthropic: the requests
+    items: list[_Item] = field(default_factory=list)
+    cancel: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+class BatchStore:
+    """The files and batches of one fake server, and the aiohttp routes that serve them."""
+
+    def __init__(self, server: FakeServer) -> None:
+        self.server = server
+        self.files: dict[str, _File] = {}
+        self.batches: dict[str, _Batch] = {}
+        self.created = 0  # batches created since the last reset, both providers
+        self._generation = 0
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def reset(self) -> None:
+        """Forget every file and batch; processing still running stops at its next step."""
+        self._generation += 1
+        self.files = {}
+        self.batches = {}
+        self.created = 0
+
+    def register(self, app: web.Application) -> None:
+        r = app.router
+        r.add_post("/v1/files", self._oa_upload)
+        r.add_get("/v1/files", self._oa_list_files)
+        r.add_get("/v1/files/{id}", self._oa_file)
+        r.add_delete("/v1/files/{id}", self._oa_delete_file)
+        r.add_get("/v1/files/{id}/content", self._oa_content)
+        r.add_post("/v1/batches", self._oa_create)
+        r.add_get("/v1/batches", self._oa_list)
+        r.add_get("/v1/batches/{id}", self._oa_get)
+        r.add_post("/v1/batches/{id}/cancel", self._oa_cancel)
+        r.add_post("/v1/messages/batches", self._an_create)
+        r.add_get("/v1/messages/batches", self._an_list)
+        r.add_get("/v1/messages/batches/{id}", self._an_get)
+        r.add_delete("/v1/messages/batches/{id}", self._an_delete)
+        r.add_post("/v1/messages/batches/{id}/cancel", self._an_cancel)
+        r.add_get("/v1/messages/batches/{id}/results", self._an_results)
+
+    # ------------------------------------------------------------------------------------ plumbing
+
+    async def _enter(self, request: web.Request, wire: Wire, *, form: bool = False) -> tuple[Any, web.Response | None]:
+        """Record the request and check its key; ``(json body, None)`` or ``(None, error response)``."""
+        body: Any = None
+        if not form:
+            raw = await request.read()
+            try:
+                body = json.loads(raw) if raw else None
+            except ValueError:
+                body = None
+        s = self.server
+        if s.record:
+            from ._server import RequestRecord
+
+            s.requests.append(
+                RequestRecord(
+                    provider=wire.name,
+                    path=request.path,
+                    model=None,
+                    headers={k.lower(): v for k, v in request.headers.items()},
+                    json=body,
+                    query=dict(request.query),
+                    time=time.time(),
+                )
+            )
+        denied = wire.auth_error(request.headers, request.query, s.api_key)
+        if denied is not None:
+            return None, self._error(wire, *denied)
+        return body, None
+
+    @staticmethod
+    def _error(wire: Wire, status: int, message: str) -> web.Response:
+        body = dumps(wire.error_body(status, message))
+        return web.Response(status=status, body=body, content_type="application/json")
+
+    @staticmethod
+    def _json(obj: Any) -> web.Response:
+        return web.Response(body=dumps(obj), content_type="application/json")
+
+    def _spawn(self, batch: _Batch) -> None:
+        run = self._run_openai if batch.provider == "openai" else self._run_anthropic
+        task = asyncio.get_running_loop().create_task(run(batch, self._generation))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def close(self) -> None:
+        """Cancel processing still running (the server is shutting down)."""
+        for t in list(self._tasks):
+            t.cancel()
+        self._tasks.clear()
+
+    async def _pause(self, seconds: float, generation: int, cancel: asyncio.Event | None = None) -> bool:
+        """Sleep (cut short by ``cancel``); False when the store was reset meanwhile (a finished test's batch)."""
+        if cancel is not None and seconds > 0:
+            try:
+                await asyncio.wait_for(cancel.wait(), seconds)
+            except asyncio.TimeoutError:
+                pass
+        elif seconds > 0:
+            await asyncio.sleep(seconds)
+        return generation == self._generation
+
+    def _answer(self, wire: Wire, custom_id: str, body: Any) -> _Item:
+        """One item's outcome, computed as the online endpoint computes it."""
+        s = self.server
+        try:
+            if isinstance(body, dict) and body.get("stream"):
+                raise BadRequest("stream: streaming is not supported in batches")
+            prompt = wire.read(body, None)
+        except BadRequest as exc:
+            return _Item(custom_id, "errored", wire.error_body(400, exc.message), 400)
+        plan = s._plan(prompt.model)
+        failure = plan.next_failure()
+        if failure in BATCH_FAILURES:
+            return _Item(custom_id, failure)
+        if failure is not None and failure != "stall":
+            status = failure if isinstance(failure, int) else 500
+            return _Item(custom_id, "errored", wire.error_body(status, status_message(status)), status)
+        answer = make_answer(prompt, next(s._seq), plan.o["content"], plan.o["tool_call"])
+        return _Item(custom_id, "succeeded", wire.body(answer))
+
+    async def _process(self, batch: _Batch, wire: Wire, pairs: list[tuple[str, Any]], span: float, gen: int) -> bool:
+        """Answer the items in slices spread over ``span`` seconds; stop early on cancel. False if reset."""
+        step = max(1, -(-len(pairs) // _SLICES))
+        slices = max(1, -(-len(pairs) // step))
+        for start in range(0, len(pairs), step):
+            if batch.cancel.is_set():
+                break
+            if not await self._pause(span / slices, gen, batch.cancel):
+                return False
+            if batch.cancel.is_set():
+                break
+            for custom_id, body in pairs[start : start + step]:
+                batch.items.append(self._answer(wire, custom_id, body))
+            self._progress(batch)
+        done = {it.custom_id for it in batch.items}
+        batch.items.extend(_Item(cid, "canceled") for cid, _ in pairs if cid not in done)
+        return True
+
+    def _progress(self, batch: _Batch) -> None:
+        if batch.provider == "openai":
+            c = batch.obj["request_counts"]
+            c["completed"] = sum(1 for it in batch.items if it.kind == "succeeded")
+            c["failed"] = sum(1 for it in batch.items if it.kind == "errored")
+
+    # ------------------------------------------------------------------------------------ OpenAI files
+
+    async def _oa_upload(self, request: web.Request) -> web.Response:
+        wire = WIRES["openai"]
+        _, denied = await self._enter(request, wire, form=True)
+        if denied is not None:
+            return denied
+        purpose, filename, data = None, "upload.jsonl", None
+        try:
+            form = await request.post()
+        except Exception:  # not multipart
+            return self._error(wire, 400, "Invalid file format. Expected a multipart/form-data upload.")
+        purpose = form.get("purpose")
+        upload = form.get("file")
+        if isinstance(upload, web.FileField):
+            filename, data = upload.filename or filename, upload.file.read()
+        if data is None:
+            return self._error(wire, 400, "Missing required parameter: 'file'.")
+        if purpose not in ("batch", "fine-tune", "assistants", "vision", "user_data", "evals"):
+            return self._error(wire, 400, f"Invalid value for 'purpose': {purpose!r}.")
+        f = _File("file-" + _hex(), filename, str(purpose), data, int(time.time()))
+        self.files[f.id] = f
+        return self._json(f.obj())
+
+    async def _oa_file_or_404(self, request: web.Request) -> tuple[_File | None, web.Response | None]:
+        wire = WIRES["openai"]
+        _, denied = await self._enter(request, wire)
+        if denied is not None:
+            return None, denied
+        f = self.files.get(request.match_info["id"])
+        if f is None:
+            return None, self._error(wire, 404, f"No such File object: {request.match_info['id']}")
+        return f, None
+
+    async def _oa_file(self, request: web.Request) -> web.Response:
+        f, err = await self._oa_file_or_404(request)
+        return err or self._json(f.obj())  # type: ignore[union-attr]
+
+    async def _oa_content(self, request: web.Request) -> web.Response:
+        f, err = await self._oa_file_or_404(request)
+        return err or web.Response(body=f.data, content_type="application/octet-stream")  # type: ignore[union-attr]
+
+    async def _oa_delete_file(self, request: web.Request) -> web.Response:
+        f, err = await self._oa_file_or_404(request)
+        if err is not None:
+            return err
+        del self.files[f.id]  # type: ignore[union-attr]
+        return self._json({"id": f.id, "object": "file", "deleted": True})  # type: ignore[union-attr]
+
+    async def _oa_list_files(self, request: web.Request) -> web.Response:
+        _, denied = await self._enter(request, WIRES["openai"])
+        if denied is not None:
+            return denied
+        purpose = request.query.get("purpose")
+        data = [f.obj() for f in reversed(self.files.values()) if purpose in (None, f.purpose)]
+        return self._json({"object": "list", "data": data, "has_more": False})
+
+    # ------------------------------------------------------------------------------------ OpenAI batches
+
+    async def _oa_create(self, request: web.Request) -> web.Response:
+        wire = WIRES["openai"]
+        body, denied = await self._enter(request, wire)
+        if denied is not None:
+            return denied
+        if not isinstance(body, dict):
+            return self._error(wire, 400, "We could not parse the JSON body of your request.")
+        endpoint = body.get("endpoint")
+        if endpoint not in _OPENAI_ENDPOINTS:
+            return self._error(wire, 400, f"Invalid value for 'endpoint': {endpoint!r} is not supported here.")
+        if body.get("completion_window") != "24h":
+            return self._error(wire, 400, "Invalid value for 'completion_window': only '24h' is supported.")
+        f = self.files.get(str(body.get("input_file_id")))
+        if f is None:
+            return self._error(wire, 404, f"No such File object: {body.get('input_file_id')}")
+        if f.purpose != "batch":
+            return self._error(wire, 400, "The input file must be uploaded with purpose 'batch'.")
+        now = int(time.time())
+        bid = "batch_" + _hex(32)
+        obj: dict[str, Any] = {
+            "id": bid,
+            "object": "batch",
+            "endpoint": endpoint,
+            "model": None,
+            "errors": None,
+            "input_file_id": f.id,
+            "completion_window": "24h",
+            "status": "validating",
+            "output_file_id": None,
+            "error_file_id": None,
+            "created_at": now,
+            "in_progress_at": None,
+            "expires_at": now + _DAY,
+            "finalizing_at": None,
+            "completed_at": None,
+            "failed_at": None,
+            "expired_at": None,
+            "cancelling_at": None,
+            "cancelled_at": None,
+            "request_counts": {"total": 0, "completed": 0, "failed": 0},
+            "usage": None,
+            "metadata": body.get("metadata"),
+        }
+        batch = _Batch("openai", bid, obj, [f.data])
+        self.batches[bid] = batch
+        self.created += 1
+        self._spawn(batch)
+        return self._json(obj)
+
+    @staticmethod
+    def _validate_openai(data: bytes, endpoint: str) -> tuple[list[tuple[str, Any]], list[dict[str, Any]]]:
+        """The input file's ``(custom_id, body)`` pairs and its validation errors (OpenAI's codes)."""
+        pairs: list[tuple[str, Any]] = []
+        errors: list[dict[str, Any]] = []
+        seen: set[str] = set()
+        for n, raw in enumerate(data.decode("utf-8", "replace").splitlines(), start=1):
+            if not raw.strip():
+                continue
+
+            def bad(code: str, message: str, param: str | None = None, line: int = n) -> None:
+                errors.append({"code": code, "message": message, "param": param, "line": line})
+
+            try:
+                line = json.loads(raw)
+            except ValueError:
+                bad("invalid_json_line", "This line is not parseable as valid JSON.")
+                continue
+            cid = line.get("custom_id") if isinstance(line, dict) else None
+            if not isinstance(cid, str) or not cid:
+                bad("missing_required_parameter", "Missing required parameter: 'custom_id'.", "custom_id")
+            elif cid in seen:
+                bad("duplicate_custom_id", f"The custom_id {cid!r} is not unique.", "custom_id")
+            elif line.get("url") != endpoint:
+                bad("mismatched_endpoint", f"The url must match the batch's endpoint {endpoint}.", "url")
+            elif line.get("method") != "POST":
+                bad("invalid_method", "Only the POST method is supported.", "method")
+            elif not isinstance(line.get("body"), dict):
+                bad("missing_required_parameter", "Missing required parameter: 'body'.", "body")
+            else:
+                seen.add(cid)
+                pairs.append((cid, line["body"]))
+        if not pairs and not errors:
+            errors.append({"code": "empty_file", "message": "The input file is empty.", "param": None, "line": None})
+        models = {b.get("model") for _, b in pairs}
+        if len(models) > 1:
+            errors.append(
+                {
+                    "code": "mismatched_model",
+                    "message": "All requests in a batch must use the same model.",
+                    "param": "model",
+                    "line": None,
+                }
+            )
+        return pairs, errors
+
+    async def _run_openai(self, batch: _Batch, gen: int) -> None:
+        o, d = batch.obj, float(self.server.batch_delay)
+        if not await self._pause(d * 0.1, gen):
+            return
+        pairs, errors = self._validate_openai(batch.lines[0], o["endpoint"])
+        if errors:
+            o.update(status="failed", failed_at=int(time.time()), errors={"object": "list", "data": errors})
+            return
+        if not batch.cancel.is_set():  # else it stays "cancelling": every request is cancelled below
+            o.update(status="in_progress", in_progress_at=int(time.time()))
+        o["model"] = pairs[0][1].get("model")
+        o["request_counts"]["total"] = len(pairs)
+        if not await self._process(batch, WIRES["openai"], pairs, d * 0.8, gen):
+            return
+        if not batch.cancel.is_set():
+            o.update(status="finalizing", finalizing_at=int(time.time()))
+        if not await self._pause(d * 0.1, gen):
+            return
+        self._openai_files(batch)
+        now = int(time.time())
+        kinds = {it.kind for it in batch.items}
+        if batch.cancel.is_set() or "canceled" in kinds:
+            o.update(status="cancelled", cancelled_at=now, cancelling_at=o["cancelling_at"] or now)
+        elif "expired" in kinds:
+            o.update(status="expired", expired_at=now)
+        else:
+            o.update(status="completed", completed_at=now)
+
+    def _openai_files(self, batch: _Batch) -> None:
+        """Write the output and error files the way OpenAI does (one JSON line per request)."""
+        out, err = [], []
+        usage = {"input_tokens": 0, "output_tokens": 0}
+        for it in batch.items:
+            line: dict[str, Any] = {"id": "batch_req_" + _hex(32), "custom_id": it.custom_id}
+            if it.kind in ("succeeded", "errored"):
+                rid = "req_" + _hex(32)
+                line["response"] = {"status_code": it.status, "request_id": rid, "body": it.body}
+                line["error"] = None
+            else:
+                code, msg = (
+                    ("batch_expired", "This request could not be executed before the completion window expired.")
+                    if it.kind == "expired"
+                    else ("batch_cancelled", "This request was not executed because the batch was cancelled.")
+                )
+                line["response"], line["error"] = None, {"code": code, "message": msg}
+            (out if it.kind == "succeeded" else err).append(dumps(line))
+            if it.kind == "succeeded":
+                u = it.body.get("usage") or {}
+                usage["input_tokens"] += u.get("prompt_tokens", 0)
+                usage["output_tokens"] += u.get("completion_tokens", 0)
+        now = int(time.time())
+        for lines, key, name in ((out, "output_file_id", "output"), (err, "error_file_id", "error")):
+            if lines:
+                f = _File("file-" + _hex(), f"{batch.id}_{name}.jsonl", "batch_output", b"\n".join(lines) + b"\n", now)
+                self.files[f.id] = f
+                batch.obj[key] = f.id
+        batch.obj["usage"] = {
+            **usage,
+            "input_tokens_details": {"cached_tokens": 0},
+            "output_tokens_details": {"reasoning_tokens": 0},
+            "total_tokens": usage["input_tokens"] + usage["output_tokens"],
+        }
+        self._progress(batch)
+        batch.obj["request_counts"]["failed"] = len(err)
+
+    async def _oa_batch_or_404(self, request: web.Request) -> tuple[_Batch | None, web.Response | None]:
+        wire = WIRES["openai"]
+        _, denied = await self._enter(request, wire)
+        if denied is not None:
+            return None, denied
+        b = self.batches.get(request.match_info["id"])
+        if b is None or b.provider != "openai":
+            return None, self._error(wire, 404, f"No batch found with id '{request.match_info['id']}'.")
+        return b, None
+
+    async def _oa_get(self, request: web.Request) -> web.Response:
+        b, err = await self._oa_batch_or_404(request)
+        return err or self._json(b.obj)  # type: ignore[union-attr]
+
+    async def _oa_cancel(self, request: web.Request) -> web.Response:
+        b, err = await self._oa_batch_or_404(request)
+        if err is not None:
+            return err
+        assert b is not None
+        if b.obj["status"] not in ("validating", "in_progress", "finalizing", "cancelling"):
+            return self._error(WIRES["openai"], 409, f"Cannot cancel a batch with status '{b.obj['status']}'.")
+        if b.obj["status"] != "cancelling" and not b.cancel.is_set():
+            b.cancel.set()
+            b.obj.update(status="cancelling", cancelling_at=int(time.time()))
+        return self._json(b.obj)
+
+    async def _oa_list(self, request: web.Request) -> web.Response:
+        _, denied = await self._enter(request, WIRES["openai"])
+        if denied is not None:
+            return denied
+        objs = [b.obj for b in reversed(self.batches.values()) if b.provider == "openai"]
+        return self._json(_page(objs, request.query.get("after"), None, request.query.get("limit"), "openai"))
+
+    # ------------------------------------------------------------------------------------ Anthropic
+
+    async def _an_create(self, request: web.Request) -> web.Response:
+        wire = WIRES["anthropic"]
+        body, denied = await self._enter(request, wire)
+        if denied is not None:
+            return denied
+        reqs = body.get("requests") if isinstance(body, dict) else None
+        if not isinstance(reqs, list) or not reqs:
+            return self._error(wire, 400, "requests: Field required (a non-empty list)")
+        seen: set[str] = set()
+        for i, r in enumerate(reqs):
+            cid = r.get("custom_id") if isinstance(r, dict) else None
+            if not isinstance(cid, str) or not _CUSTOM_ID.match(cid):
+                message = f"requests.{i}.custom_id: String should match pattern '{_CUSTOM_ID.pattern}'"
+                return self._error(wire, 400, message)
+            if cid in seen:
+                return self._error(wire, 400, f"requests.{i}: Duplicate custom_id {cid!r}")
+            if not isinstance(r.get("params"), dict):
+                return self._error(wire, 400, f"requests.{i}.params: Field required")
+            seen.add(cid)
+        now = time.time()
+        bid = "msgbatch_" + _hex(24)
+        obj = {
+            "id": bid,
+            "type": "message_batch",
+            "processing_status": "in_progress",
+            "request_counts": {"processing": len(reqs), "succeeded": 0, "errored": 0, "canceled": 0, "expired": 0},
+            "ended_at": None,
+            "created_at": rfc3339(now),
+            "expires_at": rfc3339(now + _DAY),
+            "archived_at": None,
+            "cancel_initiated_at": None,
+            "results_url": None,
+        }
+        batch = _Batch("anthropic", bid, obj, reqs)
+        self.batches[bid] = batch
+        self.created += 1
+        self._spawn(batch)
+        return self._json(obj)
+
+    async def _run_anthropic(self, batch: _Batch, gen: int) -> None:
+        d = float(self.server.batch_delay)
+        pairs = [(r["custom_id"], r["params"]) for r in batch.lines]
+        if not await self._process(batch, WIRES["anthropic"], pairs, d * 0.9, gen):
+            return
+        if not await self._pause(d * 0.1, gen):
+            return
+        counts = {"processing": 0, "succeeded": 0, "errored": 0, "canceled": 0, "expired": 0}
+        for it in batch.items:
+            counts[it.kind] += 1
+        batch.obj.update(
+            processing_status="ended",
+            request_counts=counts,
+            ended_at=rfc3339(time.time()),
+            results_url=f"{self.server.url}/v1/messages/batches/{batch.id}/results",
+        )
+
+    @staticmethod
+    def _an_line(it: _Item) -> bytes:
+        result: dict[str, Any] = {"type": it.kind}
+        if it.kind == "succeeded":
+            result["message"] = it.body
+        elif it.kind == "errored":
+            result["error"] = it.body
+        return dumps({"custom_id": it.custom_id, "result": result})
+
+    async def _an_batch_or_404(self, request: web.Request) -> tuple[_Batch | None, web.Response | None]:
+        wire = WIRES["anthropic"]
+        _, denied = await self._enter(request, wire)
+        if denied is not None:
+            return None, denied
+        b = self.batches.get(request.match_info["id"])
+        if b is None or b.provider != "anthropic":
+            return None, self._error(wire, 404, f"Message Batch {request.match_info['id']} not found.")
+        return b, None
+
+    async def _an_get(self, request: web.Request) -> web.Response:
+        b, err = await self._an_batch_or_404(request)
+        return err or self._json(b.obj)  # type: ignore[union-attr]
+
+    async def _an_cancel(self, request: web.Request) -> web.Response:
+        b, err = await self._an_batch_or_404(request)
+        if err is not None:
+            return err
+        assert b is not None
+        if b.obj["processing_status"] == "in_progress":
+            b.cancel.set()
+            b.obj.update(processing_status="canceling", cancel_initiated_at=rfc3339(time.time()))
+        return self._json(b.obj)
+
+    async def _an_delete(self, request: web.Request) -> web.Response:
+        b, err = await self._an_batch_or_404(request)
+        if err is not None:
+            return err
+        assert b is not None
+        if b.obj["processing_status"] != "ended":
+            return self._error(WIRES["anthropic"], 400, "Message Batch is still processing; cancel it first.")
+        del self.batches[b.id]
+        return self._json({"id": b.id, "type": "message_batch_deleted"})
+
+    async def _an_results(self, request: web.Request) -> web.Response:
+        b, err = await self._an_batch_or_404(request)
+        if err is not None:
+            return err
+        assert b is not None
+        if b.obj["processing_status"] != "ended":
+            return self._error(WIRES["anthropic"], 404, f"Message Batch {b.id} has not ended: no results yet.")
+        data = b"".join(self._an_line(it) + b"\n" for it in b.items)
+        return web.Response(body=data, content_type="application/binary")
+
+    async def _an_list(self, request: web.Request) -> web.Response:
+        _, denied = await self._enter(request, WIRES["anthropic"])
+        if denied is not None:
+            return denied
+        q = request.query
+        objs = [b.obj for b in reversed(self.batches.values()) if b.provider == "anthropic"]
+        return self._json(_page(objs, q.get("after_id"), q.get("before_id"), q.get("limit"), "anthropic"))
+
+
+def _page(objs: list[dict[str, Any]], after: str | None, before: str | None, limit: Any, style: str) -> dict[str, Any]:
+    """One page of a newest-first list, cut by cursor ids, in OpenAI's or Anthropic's list shape."""
+    ids = [o["id"] for o in objs]
+    if after in ids:
+        objs = objs[ids.index(after) + 1 :]
+    elif before in ids:
+        objs = objs[: ids.index(before)]
+    try:
+        n = max(1, min(int(limit), 1000)) if limit is not None else 20
+    except ValueError:
+        n = 20
+    page, more = objs[:n], len(objs) > n
+    first, last = (page[0]["id"], page[-1]["id"]) if page else (None, None)
+    out: dict[str, Any] = {"data": page, "has_more": more, "first_id": first, "last_id": last}
+    return {"object": "list", **out} if style == "openai" else out

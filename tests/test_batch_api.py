@@ -370,3 +370,22 @@ async def test_batch_only_failures_online_are_server_errors(fake: FakeServer) ->
     fake.script("m", failures=["expired"])
     with pytest.raises(volley.InternalServerError):
         await volley.acompletion("openai/m", prompts(1)[0], api_base=fake.openai_base, api_key=KEY, num_retries=0)
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_batch_completion_mode_batch_api_matches_online(fake: FakeServer, provider: str) -> None:
+    kw = {"api_base": base(fake, provider), "api_key": KEY, **FAST}
+    msgs = prompts(5)
+    batched = volley.batch_completion(f"{provider}/m", msgs, mode="batch_api", **kw)
+    online = volley.batch_completion(f"{provider}/m", msgs, api_base=kw["api_base"], api_key=KEY)
+    assert [dump(r) for r in batched] == [dump(r) for r in online]
+    assert all(batch_discount(r) == 0.5 for r in batched) and all(batch_discount(r) == 1.0 for r in online)
+    assert created(fake) == 1
+
+
+def test_batch_completion_mode_is_checked_before_sending(fake: FakeServer) -> None:
+    with pytest.raises(volley.InvalidRequestError, match="mode"):
+        volley.batch_completion("openai/m", prompts(2), mode="overnight", api_base=fake.openai_base, api_key=KEY)
+    with pytest.raises(BatchModeUnsupportedError, match="openai"):
+        volley.batch_completion("cohere/m", prompts(2), mode="batch_api", api_base=fake.url, api_key=KEY)
+    assert fake.requests == []

@@ -13,7 +13,19 @@ import time
 from typing import Any
 
 from ..errors import error_from_status
-from .base import HTTPRequest, chunk, error_text, load_json, parse_arguments, text_of, tool_arguments, usage
+from .base import (
+    HTTPRequest,
+    chunk,
+    copy_renamed,
+    error_text,
+    load_json,
+    output_cap,
+    parse_arguments,
+    stop_list,
+    text_of,
+    tool_arguments,
+    usage,
+)
 
 NAME = "anthropic"
 
@@ -75,9 +87,7 @@ def build_request(
                       api_base="https://api.anthropic.com", api_key="sk-ant-...", stream=False)
     """
     system, turns = convert_messages(messages)
-    max_tokens = params.get("max_tokens")
-    if max_tokens is None:
-        max_tokens = params.get("max_completion_tokens")
+    max_tokens = output_cap(params)
     body: dict[str, Any] = {
         "model": model,
         "messages": turns,
@@ -85,12 +95,10 @@ def build_request(
     }
     if system:
         body["system"] = system
-    for key in ("temperature", "top_p"):
-        if params.get(key) is not None:
-            body[key] = params[key]
-    stop = params.get("stop")
+    copy_renamed(params, body, {"temperature": "temperature", "top_p": "top_p"})
+    stop = stop_list(params)
     if stop:
-        body["stop_sequences"] = [stop] if isinstance(stop, str) else list(stop)
+        body["stop_sequences"] = stop
     if params.get("user"):
         body["metadata"] = {"user_id": str(params["user"])}
 

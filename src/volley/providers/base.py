@@ -28,6 +28,10 @@ caller uses instead of the transport:
     The provider's answer as a dict, then given to ``parse_response``.
 ``events(request, *, timeout) -> AsyncIterator[tuple[str | None, Any]]``
     Stream events, each then given to ``StreamParser.feed``.
+
+Any provider may also define ``check(model, params)``, called once when a call or batch is set up,
+to refuse what is bound to fail (a missing optional dependency, a missing model file) before
+anything is sent.
 """
 
 from __future__ import annotations
@@ -171,6 +175,28 @@ def chunk(
     if usage is not None:
         out["usage"] = usage
     return out
+
+
+def copy_renamed(params: dict[str, Any], target: dict[str, Any], names: dict[str, str]) -> None:
+    """Copy each OpenAI parameter that is set (not None) into ``target`` under the provider's name."""
+    for ours, theirs in names.items():
+        value = params.get(ours)
+        if value is not None:
+            target[theirs] = value
+
+
+def output_cap(params: dict[str, Any]) -> int | None:
+    """The output-token cap: ``max_completion_tokens`` (OpenAI's newer name) or ``max_tokens``."""
+    cap = params.get("max_completion_tokens")
+    return params.get("max_tokens") if cap is None else cap
+
+
+def stop_list(params: dict[str, Any]) -> list[str] | None:
+    """``stop`` as a list of strings (OpenAI takes a string or a list), or None when unset."""
+    stop = params.get("stop")
+    if not stop:
+        return None
+    return [stop] if isinstance(stop, str) else list(stop)
 
 
 def usage(prompt: int | None, completion: int | None) -> dict[str, int]:

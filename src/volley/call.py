@@ -7,6 +7,7 @@ with the provider module.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
@@ -22,11 +23,14 @@ from .routing import Route, resolve, split_model
 from .types import ModelResponse, StreamChunk
 from .validate import InvalidRequestError, validate_messages, validate_params
 
+log = logging.getLogger("volley")
+
 # Keyword arguments that steer volley itself rather than the model.
 CONTROL_PARAMS = frozenset(
     {
         "timeout", "num_retries", "max_retries", "retry_delay", "api_key", "api_base", "base_url",
         "drop_params", "mock_response", "stream", "custom_llm_provider", "max_workers", "rpm", "tpm",
+        "cache", "cache_path", "budget_usd",
     }
 )  # fmt: skip
 PASS_THROUGH = frozenset({"extra_body", "extra_headers"})
@@ -57,6 +61,8 @@ class Call:
     mock: Any = field(default=_NO_MOCK, repr=False)
     limits: dict[str, Any] = field(default_factory=dict)  # max_workers / rpm / tpm for the lane
     est_tokens: int = 0  # what the request may cost against a tokens-per-minute limit
+    cache: Any = None  # jobs.cache.ResponseCache when cache=True (non-stream calls only)
+    budget: Any = None  # cost.Budget shared by a batch when budget_usd= is given
 
     @property
     def label(self) -> str:
@@ -118,10 +124,12 @@ class Template:
         self.mock = control.get("mock_response", _NO_MOCK)
         api_base = control.get("api_base") or control.get("base_url")
         self.module: ProviderModule | None = None
+        self.cache = _cache(control)
         if self.mock is not _NO_MOCK:
             provider, name = split_model(model)
             self.route = Route(provider, "mock", name, api_base or "mock", None)
             self.completion = completion
+            self.budget = _budget(control, self.route)
             return
         self.route = resolve(model, api_key=control.get("api_key"), api_base=api_base)
         self.module = providers.get(self.route.protocol)
@@ -135,26 +143,62 @@ class Template:
                     model=self.route.model,
                 )
             completion = {k: v for k, v in completion.items() if k not in unsupported}
+        check = getattr(self.module, "check", None)  # providers that can fail before any request (local)
+        if check is not None:
+            check(self.route.model, completion)
         self.completion = completion
+        self.budget = _budget(control, self.route)
 
     def call(self, messages: Any, *, validated: bool = False) -> Call:
         """The prepared Call for one message list (validated here unless the caller already did)."""
         msgs = messages if validated else validate_messages(messages)
         route = self.route
         if self.module is None:
-            return Call(route, None, None, self.stream, self.timeout, self.retry, msgs, self.mock, self.limits)
+            est = estimate_tokens(msgs, self.completion)
+            return Call(
+                route, None, None, self.stream, self.timeout, self.retry, msgs, self.mock, self.limits, est,
+                None, self.budget,
+            )  # fmt: skip
         request = self.module.build_request(
             route.model, msgs, self.completion, api_base=route.api_base, api_key=route.api_key, stream=self.stream
         )
         est = estimate_tokens(msgs, self.completion)
         return Call(
-            route, self.module, request, self.stream, self.timeout, self.retry, msgs, _NO_MOCK, self.limits, est
-        )
+            route, self.module, request, self.stream, self.timeout, self.retry, msgs, _NO_MOCK, self.limits, est,
+            self.cache, self.budget,
+        )  # fmt: skip
 
 
 def prepare(model: str | Mapping[str, Any], messages: Any, params: Mapping[str, Any]) -> Call:
     """Validate and map one call; raise before any request when something is wrong."""
     return Template(model, params).call(messages)
+
+
+def _cache(control: Mapping[str, Any]) -> Any:
+    """The response cache for ``cache=True`` (``cache_path=`` picks the file), else None."""
+    on = control.get("cache", False)
+    if not isinstance(on, bool):
+        raise InvalidRequestError(f"cache must be True or False; got {on!r}", status_code=400)
+    if not on:
+        return None
+    from .jobs.cache import open_cache
+
+    return open_cache(control.get("cache_path"))
+
+
+def _budget(control: Mapping[str, Any], route: Route) -> Any:
+    """A fresh ``Budget`` for ``budget_usd=`` (shared by the calls of one template), else None."""
+    limit = control.get("budget_usd")
+    if limit is None:
+        return None
+    from .cost import Budget
+
+    try:
+        budget = Budget(limit)
+        budget.check_price(route.provider, route.model)
+    except ValueError as exc:
+        raise InvalidRequestError(str(exc), status_code=400) from None
+    return budget
 
 
 def _limits(control: Mapping[str, Any]) -> dict[str, Any]:
@@ -202,8 +246,24 @@ OnRetry = Callable[[BaseException, int, float], None]
 
 
 async def execute(call: Call, on_retry: OnRetry | None = None) -> ModelResponse:
-    """Send a prepared non-stream call through its lane (limits, retries) and return the parsed response."""
-    from . import mock, transport
+    """Send a prepared non-stream call through its lane (limits, retries) and return the parsed response.
+
+    With a cache, an identical earlier (or in-flight) request answers instead; with a budget, the
+    call waits for (or is refused) room in it before anything is sent.
+    """
+    if call.cache is not None:
+        return await call.cache.fetch(call, lambda: _spend(call, on_retry))
+    return await _spend(call, on_retry)
+
+
+async def _spend(call: Call, on_retry: OnRetry | None) -> ModelResponse:
+    if call.budget is not None:
+        return await call.budget.spend(call, lambda: _send(call, on_retry))
+    return await _send(call, on_retry)
+
+
+async def _send(call: Call, on_retry: OnRetry | None = None) -> ModelResponse:
+    from . import mock
 
     started = time.perf_counter()
     if call.mock is not _NO_MOCK:
@@ -222,6 +282,8 @@ async def execute(call: Call, on_retry: OnRetry | None = None) -> ModelResponse:
             if in_process is not None:
                 data, headers = await in_process(request, timeout=call.timeout), {}
             else:
+                from . import transport  # aiohttp: loaded on the first HTTP request only
+
                 body, headers = await transport.request_json(
                     request, timeout=call.timeout, error_message=module.error_message
                 )
@@ -241,7 +303,20 @@ async def execute(call: Call, on_retry: OnRetry | None = None) -> ModelResponse:
             )  # fmt: skip
         return _finish(resp, call, started, headers)
 
-    return await retrying(attempt, call.retry, on_retry)
+    return await retrying(attempt, call.retry, _logged(call, on_retry))
+
+
+def _logged(call: Call, on_retry: OnRetry | None) -> OnRetry:
+    """The retry hook, plus a DEBUG line per retry (the error's text is already free of the key)."""
+
+    def hook(exc: BaseException, attempt: int, wait: float) -> None:
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("%s: attempt %d failed (%s: %s); retrying in %.2f s",
+                      call.label, attempt + 1, type(exc).__name__, exc, wait)  # fmt: skip
+        if on_retry is not None:
+            on_retry(exc, attempt, wait)
+
+    return hook
 
 
 class AsyncStream:
@@ -322,7 +397,7 @@ class AsyncStream:
 
 async def open_stream(call: Call) -> AsyncStream:
     """Open a prepared stream call (retrying until the headers arrive) and return its chunk iterator."""
-    from . import mock, transport
+    from . import mock
 
     if call.mock is not _NO_MOCK:
         return AsyncStream(call, None, None, mock.stream_chunks(call.mock, call.route.model, call.messages))
@@ -343,6 +418,8 @@ async def open_stream(call: Call) -> AsyncStream:
             if in_process is not None:
                 events = in_process(request, timeout=call.timeout)
             else:
+                from . import transport  # aiohttp: loaded on the first HTTP request only
+
                 resp = await transport.open_stream(request, timeout=call.timeout, error_message=module.error_message)
                 headers = resp.headers
                 events = transport.sse_events(resp)
@@ -355,6 +432,16 @@ async def open_stream(call: Call) -> AsyncStream:
             raise
         finally:
             lane.release(ok=ok, headers=headers, rate_limited=limited, retry_after=retry_after)
-        return AsyncStream(call, events, module.StreamParser(call.route.model), [])
+        stream = AsyncStream(call, events, module.StreamParser(call.route.model), [])
+        # Read the first chunk here, so a stream that breaks before it delivers anything is retried
+        # like any other failed request; a break after that is the caller's typed error.
+        try:
+            stream._replay.append(await stream._next_chunk())
+        except StopAsyncIteration:
+            pass
+        except BaseException:
+            await stream.aclose()
+            raise
+        return stream
 
-    return await retrying(attempt, call.retry)
+    return await retrying(attempt, call.retry, _logged(call, None))

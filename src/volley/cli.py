@@ -13,7 +13,28 @@ def _fake_server(argv: list[str]) -> int:
     return fake_main(argv)
 
 
+def _run(argv: list[str]) -> int:
+    from .commands.run import main as run_main
+
+    return run_main(argv)
+
+
+def _race(argv: list[str]) -> int:
+    from .commands.race import main as race_main
+
+    return race_main(argv)
+
+
+def _compare(argv: list[str]) -> int:
+    from .commands.compare import main as compare_main
+
+    return compare_main(argv)
+
+
 VERBS: dict[str, tuple[Callable[[list[str]], int], str]] = {
+    "run": (_run, "send every line of a JSONL file, exactly once, resumably (volley run IN.jsonl -m M -o OUT.jsonl)"),
+    "race": (_race, "one prompt to several models; the fastest answer and each model's latency"),
+    "compare": (_compare, "one prompt to several models; every answer with latency, tokens and cost"),
     "fake-server": (_fake_server, "run the local fake provider server (OpenAI, Anthropic, Cohere, Gemini)"),
 }
 

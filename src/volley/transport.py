@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import weakref
 from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
@@ -19,6 +20,7 @@ from .errors import APIConnectionError, APIError, Timeout, error_from_status
 from .providers.base import HTTPRequest
 
 ErrorMessage = Callable[[int, bytes], str]
+log = logging.getLogger("volley.transport")
 
 _sessions: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, tuple[aiohttp.ClientSession, Any]] = (
     weakref.WeakKeyDictionary()
@@ -102,6 +104,7 @@ async def _send(req: HTTPRequest, timeout: float | None, stream: bool) -> aiohtt
 async def _raise_for_status(resp: aiohttp.ClientResponse, req: HTTPRequest, error_message: ErrorMessage) -> None:
     if resp.status < 400:
         return
+    log.debug("%s %s -> %d", req.method, req.url, resp.status)  # never the headers: they carry the key
     try:
         body = await resp.read()
     except (aiohttp.ClientError, asyncio.TimeoutError):

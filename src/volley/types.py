@@ -88,8 +88,8 @@ def new_id(prefix: str = "chatcmpl-") -> str:
 class ModelResponse(_Obj):
     """A chat completion: ``id, object, created, model, choices, usage``.
 
-    Besides the OpenAI fields it carries ``provider``, ``latency`` (seconds) and
-    ``response_headers``; they are not part of ``model_dump()``.
+    Besides the OpenAI fields it carries ``provider``, ``latency`` (seconds), ``response_headers``,
+    ``cache_hit`` and ``cost`` (USD); they are not part of ``model_dump()``.
 
     Example::
 
@@ -108,11 +108,24 @@ class ModelResponse(_Obj):
     _provider: str = PrivateAttr(default="")
     _latency: float | None = PrivateAttr(default=None)
     _headers: Mapping[str, str] = PrivateAttr(default_factory=dict)
+    _cache_hit: bool = PrivateAttr(default=False)
 
     @property
     def provider(self) -> str:
         """The provider that answered, e.g. ``"anthropic"``."""
         return self._provider
+
+    @property
+    def cache_hit(self) -> bool:
+        """True when the answer came from volley's cache (``cache=True``) rather than the provider."""
+        return self._cache_hit
+
+    @property
+    def cost(self) -> float | None:
+        """USD this answer cost (usage x price table; 0.0 for a cache hit; None for a model with no price)."""
+        from .cost import completion_cost
+
+        return completion_cost(self)
 
     @property
     def latency(self) -> float | None:

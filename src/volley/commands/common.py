@@ -1,0 +1,190 @@
+"""What the verbs share: the model options, error reporting, prompt input, and a Ctrl-C-aware event loop."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import shlex
+import signal
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+
+class UsageError(Exception):
+    """Bad arguments: reported as ``volley: error: ...`` with exit status 2, no traceback."""
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
+    if not value > 0 or value != value:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+    return value
+
+
+def non_negative_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}") from None
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}")
+    return value
+
+
+def add_model_options(p: argparse.ArgumentParser) -> None:
+    """``--api-base --api-key --temperature --max-tokens --timeout --num-retries --prices --json``."""
+    g = p.add_argument_group("model options")
+    g.add_argument("--api-base", metavar="URL", help="provider base URL (default: from the environment, e.g. "
+                   "OPENAI_BASE_URL, or the provider's own)")  # fmt: skip
+    g.add_argument("--api-key", metavar="KEY", help="API key (default: from the environment, e.g. OPENAI_API_KEY)")
+    g.add_argument("--temperature", type=float, metavar="X")
+    g.add_argument("--max-tokens", type=positive_int, metavar="N")
+    g.add_argument("--timeout", type=positive_float, metavar="S", help="seconds per request (default 600)")
+    g.add_argument("--num-retries", type=non_negative_int, metavar="N", help="retries per request (default 3)")
+    g.add_argument("--prices", metavar="FILE", help="JSON file of prices, USD per million tokens: "
+                   '{"provider/model": {"input": 0.5, "output": 1.5}}')  # fmt: skip
+    p.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
+
+
+def completion_params(args: argparse.Namespace) -> dict[str, Any]:
+    """The completion parameters given on the command line."""
+    out: dict[str, Any] = {}
+    if args.temperature is not None:
+        out["temperature"] = args.temperature
+    if args.max_tokens is not None:
+        out["max_tokens"] = args.max_tokens
+    return out
+
+
+def control_params(args: argparse.Namespace) -> dict[str, Any]:
+    """Key, base, timeout and retries given on the command line."""
+    out: dict[str, Any] = {}
+    for name in ("api_key", "api_base", "timeout", "num_retries"):
+        value = getattr(args, name, None)
+        if value is not None:
+            out[name] = value
+    return out
+
+
+def load_prices(args: argparse.Namespace) -> None:
+    """Register ``--prices FILE`` (raises UsageError when unreadable)."""
+    if getattr(args, "prices", None):
+        from ..cost import load_prices as load
+
+        try:
+            load(args.prices)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+
+
+def fail(message: str) -> int:
+    """Report an error the user can fix; exit status 2."""
+    print(f"volley: error: {message}", file=sys.stderr)
+    return EXIT_USAGE
+
+
+def read_prompt(prompt: str | None) -> str:
+    """The prompt argument, or stdin for ``-`` / no argument."""
+    if prompt is not None and prompt != "-":
+        return prompt
+    if sys.stdin is None or sys.stdin.isatty():
+        raise UsageError("give a prompt, or pipe one on stdin")
+    text = sys.stdin.read().strip()
+    if not text:
+        raise UsageError("the prompt on stdin is empty")
+    return text
+
+
+_SECRET_FLAGS = ("--api-key",)
+_DROP_FLAGS = ("--overwrite",)
+
+
+def resume_command(verb: str, argv: Sequence[str]) -> str:
+    """The command line to run again: the key's value masked, ``--overwrite`` left out."""
+    out: list[str] = []
+    hide_next = False
+    for arg in argv:
+        if hide_next:
+            out.append("'<key>'")
+            hide_next = False
+        elif arg in _SECRET_FLAGS:
+            out.append(arg)
+            hide_next = True
+        elif any(arg.startswith(f + "=") for f in _SECRET_FLAGS):
+            out.append(arg.split("=", 1)[0] + "='<key>'")
+        elif arg in _DROP_FLAGS:
+            continue
+        else:
+            out.append(shlex.quote(arg))
+    return " ".join(["volley", verb, *out])
+
+
+def run_cancellable(main: Callable[[], Awaitable[T]]) -> T:
+    """Run ``main()`` on a fresh event loop; the first Ctrl-C (or SIGTERM) cancels it, a second one exits at once.
+
+    ``main`` may catch the cancellation to stop cleanly; if it does not, KeyboardInterrupt is raised.
+    """
+    loop = asyncio.new_event_loop()
+    task = loop.create_task(_call(main))
+    hits = 0
+
+    def stop() -> None:
+        nonlocal hits
+        hits += 1
+        if hits > 1:
+            os._exit(EXIT_INTERRUPTED)
+        print("\nvolley: stopping: cancelling the requests in flight (Ctrl-C again to quit at once)", file=sys.stderr)
+        task.cancel()
+
+    handled = []
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(sig, stop)
+            handled.append(sig)
+        except (NotImplementedError, RuntimeError, ValueError):  # not the main thread, or not Unix
+            pass
+    try:
+        return loop.run_until_complete(task)
+    except asyncio.CancelledError:
+        raise KeyboardInterrupt from None
+    finally:
+        with contextlib.suppress(Exception):
+            loop.run_until_complete(loop.shutdown_asyncgens())  # closes volley's HTTP session
+        for sig in handled:
+            loop.remove_signal_handler(sig)
+        loop.close()
+
+
+async def _call(main: Callable[[], Awaitable[T]]) -> T:
+    return await main()

@@ -1,0 +1,118 @@
+"""``volley run INPUT.jsonl -m MODEL -o OUTPUT.jsonl``: a JSONL job, exactly once per line, resumable."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from ..jobs.runner import Job, RunOptions, SetupError
+from .common import (
+    EXIT_INTERRUPTED,
+    UsageError,
+    add_model_options,
+    completion_params,
+    fail,
+    load_prices,
+    non_negative_float,
+    positive_float,
+    positive_int,
+    resume_command,
+    run_cancellable,
+)
+
+DESCRIPTION = """\
+Send every line of INPUT.jsonl (OpenAI Batch input lines, or {"messages": [...]} / {"prompt": "..."}
+lines) and write one OpenAI Batch output line per input line to OUTPUT.jsonl, as results arrive.
+
+A journal next to the output (OUTPUT.jsonl.journal.sqlite) records each item: after Ctrl-C, a crash
+or kill -9, run the same command again and only unfinished items are sent. Failed items are retried
+on a rerun (unless --no-retry-failed); the output always ends with one line per input line.
+
+Exit status: 0 all done; 1 some failed, malformed or left pending (budget); 2 nothing sent (bad
+arguments, input, model, key or paths); 130 interrupted (rerun to resume)."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="volley run", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.add_argument("input", type=Path, metavar="INPUT.jsonl")
+    p.add_argument("-o", "--output", type=Path, required=True, metavar="OUTPUT.jsonl")
+    p.add_argument("-m", "--model", help='model for every line (default: each line\'s own "model")')
+    p.add_argument("--concurrency", type=positive_int, default=100, metavar="N", help="requests in flight (100)")
+    p.add_argument("--rpm", type=positive_float, metavar="N", help="requests per minute (default: learned)")
+    p.add_argument("--tpm", type=positive_float, metavar="N", help="tokens per minute (default: learned)")
+    p.add_argument("--budget-usd", type=non_negative_float, metavar="X",
+                   help="stop sending before the job's spend would pass X dollars")  # fmt: skip
+    p.add_argument("--cache", action="store_true", help="answer identical requests from the response cache")
+    p.add_argument("--cache-path", metavar="FILE", help="cache file (default ~/.cache/volley/cache.sqlite)")
+    p.add_argument(
+        "--journal",
+        type=Path,
+        metavar="PATH",
+        help="journal file (default: OUTPUT.jsonl.journal.sqlite beside the output)",
+    )
+    p.add_argument("--no-retry-failed", action="store_true", help="on a rerun, keep failed items as they are")
+    p.add_argument("--strict", action="store_true", help="stop before sending anything if a line is malformed")
+    p.add_argument("--overwrite", action="store_true", help="discard an existing output and journal; start over")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar, no summary text")
+    add_model_options(p)
+    return p
+
+
+def options(args: argparse.Namespace) -> RunOptions:
+    """The job options of parsed arguments."""
+    return RunOptions(
+        input=args.input,
+        output=args.output,
+        journal=args.journal,
+        model=args.model,
+        params=completion_params(args),
+        api_key=args.api_key,
+        api_base=args.api_base,
+        concurrency=args.concurrency,
+        rpm=args.rpm,
+        tpm=args.tpm,
+        num_retries=args.num_retries,
+        timeout=args.timeout,
+        budget_usd=args.budget_usd,
+        cache=args.cache,
+        cache_path=args.cache_path,
+        retry_failed=not args.no_retry_failed,
+        strict=args.strict,
+        overwrite=args.overwrite,
+        progress=not args.quiet and sys.stderr.isatty(),
+    )
+
+
+def main(argv: list[str]) -> int:
+    """Entry point of ``volley run``; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    try:
+        load_prices(args)
+    except UsageError as exc:
+        return fail(str(exc))
+    job = Job(options(args))
+    try:
+        try:
+            job.prepare()
+        except SetupError as exc:
+            return fail(str(exc))
+        except KeyboardInterrupt:  # while reading the input or creating the journal (rolled back)
+            print("volley: interrupted before anything was sent", file=sys.stderr)
+            return EXIT_INTERRUPTED
+        try:
+            summary = run_cancellable(job.run)
+        except KeyboardInterrupt:
+            return EXIT_INTERRUPTED
+    finally:
+        job.close()
+    if summary.interrupted or summary.pending or (summary.failed and not args.no_retry_failed):
+        summary.resume = resume_command("run", argv)
+    if args.json:
+        print(json.dumps(summary.to_json()), flush=True)
+    if not args.quiet:
+        print(summary.text(), file=sys.stderr, flush=True)
+    return summary.exit_code

@@ -1,0 +1,193 @@
+"""The response cache behind ``cache=True``: identical requests are answered from SQLite, or sent once.
+
+A request's key is a SHA-256 of what decides the answer: provider, model, URL (so the api_base),
+and the request body as sent (messages plus the normalised parameters), plus any header that is not
+a credential. The API key is never part of the key, and never stored: the file holds the key hash,
+provider, model and the answer. Only successful answers are stored; streams are not cached.
+
+Identical requests in flight at the same time are sent once: the others wait for the first one's
+answer (a cache hit each). A hit is a copy of the stored answer with ``cache_hit`` True,
+``response_headers`` ``{"x-volley-cache": "hit"}`` and ``cost`` 0.0.
+
+The file is ``$VOLLEY_CACHE_DIR/cache.sqlite``, else ``$XDG_CACHE_HOME/volley/cache.sqlite``, else
+``~/.cache/volley/cache.sqlite``; ``cache_path=`` names another file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+import os
+import sqlite3
+import threading
+import time
+import weakref
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from ..types import ModelResponse
+
+log = logging.getLogger("volley.cache")
+_CREDENTIAL_HEADERS = frozenset({"authorization", "x-api-key", "api-key", "x-goog-api-key", "proxy-authorization"})
+HIT_HEADERS = {"x-volley-cache": "hit"}
+
+
+def default_path() -> Path:
+    """Where the cache lives unless ``cache_path=`` says otherwise."""
+    root = os.environ.get("VOLLEY_CACHE_DIR")
+    if root:
+        return Path(root).expanduser() / "cache.sqlite"
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    base = Path(xdg).expanduser() if xdg else Path.home() / ".cache"
+    return base / "volley" / "cache.sqlite"
+
+
+def request_key(call: Any) -> str:
+    """The cache key of a prepared call: never includes the API key (or any credential header)."""
+    request = call.request
+    secrets = [s for s in request.secrets if s]
+    headers = {
+        k.lower(): v
+        for k, v in request.headers.items()
+        if k.lower() not in _CREDENTIAL_HEADERS and not any(s in str(v) for s in secrets)
+    }
+    url = request.url
+    for s in secrets:
+        url = url.replace(s, "")
+    material = {
+        "v": 1,
+        "provider": call.route.provider,
+        "model": call.route.model,
+        "url": url,
+        "headers": headers,
+        "body": request.body,
+    }
+    blob = json.dumps(material, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+
+
+class ResponseCache:
+    """A SQLite file of answers by request key; safe to share between threads and processes (WAL)."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path).expanduser()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=10.0)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute(
+            "CREATE TABLE IF NOT EXISTS responses (key TEXT PRIMARY KEY, provider TEXT NOT NULL,"
+            " model TEXT NOT NULL, response TEXT NOT NULL, created REAL NOT NULL)"
+        )
+        self._inflight: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, asyncio.Future[Any]]] = (
+            weakref.WeakKeyDictionary()
+        )
+        self.hits = 0
+        self.misses = 0
+
+    def get(self, key: str) -> ModelResponse | None:
+        """The stored answer for ``key`` (marked as a cache hit), or None."""
+        with self._lock:
+            row = self._db.execute("SELECT provider, response FROM responses WHERE key = ?", (key,)).fetchone()
+        if row is None:
+            return None
+        return _hit(ModelResponse.model_validate_json(row[1]), row[0], 0.0)
+
+    def put(self, key: str, response: ModelResponse) -> None:
+        """Store a successful answer."""
+        data = response.model_dump_json()
+        with self._lock:
+            self._db.execute(
+                "INSERT OR REPLACE INTO responses (key, provider, model, response, created) VALUES (?, ?, ?, ?, ?)",
+                (key, response.provider, response.model, data, time.time()),
+            )
+
+    def __len__(self) -> int:
+        with self._lock:
+            return int(self._db.execute("SELECT COUNT(*) FROM responses").fetchone()[0])
+
+    def clear(self) -> None:
+        """Forget every stored answer."""
+        with self._lock:
+            self._db.execute("DELETE FROM responses")
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    async def fetch(self, call: Any, send: Callable[[], Awaitable[ModelResponse]]) -> ModelResponse:
+        """The cached answer for ``call``, else the answer of an identical request in flight, else ``send()``."""
+        key = request_key(call)
+        started = time.perf_counter()
+        table = self._inflight.setdefault(asyncio.get_running_loop(), {})
+        while True:
+            found = self._get_quietly(key)
+            if found is not None:
+                self.hits += 1
+                found._latency = time.perf_counter() - started
+                return found
+            leader = table.get(key)
+            if leader is None:
+                break
+            try:
+                answer = await asyncio.shield(leader)
+            except asyncio.CancelledError:
+                if leader.cancelled():  # the first request was cancelled, not us: send it ourselves
+                    continue
+                raise
+            self.hits += 1
+            copy = ModelResponse.model_validate(answer.model_dump())  # private attrs (headers) not copied
+            return _hit(copy, answer.provider, time.perf_counter() - started)
+        future: asyncio.Future[ModelResponse] = asyncio.get_running_loop().create_future()
+        table[key] = future
+        self.misses += 1
+        try:
+            response = await send()
+        except BaseException as exc:
+            if isinstance(exc, asyncio.CancelledError):
+                future.cancel()
+            else:
+                future.set_exception(exc)
+                future.exception()  # retrieved: no "never retrieved" warning when nobody waits
+            raise
+        finally:
+            table.pop(key, None)
+        future.set_result(response)  # first: the identical requests waiting must never hang on the store below
+        try:
+            self.put(key, response)
+        except sqlite3.Error as exc:  # a full disk or a locked file costs a cache entry, not the answer
+            log.warning("cannot store an answer in the cache %s: %s", self.path, exc)
+        return response
+
+    def _get_quietly(self, key: str) -> ModelResponse | None:
+        try:
+            return self.get(key)
+        except sqlite3.Error as exc:
+            log.warning("cannot read the cache %s: %s", self.path, exc)
+            return None
+
+
+def _hit(response: ModelResponse, provider: str, latency: float) -> ModelResponse:
+    response._provider = provider
+    response._latency = latency
+    response._headers = dict(HIT_HEADERS)
+    response._cache_hit = True
+    return response
+
+
+_caches: dict[Path, ResponseCache] = {}
+_caches_lock = threading.Lock()
+
+
+def open_cache(path: str | os.PathLike[str] | None = None) -> ResponseCache:
+    """The process-wide cache for ``path`` (default: :func:`default_path`), opened on first use."""
+    where = (Path(path).expanduser() if path else default_path()).resolve()
+    with _caches_lock:
+        cache = _caches.get(where)
+        if cache is None:
+            cache = _caches[where] = ResponseCache(where)
+        return cache

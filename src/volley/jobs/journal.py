@@ -1,0 +1,237 @@
+"""The job journal: a SQLite file next to the output that makes ``volley run`` resumable.
+
+One row per input line: its state, how many times it was sent, and, once finished, its output line
+and what it cost. States::
+
+    pending ──> in_flight ──> done
+       ^            │    └──> failed ──(rerun, unless --no-retry-failed)──> pending
+       └────────────┘ (interrupted, crashed, or not sent because of the budget)
+    invalid   a malformed input line; final, with its error output line
+
+Crash safety: a result is committed here *before* its output line is written, and every run first
+rewrites the output file from the journal (atomically, via a temporary file), so a line that was
+torn, lost or duplicated by a crash cannot survive. An item committed as finished is never sent
+again. WAL mode, one transaction per state change; ``synchronous=NORMAL`` survives a killed process
+(not a power cut, which may lose the last few results: they are then sent again).
+
+``meta`` holds the schema version, the input's size and SHA-256, and the settings that shape the
+answers (model, parameters, api_base; never a key). Room for later: a ``batches`` table for
+provider batch ids (schema version 2) can be added by a migration in ``_migrate``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import time
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+SCHEMA_VERSION = 1
+STATES = ("pending", "in_flight", "done", "failed", "invalid")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS items (
+    line INTEGER PRIMARY KEY,          -- 1-based line number in the input file
+    custom_id TEXT NOT NULL,
+    state TEXT NOT NULL DEFAULT 'pending',
+    attempts INTEGER NOT NULL DEFAULT 0,
+    seq INTEGER,                       -- position of the output line in the output file
+    output TEXT,                       -- the output line (JSON), once finished
+    error_type TEXT,
+    prompt_tokens INTEGER,
+    completion_tokens INTEGER,
+    cost_usd REAL,
+    latency_s REAL,
+    cache_hit INTEGER NOT NULL DEFAULT 0,
+    updated REAL
+);
+CREATE INDEX IF NOT EXISTS items_state ON items (state);
+"""
+
+
+def default_path(output: str | os.PathLike[str]) -> Path:
+    """``OUTPUT.jsonl`` → ``OUTPUT.jsonl.journal.sqlite``."""
+    return Path(str(output) + ".journal.sqlite")
+
+
+def remove(path: str | os.PathLike[str]) -> None:
+    """Delete a journal and its WAL side files."""
+    for suffix in ("", "-wal", "-shm"):
+        try:
+            os.remove(str(path) + suffix)
+        except FileNotFoundError:
+            pass
+
+
+class Journal:
+    """An open journal. ``Journal(path)`` creates the file; :meth:`initialised` tells whether a job is in it."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        self.db = sqlite3.connect(self.path, isolation_level=None, timeout=30.0)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=NORMAL")
+        self._seq = 0
+
+    # ------------------------------------------------------------------ setup
+
+    def initialised(self) -> bool:
+        """True when a job was created in this file (a crash while creating it leaves it uninitialised)."""
+        try:
+            row = self.db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        except sqlite3.OperationalError:
+            return False
+        return row is not None
+
+    def create(self, meta: dict[str, Any], rows: Iterable[tuple[int, str, str | None, str | None]]) -> None:
+        """Start a job: ``meta`` and one ``(line, custom_id, output or None, error_type)`` row per item.
+
+        Rows with an output are ``invalid`` (malformed lines, finished at once); the rest ``pending``.
+        All in one transaction: a crash here leaves no job behind.
+        """
+        db = self.db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            for stmt in _SCHEMA.split(";"):
+                if stmt.strip():
+                    db.execute(stmt)
+            db.execute("DELETE FROM meta")
+            db.execute("DELETE FROM items")
+            now = time.time()
+            seq = 0
+            batch: list[tuple[Any, ...]] = []
+            for line, custom_id, output, error_type in rows:
+                if output is None:
+                    batch.append((line, custom_id, "pending", None, None, None, now))
+                else:
+                    seq += 1
+                    batch.append((line, custom_id, "invalid", seq, output, error_type, now))
+                if len(batch) >= 5000:
+                    self._insert(batch)
+                    batch = []
+            self._insert(batch)
+            full = {**meta, "schema_version": SCHEMA_VERSION, "created": now}
+            db.executemany("INSERT INTO meta (key, value) VALUES (?, ?)", [(k, json.dumps(v)) for k, v in full.items()])
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        self._seq = seq
+
+    def _insert(self, batch: list[tuple[Any, ...]]) -> None:
+        self.db.executemany(
+            "INSERT INTO items (line, custom_id, state, seq, output, error_type, updated) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            batch,
+        )
+
+    def meta(self) -> dict[str, Any]:
+        """The job's metadata (schema version, input digest, settings...)."""
+        return {k: json.loads(v) for k, v in self.db.execute("SELECT key, value FROM meta")}
+
+    def resume(self, *, retry_failed: bool) -> None:
+        """Make unfinished items pending again: in-flight ones, and failed ones when ``retry_failed``."""
+        self._migrate()
+        db = self.db
+        db.execute("BEGIN IMMEDIATE")
+        db.execute("UPDATE items SET state = 'pending' WHERE state = 'in_flight'")
+        if retry_failed:
+            db.execute("UPDATE items SET state = 'pending', seq = NULL, output = NULL WHERE state = 'failed'")
+        db.execute("COMMIT")
+        self._seq = int(db.execute("SELECT COALESCE(MAX(seq), 0) FROM items").fetchone()[0])
+
+    def _migrate(self) -> None:
+        version = int(self.meta().get("schema_version", 0))
+        if version > SCHEMA_VERSION:
+            raise RuntimeError(
+                f"{self.path} was written by a newer volley (journal schema {version}); upgrade volley to resume it"
+            )
+
+    # ------------------------------------------------------------------ running
+
+    def pending_lines(self) -> set[int]:
+        """Line numbers of the items still to send."""
+        return {r[0] for r in self.db.execute("SELECT line FROM items WHERE state = 'pending'")}
+
+    def mark_in_flight(self, line: int) -> None:
+        self.db.execute("UPDATE items SET state = 'in_flight', updated = ? WHERE line = ?", (time.time(), line))
+
+    def mark_pending(self, line: int) -> None:
+        self.db.execute("UPDATE items SET state = 'pending', updated = ? WHERE line = ?", (time.time(), line))
+
+    def finish(
+        self,
+        line: int,
+        *,
+        ok: bool,
+        output: str,
+        attempts: int,
+        error_type: str | None = None,
+        prompt_tokens: int | None = None,
+        completion_tokens: int | None = None,
+        cost_usd: float | None = None,
+        latency_s: float | None = None,
+        cache_hit: bool = False,
+    ) -> None:
+        """Commit an item's result (one transaction); only then may its output line be written."""
+        self._seq += 1
+        self.db.execute(
+            "UPDATE items SET state = ?, seq = ?, output = ?, attempts = attempts + ?, error_type = ?,"
+            " prompt_tokens = ?, completion_tokens = ?, cost_usd = ?, latency_s = ?, cache_hit = ?, updated = ?"
+            " WHERE line = ?",
+            (
+                "done" if ok else "failed", self._seq, output, attempts, error_type, prompt_tokens,
+                completion_tokens, cost_usd, latency_s, int(cache_hit), time.time(), line,
+            ),
+        )  # fmt: skip
+
+    def release_in_flight(self) -> None:
+        """Interrupted: in-flight items become pending (nothing of theirs was committed)."""
+        self.db.execute("UPDATE items SET state = 'pending' WHERE state = 'in_flight'")
+
+    # ------------------------------------------------------------------ reading
+
+    def outputs(self) -> Iterator[str]:
+        """Every finished item's output line, in output order."""
+        yield from (r[0] for r in self.db.execute("SELECT output FROM items WHERE output IS NOT NULL ORDER BY seq"))
+
+    def counts(self) -> Counter[str]:
+        """Items per state."""
+        return Counter({s: n for s, n in self.db.execute("SELECT state, COUNT(*) FROM items GROUP BY state")})
+
+    def errors(self) -> Counter[str]:
+        """Failed items per error type (exception class name)."""
+        rows = self.db.execute(
+            "SELECT COALESCE(error_type, 'unknown'), COUNT(*) FROM items WHERE state = 'failed' GROUP BY 1"
+        )
+        return Counter(dict(rows.fetchall()))
+
+    def spent(self) -> float:
+        """USD spent on the job's finished items, over every run (cache hits cost 0)."""
+        return float(self.db.execute("SELECT COALESCE(SUM(cost_usd), 0) FROM items").fetchone()[0])
+
+    def close(self) -> None:
+        self.db.close()
+
+
+def rewrite_output(journal: Journal, output: str | os.PathLike[str]) -> int:
+    """Replace ``output`` with exactly the journal's finished lines (atomic: temp file, fsync, rename).
+
+    Returns the number of lines written. This repairs whatever a crash left: a torn last line, a
+    result committed but never written, or a line written twice.
+    """
+    target = Path(output)
+    tmp = target.with_name(target.name + ".tmp")
+    n = 0
+    with open(tmp, "w", encoding="utf-8", newline="\n") as f:
+        for line in journal.outputs():
+            f.write(line if line.endswith("\n") else line + "\n")
+            n += 1
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, target)
+    return n

@@ -1,0 +1,96 @@
+"""What a ``volley run`` did: job totals (from the journal) and this run's numbers, as text or JSON."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+EXIT_OK = 0  # every item done
+EXIT_INCOMPLETE = 1  # some items failed, were malformed, or are still pending (budget)
+EXIT_SETUP = 2  # nothing sent: bad arguments, input, model, key or paths
+EXIT_INTERRUPTED = 130  # Ctrl-C / SIGTERM: stopped cleanly, rerun to resume
+
+
+def percentile(values: list[float], q: float) -> float | None:
+    """The ``q`` quantile (0..1) of ``values`` by nearest rank; None when empty."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    rank = max(1, math.ceil(q * len(ordered)))
+    return ordered[rank - 1]
+
+
+@dataclass
+class RunSummary:
+    """Job state after the run (``items`` .. ``errors``, ``job_cost_usd``) and this run's own numbers."""
+
+    input: str
+    output: str
+    journal: str
+    items: int = 0  # input lines (items) in the job
+    done: int = 0
+    failed: int = 0
+    invalid: int = 0  # malformed input lines
+    pending: int = 0  # not finished: skipped by the budget, or interrupted
+    errors: dict[str, int] = field(default_factory=dict)  # failed items by error type
+    job_cost_usd: float = 0.0  # every run of this job
+    # this run
+    sent: int = 0  # items answered by a request (not the cache), done or failed
+    cache_hits: int = 0
+    skipped_budget: int = 0  # items left pending because the budget was reached
+    budget_usd: float | None = None
+    budget_reached: bool = False
+    prompt_tokens: int = 0  # tokens billed this run (cache hits excluded)
+    completion_tokens: int = 0
+    cost_usd: float = 0.0  # this run; cache hits cost 0
+    unpriced: int = 0  # answers whose model has no known price (not in cost_usd)
+    wall_s: float = 0.0
+    latency_p50_s: float | None = None
+    latency_p95_s: float | None = None
+    requests_per_s: float = 0.0
+    interrupted: bool = False
+    resume: str | None = None  # the command that continues the job, when it is not finished
+
+    @property
+    def exit_code(self) -> int:
+        if self.interrupted:
+            return EXIT_INTERRUPTED
+        if self.failed or self.invalid or self.pending:
+            return EXIT_INCOMPLETE
+        return EXIT_OK
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["exit_code"] = self.exit_code
+        for k in ("job_cost_usd", "cost_usd", "wall_s", "requests_per_s"):
+            data[k] = round(data[k], 6)
+        return data
+
+    def text(self) -> str:
+        """A few human lines."""
+        errors = ", ".join(f"{k} {v}" for k, v in sorted(self.errors.items(), key=lambda kv: -kv[1]))
+        lat = (
+            f"latency p50 {self.latency_p50_s:.2f} s  p95 {self.latency_p95_s:.2f} s"
+            if self.latency_p50_s is not None and self.latency_p95_s is not None
+            else "latency -"
+        )
+        unpriced = f" (+{self.unpriced} answers with no known price)" if self.unpriced else ""
+        lines = [
+            f"volley run: {self.items} items -> {self.output}",
+            f"  done {self.done}  failed {self.failed}{f' ({errors})' if errors else ''}  "
+            f"invalid {self.invalid}  pending {self.pending}",
+            f"  this run: {self.sent} sent, {self.cache_hits} cache hits, {self.skipped_budget} skipped by budget; "
+            f"{self.wall_s:.1f} s, {self.requests_per_s:.1f} req/s, {lat}",
+            f"  tokens {self.prompt_tokens:,} in / {self.completion_tokens:,} out;  cost ${self.cost_usd:.4f} "
+            f"this run{unpriced}, ${self.job_cost_usd:.4f} for the job (cache hits cost $0)",
+        ]
+        if self.budget_reached:
+            lines.append(f"  budget ${self.budget_usd:.4f} reached: stopped sending; {self.pending} items left pending")
+        if self.interrupted:
+            lines.append("  interrupted: requests in flight were cancelled; the journal is consistent")
+        if self.resume and self.budget_reached and not self.interrupted:
+            lines.append(f"  to continue, rerun with a larger --budget-usd: {self.resume}")
+        elif self.resume:
+            lines.append(f"  to resume, run the same command: {self.resume}")
+        return "\n".join(lines)

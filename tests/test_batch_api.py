@@ -389,3 +389,12 @@ def test_batch_completion_mode_is_checked_before_sending(fake: FakeServer) -> No
     with pytest.raises(BatchModeUnsupportedError, match="openai"):
         volley.batch_completion("cohere/m", prompts(2), mode="batch_api", api_base=fake.url, api_key=KEY)
     assert fake.requests == []
+
+
+def test_batch_answers_cost_half(fake: FakeServer) -> None:
+    kw = {"api_base": fake.openai_base, "api_key": KEY}
+    batched = volley.batch_completion("openai/gpt-4o-mini", prompts(2), mode="batch_api", **kw, **FAST)
+    online = volley.batch_completion("openai/gpt-4o-mini", prompts(2), **kw)
+    for b, o in zip(batched, online):
+        assert b.usage == o.usage and o.cost > 0
+        assert volley.completion_cost(b) == pytest.approx(o.cost / 2) and b.cost == pytest.approx(o.cost / 2)

@@ -284,3 +284,74 @@ def test_a_second_run_of_the_same_job_is_refused_while_one_runs(fake, tmp_path, 
         code, _, stderr = run(capsys, *base(fake, inp, out))
         assert code == 2 and "another volley run" in stderr and fake.requests == []
     assert run(capsys, *base(fake, inp, out))[0] == 0
+
+
+def test_batch_api_mode_gives_the_same_output_and_resumes_without_resubmitting(fake, tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(fake, "batch_delay", 0.1)
+    inp = write_input(tmp_path / "in.jsonl", simple(6))
+    online, batched = tmp_path / "online.jsonl", tmp_path / "batched.jsonl"
+    assert run(capsys, *base(fake, inp, online))[0] == 0
+    code, _, err = run(capsys, *base(fake, inp, batched, "--batch-api", "--poll-interval", "0.02"))
+    assert code == 0, err
+
+    def answers(path):
+        return {r["custom_id"]: r["response"]["body"]["choices"][0]["message"]["content"] for r in records(path)}
+
+    assert answers(batched) == answers(online) and len(answers(batched)) == 6
+    created = [r for r in fake.requests if r.path == "/v1/batches"]
+    assert len(created) == 1
+    journal = sqlite3.connect(f"{batched}.journal.sqlite")
+    assert json.loads(journal.execute("SELECT value FROM meta WHERE key = 'batch_ids'").fetchone()[0]) == []
+
+
+def test_batch_api_rerun_attaches_to_a_submitted_batch(fake, tmp_path, capsys, monkeypatch):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from volley.jobs.journal import Journal
+
+    monkeypatch.setattr(fake, "batch_delay", 1.0)
+    inp, out = write_input(tmp_path / "in.jsonl", simple(4)), tmp_path / "out.jsonl"
+    args = [str(a) for a in base(fake, inp, out, "--batch-api", "--poll-interval", "0.05", "--quiet")]
+    env = {**os.environ, "OPENAI_API_KEY": KEY}
+    proc = subprocess.Popen([sys.executable, "-m", "volley.cli", "run", *args], env=env)
+    journal_path = f"{out}.journal.sqlite"
+    deadline = time.monotonic() + 20
+    ids: list[str] = []
+    while not ids and time.monotonic() < deadline:
+        time.sleep(0.05)
+        if os.path.exists(journal_path):
+            try:
+                ids = Journal(journal_path).meta().get("batch_ids") or []
+            except Exception:
+                ids = []
+    proc.send_signal(signal.SIGKILL)  # dies after submitting, before any result
+    proc.wait()
+    assert len(ids) == 1
+    code, _, err = run(capsys, *base(fake, inp, out, "--batch-api", "--poll-interval", "0.05"))
+    assert code == 0, err
+    assert len([r for r in fake.requests if r.path == "/v1/batches"]) == 1  # attached, not paid twice
+    assert sorted(r["custom_id"] for r in records(out)) == [f"q{i}" for i in range(4)]
+
+
+def test_batch_api_refuses_budget_and_cache(fake, tmp_path, capsys):
+    inp, out = write_input(tmp_path / "in.jsonl", simple(2)), tmp_path / "out.jsonl"
+    code, _, err = run(capsys, *base(fake, inp, out, "--batch-api", "--cache"))
+    assert code == 2 and "--batch-api" in err
+    assert fake.requests == []
+
+
+def test_batches_verb_lists_and_shows_status(fake, tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(fake, "batch_delay", 0.05)
+    monkeypatch.setenv("OPENAI_BASE_URL", fake.openai_base)
+    inp, out = write_input(tmp_path / "in.jsonl", simple(2)), tmp_path / "out.jsonl"
+    assert run(capsys, *base(fake, inp, out, "--batch-api", "--poll-interval", "0.02"))[0] == 0
+    batch_id = next(r for r in fake.requests if r.path.startswith("/v1/batches/")).path.split("/")[3]
+    assert main(["batches", "list", "--provider", "openai"]) == 0
+    listed = capsys.readouterr().out
+    assert batch_id in listed
+    assert main(["batches", "status", batch_id]) == 0
+    assert "completed" in capsys.readouterr().out

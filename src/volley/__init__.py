@@ -28,7 +28,7 @@ _EXPORTS: dict[str, str] = {
     # cost
     "completion_cost": "cost",
     "register_prices": "cost",
-    "BudgetExceededError": "cost",
+    "BudgetExceededError": "errors",
     # types
     "ModelResponse": "types",
     "StreamChunk": "types",
@@ -84,13 +84,14 @@ if TYPE_CHECKING:
         iter_batch_completion,
     )
     from .call import AsyncStream
-    from .cost import BudgetExceededError, completion_cost, register_prices
+    from .cost import completion_cost, register_prices
     from .errors import (
         AllModelsFailedError,
         APIConnectionError,
         APIError,
         AuthenticationError,
         BadRequestError,
+        BudgetExceededError,
         ContextWindowExceededError,
         InternalServerError,
         NotFoundError,

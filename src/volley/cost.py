@@ -22,7 +22,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
-from .errors import APIError
+from .errors import BudgetExceededError
 
 T = TypeVar("T")
 Price = tuple[float, float]  # USD per 1M input tokens, USD per 1M output tokens
@@ -78,17 +78,6 @@ _env_loaded: str | None = None
 # Snapshot and alias suffixes that carry the same price as the base name.
 _SUFFIX = re.compile(r"(-\d{4}-\d{2}-\d{2}|-\d{8}|-\d{2}-\d{4}|-\d{4}|-\d{3}|-latest)$")
 _BOUNDARY = "-:@/"
-
-
-class BudgetExceededError(APIError):
-    """A request was not sent because it could take the spend past ``budget_usd``."""
-
-    status_code = None
-
-    def __init__(self, message: str, *, spent: float = 0.0, budget: float = 0.0) -> None:
-        super().__init__(message)
-        self.spent = spent
-        self.budget = budget
 
 
 def _as_price(name: str, value: Any) -> Price:
@@ -211,7 +200,8 @@ def completion_cost(
 ) -> float | None:
     """USD a completion cost, from its usage and the price table; None when the model has no price.
 
-    A response served from volley's cache (``response.cache_hit``) cost nothing: 0.0. Without a
+    A response served from volley's cache (``response.cache_hit``) cost nothing: 0.0; one answered
+    through a provider batch API (``mode="batch_api"``) costs half. Without a
     response, prices ``prompt_tokens`` + ``completion_tokens`` of ``model``.
 
     Example::
@@ -220,9 +210,13 @@ def completion_cost(
         print(volley.completion_cost(r))            # same as r.cost
         volley.completion_cost(model="gpt-4o", prompt_tokens=1000, completion_tokens=200)  # 0.0045
     """
+    discount = 1.0
     if completion_response is not None:
         if getattr(completion_response, "cache_hit", False):
             return 0.0
+        from .batch_api.discount import batch_discount
+
+        discount = batch_discount(completion_response)  # 0.5 for an answer from a provider batch API
         usage = getattr(completion_response, "usage", None)
         prompt_tokens = (getattr(usage, "prompt_tokens", 0) or 0) if usage is not None else 0
         completion_tokens = (getattr(usage, "completion_tokens", 0) or 0) if usage is not None else 0
@@ -233,7 +227,7 @@ def completion_cost(
     price = model_price(model, provider)
     if price is None:
         return None
-    return (prompt_tokens * price[0] + completion_tokens * price[1]) / 1e6
+    return (prompt_tokens * price[0] + completion_tokens * price[1]) / 1e6 * discount
 
 
 class Budget:

@@ -14,7 +14,8 @@ Tree::
     │   └── ServiceUnavailableError (503)
     ├── APIConnectionError
     │   └── Timeout
-    └── AllModelsFailedError             (a race in which every model failed)
+    ├── AllModelsFailedError             (a race in which every model failed)
+    └── BudgetExceededError              (not sent: it could take the spend past budget_usd)
 """
 
 from __future__ import annotations
@@ -136,6 +137,17 @@ class AllModelsFailedError(APIError):
         lines = "; ".join(f"{m}: {type(e).__name__}: {getattr(e, 'message', e)}" for m, e in exceptions.items())
         super().__init__(f"all {len(exceptions)} models failed: {lines}")
         self.exceptions = dict(exceptions)
+
+
+class BudgetExceededError(APIError):
+    """A request was not sent because it could take the spend past ``budget_usd``."""
+
+    status_code = None
+
+    def __init__(self, message: str, *, spent: float = 0.0, budget: float = 0.0) -> None:
+        super().__init__(message)
+        self.spent = spent
+        self.budget = budget
 
 
 class _Conflict(APIError):

@@ -133,6 +133,11 @@ class Journal:
         """The job's metadata (schema version, input digest, settings...)."""
         return {k: json.loads(v) for k, v in self.db.execute("SELECT key, value FROM meta")}
 
+    def set_meta(self, key: str, value: Any) -> None:
+        """Store one metadata value (JSON), committed at once (e.g. the ids of submitted provider batches)."""
+        with self.db:
+            self.db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, json.dumps(value)))
+
     def resume(self, *, retry_failed: bool) -> None:
         """Make unfinished items pending again: in-flight ones, and failed ones when ``retry_failed``."""
         self._migrate()

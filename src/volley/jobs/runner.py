@@ -62,6 +62,9 @@ class RunOptions:
     strict: bool = False
     overwrite: bool = False
     progress: bool = False
+    batch_api: bool = False  # send through the provider's batch API (OpenAI Batch, Anthropic Message Batches)
+    poll_interval: float = 30.0
+    batch_fallback: bool = False  # items the batch could not answer go through online mode
 
     @property
     def journal_path(self) -> Path:
@@ -112,6 +115,8 @@ class Job:
             raise SetupError("the output must not be the input file")
         for what, path in (("output", o.output), ("journal", o.journal_path)):
             _check_writable(what, path)
+        if o.batch_api and (o.budget_usd is not None or o.cache):
+            raise SetupError("--batch-api does not apply --budget-usd or --cache yet; run without them")
         self._lock = _lock(o.journal_path)
         if o.model:
             self._template(o.model, dict(o.params))
@@ -261,7 +266,9 @@ class Job:
         started = time.monotonic()
         with open(self.opts.output, "a", encoding="utf-8", newline="\n") as out:
             try:
-                if pending:
+                if pending and self.opts.batch_api:
+                    await self._run_batch_api(pending, tracker, out)
+                elif pending:
                     jobs = self._jobs(pending, tracker)
                     async for line, result in run_jobs(jobs, concurrency=self.opts.concurrency):
                         self._record(line, result, out)
@@ -280,18 +287,52 @@ class Job:
         return s
 
     def _jobs(self, pending: set[int], tracker: Progress) -> Iterator[tuple[int, Any]]:
+        for n, call, _ in self._calls(pending):
+            if self.budget is not None and self.budget.exhausted:
+                self._custom_ids.pop(n, None)
+                return
+            call.budget = self.budget
+            yield n, self._job(n, call, tracker)
+
+    async def _run_batch_api(self, pending: set[int], tracker: Progress, out: TextIO) -> None:
+        """Every pending item through the provider's batch API; batch ids kept in the journal.
+
+        A rerun after a crash attaches to the batches already submitted instead of paying twice;
+        results are matched to lines by their ``line-N`` custom ids.
+        """
+        from ..batch_api import run_batch_api
+
+        journal = self.journal
+        assert journal is not None
+        lines, calls = [], []
+        for n, call, _ in self._calls(pending):
+            lines.append(n)
+            calls.append(call)
+        if not calls:
+            return
+        results = await run_batch_api(
+            calls,
+            custom_ids=[f"line-{n}" for n in lines],
+            resume_ids=journal.meta().get("batch_ids") or None,
+            on_submitted=lambda ids: journal.set_meta("batch_ids", list(ids)),
+            fallback="online" if self.opts.batch_fallback else None,
+            poll_interval=self.opts.poll_interval,
+        )
+        for n, result in zip(lines, results):
+            self._record(n, result, out)
+            tracker.result(n, result)
+        journal.set_meta("batch_ids", [])
+
+    def _calls(self, pending: set[int]) -> Iterator[tuple[int, Any, Item]]:
+        """The prepared call of each pending, well-formed line, in input order."""
         for n, raw in read_lines(self.opts.input):
             if n not in pending:
                 continue
-            if self.budget is not None and self.budget.exhausted:
-                return
             item = parse_line(raw, n)
             if item.error is not None or item.messages is None:
                 continue  # malformed lines were recorded as invalid at setup
-            call = self._item_template(item).call(item.messages, validated=True)
-            call.budget = self.budget
             self._custom_ids[n] = item.custom_id
-            yield n, self._job(n, call, tracker)
+            yield n, self._item_template(item).call(item.messages, validated=True), item
 
     def _job(self, line: int, call: Any, tracker: Progress) -> Any:
         journal = self.journal

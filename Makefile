@@ -20,8 +20,11 @@ $(VENV)/.dev: $(BIN)/python pyproject.toml
 	$(BIN)/pip install -q -e '.[dev,local-server]'
 	touch $@
 
+# the main job, with no key and no network: a JSONL batch through a real model on the CPU
 demo: $(VENV)/.demo
-	$(BIN)/python examples/demo_local.py
+	$(BIN)/volley run examples/questions.jsonl -m local/smollm2 -o results.jsonl \
+		--max-tokens 48 --temperature 0 --overwrite
+	$(BIN)/python examples/show_results.py examples/questions.jsonl results.jsonl
 
 demo-fake: $(VENV)/.demo
 	$(BIN)/python examples/demo.py

@@ -157,3 +157,25 @@ def test_interrupt_stops_cleanly_and_says_how_to_resume(fake, tmp_path, sig):
     finish(fake, tmp_path)
     check_output(tmp_path, 20)
     assert not done & set(sent_ids(fake.requests[before:]))
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_killed_at_random_moments_then_resumed(fake, tmp_path, seed):
+    import random
+
+    rng = random.Random(seed)
+    fake.script(MODEL, latency=(0.005, 0.04), seed=seed)
+    write_input(tmp_path / "in.jsonl")
+    for _ in range(3):  # three kills at random moments, each resumed by the next start
+        before = len(fake.requests)
+        done_before = {cid for cid, state in journal_states(tmp_path).items() if state == "done"}
+        proc = start(fake, tmp_path)
+        time.sleep(rng.uniform(0.05, 0.6))
+        proc.send_signal(signal.SIGKILL)
+        proc.communicate(timeout=10)
+        assert not done_before & set(sent_ids(fake.requests[before:])), "a finished item was sent again"
+    done = {cid for cid, state in journal_states(tmp_path).items() if state == "done"}
+    before = len(fake.requests)
+    finish(fake, tmp_path)
+    check_output(tmp_path)
+    assert not done & set(sent_ids(fake.requests[before:]))

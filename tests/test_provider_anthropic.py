@@ -60,7 +60,7 @@ def test_request_basics() -> None:
     assert req.method == "POST"
     assert req.headers["x-api-key"] == "sk-ant-test"
     assert req.headers["anthropic-version"] == "2023-06-01"
-    assert req.headers["content-type"] == "application/json"
+    assert req.headers["Content-Type"] == "application/json"
     assert req.secrets == ("sk-ant-test",)
     assert "sk-ant-test" not in repr(req)
     assert req.body == {"model": MODEL, "messages": USER, "max_tokens": 4096}
@@ -646,3 +646,12 @@ def test_error_message() -> None:
     html = b"<html><head><title>502 Bad Gateway</title></head><body>cloudflare</body></html>"
     assert an.error_message(502, html) == "502 Bad Gateway"
     assert an.error_message(500, b"upstream connect error") == "upstream connect error"
+
+
+def test_endpoint_takes_a_base_with_or_without_the_version_path() -> None:
+    from volley.providers.base import endpoint
+
+    for base in ("https://api.anthropic.com", "https://api.anthropic.com/", "https://api.anthropic.com/v1",
+                 "https://api.anthropic.com/v1/messages"):  # fmt: skip
+        assert endpoint(base, "/v1/messages") == "https://api.anthropic.com/v1/messages"
+    assert endpoint("http://proxy/anthropic", "/v1/messages") == "http://proxy/anthropic/v1/messages"

@@ -17,7 +17,9 @@ from .base import (
     HTTPRequest,
     chunk,
     copy_renamed,
+    endpoint,
     error_text,
+    json_request,
     load_json,
     output_cap,
     parse_arguments,
@@ -119,22 +121,8 @@ def build_request(
             body["tool_choice"] = tool_choice
     if stream:
         body["stream"] = True
-    body.update(params.get("extra_body") or {})
-
-    headers = {"content-type": "application/json", "anthropic-version": API_VERSION}
-    if api_key:
-        headers["x-api-key"] = api_key
-    headers.update(params.get("extra_headers") or {})
-    return HTTPRequest(url=_url(api_base), headers=headers, body=body, secrets=(api_key,) if api_key else ())
-
-
-def _url(api_base: str) -> str:
-    base = api_base.rstrip("/")
-    if base.endswith("/v1/messages"):
-        return base
-    if base.endswith("/v1"):
-        return base + "/messages"
-    return base + "/v1/messages"
+    headers = {"anthropic-version": API_VERSION, **({"x-api-key": api_key} if api_key else {})}
+    return json_request(endpoint(api_base, "/v1/messages"), body, params, headers, api_key)
 
 
 def _tool(tool: dict[str, Any]) -> dict[str, Any]:

@@ -85,6 +85,34 @@ class ProviderModule(Protocol):
     def error_message(self, status: int, body: bytes) -> str: ...
 
 
+def json_request(
+    url: str, body: dict[str, Any], params: dict[str, Any], headers: dict[str, str], api_key: str | None
+) -> HTTPRequest:
+    """A JSON POST: ``extra_body`` merged into ``body`` (one level deep, so it can add to a nested
+    object such as Gemini's ``generationConfig``), ``extra_headers`` over ``headers``, the key secret."""
+    for key, value in (params.get("extra_body") or {}).items():
+        if isinstance(value, dict) and isinstance(body.get(key), dict):
+            body[key] = {**body[key], **value}
+        else:
+            body[key] = value
+    headers = {"Content-Type": "application/json", **headers, **(params.get("extra_headers") or {})}
+    return HTTPRequest(url=url, headers=headers, body=body, secrets=(api_key,) if api_key else ())
+
+
+def endpoint(api_base: str, path: str) -> str:
+    """``api_base`` + ``path``, where the base may already end with the start of the path.
+
+    ``endpoint("https://api.anthropic.com", "/v1/messages")`` and
+    ``endpoint("https://api.anthropic.com/v1", "/v1/messages")`` both give ``.../v1/messages``.
+    """
+    base = api_base.rstrip("/")
+    parts = path.strip("/").split("/")
+    for i in range(len(parts), 0, -1):
+        if base.endswith("/" + "/".join(parts[:i])):
+            return "/".join([base, *parts[i:]])
+    return base + "/" + "/".join(parts)
+
+
 def text_of(content: Any) -> str:
     """Plain text of an OpenAI message ``content`` (a string, None, or a list of parts)."""
     if content is None:

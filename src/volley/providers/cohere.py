@@ -18,7 +18,9 @@ from .base import (
     HTTPRequest,
     chunk,
     copy_renamed,
+    endpoint,
     error_text,
+    json_request,
     load_json,
     output_cap,
     stop_list,
@@ -104,22 +106,8 @@ def build_request(
         body["response_format"] = response_format
     if stream:
         body["stream"] = True
-    body.update(params.get("extra_body") or {})
-
-    headers = {"Content-Type": "application/json"}
-    if api_key:
-        headers["Authorization"] = f"Bearer {api_key}"
-    headers.update(params.get("extra_headers") or {})
-    return HTTPRequest(url=_url(api_base), headers=headers, body=body, secrets=(api_key,) if api_key else ())
-
-
-def _url(api_base: str) -> str:
-    base = api_base.rstrip("/")
-    if base.endswith("/v2/chat"):
-        return base
-    if base.endswith("/v2"):
-        return base + "/chat"
-    return base + "/v2/chat"
+    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+    return json_request(endpoint(api_base, "/v2/chat"), body, params, headers, api_key)
 
 
 def _tool(tool: dict[str, Any]) -> dict[str, Any]:

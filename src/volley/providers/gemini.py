@@ -25,6 +25,7 @@ from .base import (
     chunk,
     copy_renamed,
     error_text,
+    json_request,
     load_json,
     output_cap,
     parse_arguments,
@@ -106,19 +107,8 @@ def build_request(
     tool_config = _tool_config(params.get("tool_choice"))
     if tool_config and params.get("tools"):
         body["toolConfig"] = tool_config
-    for key, value in (params.get("extra_body") or {}).items():
-        if isinstance(value, dict) and isinstance(body.get(key), dict):
-            body[key] = {**body[key], **value}
-        else:
-            body[key] = value
-
-    headers = {"Content-Type": "application/json"}
-    if api_key:
-        headers["x-goog-api-key"] = api_key
-    headers.update(params.get("extra_headers") or {})
-    return HTTPRequest(
-        url=_url(api_base, model, stream), headers=headers, body=body, secrets=(api_key,) if api_key else ()
-    )
+    headers = {"x-goog-api-key": api_key} if api_key else {}
+    return json_request(_url(api_base, model, stream), body, params, headers, api_key)
 
 
 def _url(api_base: str, model: str, stream: bool) -> str:

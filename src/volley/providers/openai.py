@@ -10,7 +10,7 @@ import time
 from typing import Any
 
 from ..errors import error_from_status
-from .base import HTTPRequest, error_text, load_json, text_of
+from .base import HTTPRequest, error_text, json_request, load_json, text_of
 
 NAME = "openai"
 
@@ -37,7 +37,6 @@ def build_request(
     stream: bool,
 ) -> HTTPRequest:
     body: dict[str, Any] = {"model": model, "messages": messages}
-    extra_body = params.get("extra_body")
     for k, v in params.items():
         if k not in ("extra_body", "extra_headers") and v is not None:
             body[k] = v
@@ -46,18 +45,8 @@ def build_request(
         opts = dict(body.get("stream_options") or {})
         opts.setdefault("include_usage", True)
         body["stream_options"] = opts
-    if extra_body:
-        body.update(extra_body)
-    headers = {"Content-Type": "application/json"}
-    if api_key:
-        headers["Authorization"] = f"Bearer {api_key}"
-    headers.update(params.get("extra_headers") or {})
-    return HTTPRequest(
-        url=api_base.rstrip("/") + "/chat/completions",
-        headers=headers,
-        body=body,
-        secrets=(api_key,) if api_key else (),
-    )
+    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+    return json_request(api_base.rstrip("/") + "/chat/completions", body, params, headers, api_key)
 
 
 def _finish(reason: Any) -> str | None:

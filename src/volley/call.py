@@ -271,14 +271,10 @@ async def _send(call: Call, on_retry: OnRetry | None = None) -> ModelResponse:
     assert call.module is not None and call.request is not None
     module, request = call.module, call.request
     in_process = getattr(module, "complete", None)  # providers that run the model here (local)
-    lane = get_lane(call.route.lane)
-    if call.limits:
-        lane.configure(**call.limits)
+    lane = _lane(call)
 
     async def attempt() -> ModelResponse:
-        await lane.acquire(call.est_tokens)
-        ok, headers, used, limited, retry_after = False, None, None, False, None
-        try:
+        async with _Slot(lane, call) as slot:
             if in_process is not None:
                 data, headers = await in_process(request, timeout=call.timeout), {}
             else:
@@ -288,22 +284,46 @@ async def _send(call: Call, on_retry: OnRetry | None = None) -> ModelResponse:
                     request, timeout=call.timeout, error_message=module.error_message
                 )
                 data = load_json(body)
+            slot.headers = headers
             resp = ModelResponse.model_validate(module.parse_response(data, call.route.model))
-            ok, used = True, (resp.usage.total_tokens if resp.usage else None)
-        except Exception as exc:
-            _tag(exc, call)
-            headers = getattr(exc, "headers", None) or headers
-            if isinstance(exc, RateLimitError):
-                limited, retry_after = True, exc.retry_after
-            raise
-        finally:
-            lane.release(
-                ok=ok, headers=headers, tokens_reserved=call.est_tokens, tokens_used=used,
-                rate_limited=limited, retry_after=retry_after,
-            )  # fmt: skip
+            slot.tokens_used = resp.usage.total_tokens if resp.usage else None
         return _finish(resp, call, started, headers)
 
     return await retrying(attempt, call.retry, _logged(call, on_retry))
+
+
+def _lane(call: Call) -> Any:
+    lane = get_lane(call.route.lane)
+    if call.limits:
+        lane.configure(**call.limits)
+    return lane
+
+
+class _Slot:
+    """One attempt's turn in its lane: acquired on entry; on exit returned with what the attempt
+    taught (headers, real token use, a 429 and its retry-after), and any error tagged with the model."""
+
+    def __init__(self, lane: Any, call: Call) -> None:
+        self.lane, self.call = lane, call
+        self.headers: Mapping[str, str] | None = None
+        self.tokens_used: float | None = None
+
+    async def __aenter__(self) -> _Slot:
+        await self.lane.acquire(self.call.est_tokens)
+        return self
+
+    async def __aexit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
+        if isinstance(exc, Exception):
+            _tag(exc, self.call)
+        limited = isinstance(exc, RateLimitError)
+        self.lane.release(
+            ok=exc is None,
+            headers=getattr(exc, "headers", None) or self.headers,
+            tokens_reserved=self.call.est_tokens,
+            tokens_used=self.tokens_used,
+            rate_limited=limited,
+            retry_after=exc.retry_after if isinstance(exc, RateLimitError) else None,
+        )
 
 
 def _logged(call: Call, on_retry: OnRetry | None) -> OnRetry:
@@ -405,33 +425,20 @@ async def open_stream(call: Call) -> AsyncStream:
     module, request = call.module, call.request
 
     in_process = getattr(module, "events", None)  # providers that run the model here (local)
-    lane = get_lane(call.route.lane)
-    if call.limits:
-        lane.configure(**call.limits)
+    lane = _lane(call)
 
     async def attempt() -> AsyncStream:
         # The lane's slot covers opening the stream (pacing, concurrency while waiting for headers);
         # it is returned once the stream is open, so an abandoned stream cannot hold it forever.
-        await lane.acquire(call.est_tokens)
-        ok, headers, limited, retry_after = False, None, False, None
-        try:
+        async with _Slot(lane, call) as slot:
             if in_process is not None:
                 events = in_process(request, timeout=call.timeout)
             else:
                 from . import transport  # aiohttp: loaded on the first HTTP request only
 
                 resp = await transport.open_stream(request, timeout=call.timeout, error_message=module.error_message)
-                headers = resp.headers
+                slot.headers = resp.headers
                 events = transport.sse_events(resp)
-            ok = True
-        except Exception as exc:
-            _tag(exc, call)
-            headers = getattr(exc, "headers", None)
-            if isinstance(exc, RateLimitError):
-                limited, retry_after = True, exc.retry_after
-            raise
-        finally:
-            lane.release(ok=ok, headers=headers, rate_limited=limited, retry_after=retry_after)
         stream = AsyncStream(call, events, module.StreamParser(call.route.model), [])
         # Read the first chunk here, so a stream that breaks before it delivers anything is retried
         # like any other failed request; a break after that is the caller's typed error.

@@ -32,7 +32,7 @@ def _compare(argv: list[str]) -> int:
 
 
 def _batches(argv: list[str]) -> int:
-    from .batch_api.cli import main as batches_main
+    from .commands.batches import main as batches_main
 
     return batches_main(argv)
 

@@ -11,11 +11,11 @@ import json
 import sys
 from typing import Any, TextIO
 
+from ..batch_api._types import BatchInfo
+from ..batch_api.adapters import SUPPORTED_PROVIDERS
+from ..batch_api.run import index_of
 from ..errors import APIError
 from ..types import ModelResponse
-from ._types import BatchInfo
-from .adapters import SUPPORTED_PROVIDERS
-from .run import index_of
 
 
 def build_parser(prog: str = "volley batches") -> argparse.ArgumentParser:
@@ -61,7 +61,7 @@ def result_record(custom_id: str, result: Any) -> dict[str, Any]:
 
 
 async def _run(args: argparse.Namespace, out: TextIO) -> int:
-    from . import manage
+    from ..batch_api import manage
 
     base = args.api_base
     if args.action == "list":
@@ -98,7 +98,7 @@ def main(argv: list[str] | None = None, *, out: TextIO | None = None) -> int:
 
     Example: ``main(["status", "batch_abc123"])``
     """
-    from .adapters import provider_of
+    from ..batch_api.adapters import provider_of
 
     parser = build_parser()
     args = parser.parse_args(argv)

@@ -321,7 +321,8 @@ async def test_event_loop_keeps_running_during_inference(warm: volley.ModelRespo
     gaps = [b - a for a, b in itertools.pairwise(ticks)]
     assert elapsed > 0.1
     assert len(ticks) >= elapsed / 0.01 * 0.5, (len(ticks), elapsed)
-    assert max(gaps) < 0.15, f"the loop stalled for {max(gaps):.3f} s"
+    # a loop blocked by inference would show one gap as long as the whole completion
+    assert max(gaps) < max(0.15, elapsed / 4), f"the loop stalled for {max(gaps):.3f} s"
 
 
 # --- limits and errors -------------------------------------------------------------------------------------------

@@ -44,9 +44,7 @@ def run_stream(name: str) -> tuple[list[dict[str, Any]], an.StreamParser]:
 
 
 def body(messages: list[dict[str, Any]] | None = None, stream: bool = False, **params: Any) -> dict[str, Any]:
-    req = an.build_request(
-        MODEL, messages or USER, params, api_base=BASE, api_key="sk-ant-test", stream=stream
-    )
+    req = an.build_request(MODEL, messages or USER, params, api_base=BASE, api_key="sk-ant-test", stream=stream)
     assert req.body is not None
     return req.body
 
@@ -174,9 +172,7 @@ def test_request_parallel_tool_calls() -> None:
         "type": "any",
         "disable_parallel_tool_use": True,
     }
-    assert body(tools=[WEATHER], tool_choice="none", parallel_tool_calls=False)["tool_choice"] == {
-        "type": "none"
-    }
+    assert body(tools=[WEATHER], tool_choice="none", parallel_tool_calls=False)["tool_choice"] == {"type": "none"}
     assert "tool_choice" not in body(tools=[WEATHER], parallel_tool_calls=True)
     assert "tool_choice" not in body(parallel_tool_calls=False)  # no tools: nothing to say
 
@@ -567,9 +563,7 @@ def test_stream_json_response_tool_becomes_content() -> None:
 
 def test_stream_message_delta_usage_overrides() -> None:
     parser = an.StreamParser(MODEL)
-    parser.feed(
-        None, json.dumps({"type": "message_start", "message": {"id": "m", "usage": {"input_tokens": 3}}})
-    )
+    parser.feed(None, json.dumps({"type": "message_start", "message": {"id": "m", "usage": {"input_tokens": 3}}}))
     out = parser.feed(
         None,
         json.dumps(

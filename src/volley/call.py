@@ -110,9 +110,7 @@ class Template:
         if provider_hint and isinstance(model, str) and not model.startswith(f"{provider_hint}/"):
             model = f"{provider_hint}/{model}"
         timeout = control.get("timeout", DEFAULT_TIMEOUT)
-        if timeout is not None and (
-            isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0
-        ):
+        if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0):
             raise InvalidRequestError(f"timeout must be a positive number of seconds; got {timeout!r}", status_code=400)
         retries = control.get("num_retries", control.get("max_retries", DEFAULT_NUM_RETRIES))
         if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:

@@ -100,8 +100,10 @@ def validate_params(params: Mapping[str, Any]) -> None:
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
         raise _fail(f"seed must be an integer; got {seed!r}")
     stop = params.get("stop")
-    if stop is not None and not isinstance(stop, str) and (
-        not isinstance(stop, (list, tuple)) or not all(isinstance(s, str) for s in stop)
+    if (
+        stop is not None
+        and not isinstance(stop, str)
+        and (not isinstance(stop, (list, tuple)) or not all(isinstance(s, str) for s in stop))
     ):
         raise _fail(f"stop must be a string or a list of strings; got {stop!r}")
     tools = params.get("tools")

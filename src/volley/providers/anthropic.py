@@ -305,9 +305,7 @@ def _usage(data: dict[str, Any]) -> dict[str, Any]:
     """Anthropic usage → OpenAI usage; cache reads and writes count as prompt tokens."""
     created = int(data.get("cache_creation_input_tokens") or 0)
     read = int(data.get("cache_read_input_tokens") or 0)
-    out: dict[str, Any] = usage(
-        int(data.get("input_tokens") or 0) + created + read, data.get("output_tokens")
-    )
+    out: dict[str, Any] = usage(int(data.get("input_tokens") or 0) + created + read, data.get("output_tokens"))
     if created or read:
         out["prompt_tokens_details"] = {"cached_tokens": read}
         out["cache_creation_input_tokens"] = created
@@ -333,9 +331,7 @@ def parse_response(data: dict[str, Any], model: str) -> dict[str, Any]:
     if isinstance(data, dict) and data.get("type") == "error":
         _raise_error(data, model)
     if not isinstance(data, dict) or not isinstance(data.get("content"), list):
-        raise error_from_status(
-            502, f"unexpected response shape: {str(data)[:200]}", provider=NAME, model=model
-        )
+        raise error_from_status(502, f"unexpected response shape: {str(data)[:200]}", provider=NAME, model=model)
     texts: list[str] = []
     thinking: list[str] = []
     tool_calls: list[dict[str, Any]] = []

@@ -56,6 +56,7 @@ class Progress:
         self.stats = Stats(total=total)
         self._on_result = on_result
         self._view: _RichView | _LineView | None = None
+        self._drawn = 0.0  # when the view was last redrawn (at most ten times a second)
         if show:
             try:
                 self._view = _RichView(label, total)
@@ -79,12 +80,14 @@ class Progress:
                 s.completion_tokens += usage.completion_tokens or 0
         if self._on_result is not None:
             self._on_result(index, result)
-        if self._view is not None:
+        now = time.monotonic()
+        if self._view is not None and now - self._drawn >= 0.1:
+            self._drawn = now
             self._view.update(s)
 
     def close(self) -> None:
         if self._view is not None:
-            self._view.update(self.stats, force=True)
+            self._view.update(self.stats)
             self._view.close()
             self._view = None
 
@@ -108,13 +111,8 @@ class _LineView:
     def __init__(self, label: str, stream: TextIO | None = None) -> None:
         self.label = label
         self.stream = stream or sys.stderr
-        self._last = 0.0
 
-    def update(self, s: Stats, force: bool = False) -> None:
-        now = time.monotonic()
-        if not force and now - self._last < 0.1:
-            return
-        self._last = now
+    def update(self, s: Stats) -> None:
         total = f"/{s.total}" if s.total is not None else ""
         self.stream.write(f"\r{self.label} {s.finished}{total}  {_summary(s)}  ")
         self.stream.flush()
@@ -138,13 +136,8 @@ class _RichView:
         )
         self._task = self._progress.add_task(label or "volley", total=total, info="")
         self._progress.start()
-        self._last = 0.0
 
-    def update(self, s: Stats, force: bool = False) -> None:
-        now = time.monotonic()
-        if not force and now - self._last < 0.1:
-            return
-        self._last = now
+    def update(self, s: Stats) -> None:
         self._progress.update(self._task, completed=s.finished, info=_summary(s))
 
     def close(self) -> None:

@@ -131,20 +131,7 @@ class BatchStore:
             except ValueError:
                 body = None
         s = self.server
-        if s.record:
-            from ._server import RequestRecord
-
-            s.requests.append(
-                RequestRecord(
-                    provider=wire.name,
-                    path=request.path,
-                    model=None,
-                    headers={k.lower(): v for k, v in request.headers.items()},
-                    json=body,
-                    query=dict(request.query),
-                    time=time.time(),
-                )
-            )
+        s.record_request(wire, request, None, body)
         denied = wire.auth_error(request.headers, request.query, s.api_key)
         if denied is not None:
             return None, self._error(wire, *denied)

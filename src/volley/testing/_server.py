@@ -441,18 +441,7 @@ class FakeServer:
             sse = request.query.get("alt") == "sse"
         elif isinstance(body, dict) and isinstance(body.get("model"), str):
             model = body["model"]
-        if self.record:
-            self.requests.append(
-                RequestRecord(
-                    provider=wire.name,
-                    path=request.path,
-                    model=model,
-                    headers={k.lower(): v for k, v in request.headers.items()},
-                    json=body,
-                    query=dict(request.query),
-                    time=time.time(),
-                )
-            )
+        self.record_request(wire, request, model, body)
 
         denied = wire.auth_error(request.headers, request.query, self.api_key)
         if denied is not None:
@@ -516,6 +505,21 @@ class FakeServer:
         return resp
 
     # ------------------------------------------------------------------------------------ answers
+
+    def record_request(self, wire: Wire, request: web.Request, model: str | None, body: Any) -> None:
+        """Keep a :class:`RequestRecord` of ``request`` (unless ``record=False``)."""
+        if self.record:
+            self.requests.append(
+                RequestRecord(
+                    provider=wire.name,
+                    path=request.path,
+                    model=model,
+                    headers={k.lower(): v for k, v in request.headers.items()},
+                    json=body,
+                    query=dict(request.query),
+                    time=time.time(),
+                )
+            )
 
     @staticmethod
     def _error(wire: Wire, status: int, message: str, headers: dict[str, str]) -> web.Response:

@@ -55,7 +55,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
     port = _free_port()
     log_path = tmp_path_factory.mktemp("llama-server") / "server.log"
     cmd = [
-        sys.executable, "-m", "llama_cpp.server", "--model", local.smollm2_path(), "--host", "127.0.0.1",
+        sys.executable, "-m", "volley.local.server", "--model", local.smollm2_path(), "--host", "127.0.0.1",
         "--port", str(port), "--n_ctx", "2048", "--model_alias", "smollm2-server",
     ]  # fmt: skip
     with open(log_path, "wb") as log:

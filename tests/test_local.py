@@ -11,7 +11,6 @@ import importlib.util
 import itertools
 import json
 import sys
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -20,6 +19,7 @@ import pytest
 
 import volley
 from volley.errors import BadRequestError, ContextWindowExceededError, NotFoundError, UnsupportedParamsError
+from volley.local import pool
 from volley.providers import local
 
 pytest.importorskip("llama_cpp", reason="the local extra is not installed: pip install 'volley-llm[local]'")
@@ -200,25 +200,16 @@ async def test_async_stream(warm: volley.ModelResponse) -> None:
     assert text == _text(volley.completion(MODEL, Q, max_tokens=8, **GREEDY))
 
 
-class _Recorder(local._Run):
-    runs: list[local._Run] = []
-
-    def __init__(self, timeout: float | None) -> None:
-        super().__init__(timeout)
-        _Recorder.runs.append(self)
+def _worker() -> pool.Worker:
+    return pool.worker(local.smollm2_path(), "smollm2")
 
 
 async def _model_idle() -> None:
-    """Wait until the model's thread has finished everything queued before now."""
-    slot = local._slot(local.smollm2_path())
-    await asyncio.wrap_future(slot.executor.submit(lambda: None))
+    """Wait until the model's worker has finished everything sent before now."""
+    assert await asyncio.to_thread(_worker().idle, 30)
 
 
-async def test_closing_a_stream_early_stops_the_generation(
-    warm: volley.ModelResponse, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    _Recorder.runs = []
-    monkeypatch.setattr(local, "_Run", _Recorder)
+async def test_closing_a_stream_early_stops_the_generation(warm: volley.ModelResponse) -> None:
     stream = await volley.acompletion(MODEL, STORY, stream=True, max_tokens=400, **GREEDY)
     got = 0
     async for c in stream:
@@ -228,20 +219,19 @@ async def test_closing_a_stream_early_stops_the_generation(
                 break
     await stream.aclose()
     await _model_idle()
-    (run,) = _Recorder.runs
-    assert run.cancel.is_set()
-    assert run.sampled < 40, f"generation went on for {run.sampled} tokens after the consumer left"
+    run = _worker().history[-1]
+    assert run["cancelled"]
+    assert run["sampled"] < 40, f"generation went on for {run['sampled']} tokens after the consumer left"
 
 
-def test_sync_stream_close_stops_the_generation(warm: volley.ModelResponse, monkeypatch: pytest.MonkeyPatch) -> None:
-    _Recorder.runs = []
-    monkeypatch.setattr(local, "_Run", _Recorder)
+def test_sync_stream_close_stops_the_generation(warm: volley.ModelResponse) -> None:
     it = volley.completion(MODEL, STORY, stream=True, max_tokens=400, **GREEDY)
     next(it), next(it)
     it.close()
     volley._sync.run_sync(_model_idle())
-    (run,) = _Recorder.runs
-    assert run.sampled < 40
+    run = _worker().history[-1]
+    assert run["cancelled"]
+    assert run["sampled"] < 40
 
 
 # --- concurrency ---------------------------------------------------------------------------------------------------
@@ -255,32 +245,16 @@ PROMPTS = [
 ]
 
 
-def test_batch_completion_keeps_order_serializes_and_matches_single_calls(
-    warm: volley.ModelResponse, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    slot = local._slot(local.smollm2_path())
-    llama = slot.llama
-    original = llama.create_chat_completion
-    active, peak, threads = [0], [0], set()
-    guard = threading.Lock()
-
-    def counting(*args: Any, **kwargs: Any) -> Any:
-        with guard:
-            active[0] += 1
-            peak[0] = max(peak[0], active[0])
-            threads.add(threading.current_thread().name)
-        try:
-            time.sleep(0.01)  # widen the window in which an overlap would show
-            return original(*args, **kwargs)
-        finally:
-            with guard:
-                active[0] -= 1
-
-    monkeypatch.setattr(llama, "create_chat_completion", counting)
+def test_batch_completion_keeps_order_serializes_and_matches_single_calls(warm: volley.ModelResponse) -> None:
+    w = _worker()
+    before = len(w.history)
     msgs = [[{"role": "user", "content": p}] for p in PROMPTS]
     out = volley.batch_completion(MODEL, msgs, max_tokens=12, **GREEDY)
-    assert peak[0] == 1, "calls to one loaded model must not overlap"
-    assert len(threads) == 1 and next(iter(threads)).startswith("volley-local")
+    runs = sorted(list(w.history)[before:], key=lambda r: r["started"])
+    assert len(runs) == len(PROMPTS)
+    for a, b in itertools.pairwise(runs):
+        assert a["ended"] <= b["started"], "calls to one loaded model must not overlap"
+    assert len({(r["pid"], r["thread"]) for r in runs}) == 1, "one worker process, one model thread"
     assert all(isinstance(r, volley.ModelResponse) for r in out), out
     singles = [volley.completion(MODEL, m, max_tokens=12, **GREEDY) for m in reversed(msgs)][::-1]
     assert [_text(r) for r in out] == [_text(r) for r in singles]

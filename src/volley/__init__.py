@@ -51,6 +51,7 @@ _EXPORTS: dict[str, str] = {
     "APIConnectionError": "errors",
     "Timeout": "errors",
     "AllModelsFailedError": "errors",
+    "LocalModelCrashedError": "errors",
     "InvalidRequestError": "validate",
 }
 
@@ -94,6 +95,7 @@ if TYPE_CHECKING:
         BudgetExceededError,
         ContextWindowExceededError,
         InternalServerError,
+        LocalModelCrashedError,
         NotFoundError,
         PermissionDeniedError,
         RateLimitError,

@@ -14,6 +14,7 @@ Tree::
     │   └── ServiceUnavailableError (503)
     ├── APIConnectionError
     │   └── Timeout
+    ├── LocalModelCrashedError           (a local model's worker process died: .signal / .exit_code)
     ├── AllModelsFailedError             (a race in which every model failed)
     └── BudgetExceededError              (not sent: it could take the spend past budget_usd)
 """
@@ -128,6 +129,21 @@ class Timeout(APIConnectionError, TimeoutError):
     """The request took longer than ``timeout`` seconds."""
 
     status_code = 408
+
+
+class LocalModelCrashedError(APIError):
+    """The worker process running a local model died (signal or exit code in ``signal`` / ``exit_code``).
+
+    Not retried: a request that crashed the model would likely crash it again. The next request
+    starts a fresh worker.
+    """
+
+    status_code = 500
+
+    def __init__(self, message: str, *, signal: str | None = None, exit_code: int | None = None, **kw: Any) -> None:
+        super().__init__(message, **kw)
+        self.signal = signal
+        self.exit_code = exit_code
 
 
 class AllModelsFailedError(APIError):

@@ -33,7 +33,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import IO, Any
 
-from ..errors import APIError, BadRequestError, Timeout, error_from_status
+from ..errors import APIError, BadRequestError, LocalModelCrashedError, Timeout, error_from_status
 from . import files
 from .worker import FATAL_EXIT
 
@@ -46,21 +46,6 @@ LOAD_TIMEOUT = 300.0
 #: Finished runs remembered per worker (their stats: pid, start/end, tokens sampled, cancelled).
 HISTORY = 256
 _STDERR_TAIL = 2000
-
-
-class LocalModelCrashedError(APIError):
-    """The worker process running a local model died (signal or exit code in ``signal`` / ``exit_code``).
-
-    Not retried: a request that crashed the model would likely crash it again. The next request
-    starts a fresh worker.
-    """
-
-    status_code = 500
-
-    def __init__(self, message: str, *, signal: str | None = None, exit_code: int | None = None, **kw: Any) -> None:
-        super().__init__(message, **kw)
-        self.signal = signal
-        self.exit_code = exit_code
 
 
 class _Job:

@@ -26,7 +26,7 @@ from collections.abc import AsyncIterator
 from contextlib import aclosing
 from typing import Any
 
-from ..errors import BadRequestError, error_from_status
+from ..errors import BadRequestError, LocalModelCrashedError, error_from_status
 from ..local import pool
 from ..local.files import (
     ALIASES,
@@ -39,7 +39,6 @@ from ..local.files import (
     require,
     smollm2_path,
 )
-from ..local.pool import LocalModelCrashedError
 from .base import HTTPRequest, chunk, text_of, usage
 
 __all__ = [

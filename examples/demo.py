@@ -1,6 +1,6 @@
 """The demo job: a batch of questions through volley, start to finish, with no API key.
 
-Until the local-model provider lands, the "model" is volley's own fake provider server, started
+The "model" is volley's own fake provider server, started
 in-process on 127.0.0.1: the requests, connection pool, retries and parsing are all real.
 """
 

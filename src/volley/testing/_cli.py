@@ -22,9 +22,9 @@ def serve(host: str = "127.0.0.1", port: int = DEFAULT_PORT, *, api_key: str | N
         if behaviour:
             server.script("*", **behaviour)
         await server.start()
-        print(f"volley fake server on {server.url}", flush=True)
-        print(f"  OpenAI base_url:  {server.openai_base}", flush=True)
-        print(f"  Anthropic, Cohere, Gemini base_url: {server.url}", flush=True)
+        print(f"volley fake server on {server.url}; point each provider at it (any key works):", flush=True)
+        for name, value in environment(server, api_key).items():
+            print(f"export {name}={value}", flush=True)
         try:
             await asyncio.Event().wait()
         finally:
@@ -34,6 +34,20 @@ def serve(host: str = "127.0.0.1", port: int = DEFAULT_PORT, *, api_key: str | N
         asyncio.run(run())
     except KeyboardInterrupt:
         pass
+
+
+def environment(server: FakeServer, api_key: str | None = None) -> dict[str, str]:
+    """The environment variables that send volley (and the official SDKs) to ``server``.
+
+    Example: ``os.environ.update(environment(server))``, then ``volley.completion("gpt-4o-mini", ...)``.
+    """
+    key = api_key or "fake-key"
+    return {
+        "OPENAI_BASE_URL": server.openai_base, "OPENAI_API_KEY": key,
+        "ANTHROPIC_BASE_URL": server.url, "ANTHROPIC_API_KEY": key,
+        "COHERE_BASE_URL": server.url, "COHERE_API_KEY": key,
+        "GEMINI_API_BASE": server.url, "GEMINI_API_KEY": key,
+    }  # fmt: skip
 
 
 def build_parser(prog: str = "volley fake-server") -> argparse.ArgumentParser:

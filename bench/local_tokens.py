@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import volley
+from volley.local import runtime
 from volley.providers import local
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -103,10 +104,12 @@ FRESH_VOLLEY = (
 )
 
 
-def fresh_direct(path: str, opts: dict[str, Any]) -> str:
+def fresh_direct(path: str, opts: dict[str, Any], extra_bufts: bool) -> str:
+    """llama-cpp-python alone, with the same load settings as volley's worker (extra buffer types too)."""
     return (
-        "import llama_cpp; "
-        f"m = llama_cpp.Llama(model_path={path!r}, **{opts!r}); "
+        "import llama_cpp; from volley.local.runtime import model_params\n"
+        f"with model_params(use_extra_bufts={extra_bufts!r}):\n"
+        f"    m = llama_cpp.Llama(model_path={path!r}, **{opts!r})\n"
         "r = m.create_chat_completion(messages=[{'role': 'user', 'content': 'What is the capital of France?'}], "
         "max_tokens=16, temperature=0); assert r['choices'][0]['message']['content']"
     )
@@ -123,7 +126,8 @@ def main() -> int:
     import llama_cpp
 
     path = local.smollm2_path()
-    opts = local._load_options()
+    opts = runtime.load_options()
+    extra_bufts, _ = runtime.extra_bufts_default()  # what volley's worker starts with on this CPU
     msgs, kw = prompts(args.prompts), settings(args.max_tokens)
     print(
         f"machine: {os.cpu_count()} CPUs, {cpu_model()}; Python {platform.python_version()}; "
@@ -131,11 +135,12 @@ def main() -> int:
     )
     print(
         f"model: {Path(path).name}; n_ctx {opts['n_ctx']}, n_threads {opts['n_threads']}/{opts['n_threads_batch']}; "
-        f"{len(msgs)} prompts "
+        f"extra buffer types {'on' if extra_bufts else 'off'} on both sides; {len(msgs)} prompts "
         f"x max_tokens {args.max_tokens}, greedy, seed 0; {args.repeats} interleaved repeats"
     )
 
-    direct = llama_cpp.Llama(model_path=path, **opts)
+    with runtime.model_params(use_extra_bufts=extra_bufts):
+        direct = llama_cpp.Llama(model_path=path, **opts)
     volley.completion(MODEL, msgs[0], **settings(4))  # load volley's copy outside the timings
     direct.create_chat_completion(messages=msgs[0], **settings(4))
 
@@ -168,7 +173,7 @@ def main() -> int:
 
     print(f"\ntime to first answer in a fresh process (median of {args.fresh_repeats}, max_tokens 16):")
     tv = first_answer(FRESH_VOLLEY, args.fresh_repeats)
-    td = first_answer(fresh_direct(path, opts), args.fresh_repeats)
+    td = first_answer(fresh_direct(path, opts, extra_bufts), args.fresh_repeats)
     for label, ts in (("volley.completion('local/smollm2')", tv), ("llama_cpp.Llama + create_chat_completion", td)):
         print(f"  {label:<42} {statistics.median(ts):.2f} s  ({', '.join(f'{t:.2f}' for t in ts)})")
     t0 = time.perf_counter()

@@ -106,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
 
     t0 = time.perf_counter()
     try:
-        llama = runtime.load(path, extra_bufts=extra_bufts)
+        llama = runtime.load(path, extra_bufts=extra_bufts, self_test=extra_bufts)  # the test guards them
         _fault("loaded", extra_bufts)
     except Exception as exc:
         channel.send({"ev": "fatal", "error": _error(exc)})

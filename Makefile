@@ -1,10 +1,10 @@
 # Two commands that work on a fresh machine: `make demo` and `make test`.
-# The first install of the local model compiles llama.cpp (about 7 minutes on 2 cores); pip caches the
+# The first install of the local model compiles llama.cpp (4–7 minutes on 2 cores); pip caches the
 # wheel after that. `make demo-fake` needs no compiler at all.
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-LLAMA_NOTE := llama-cpp-python is compiled from source on its first install (about 7 minutes on 2 cores; later installs reuse pip's cached wheel)
+LLAMA_NOTE := llama-cpp-python is compiled from source on its first install (4–7 minutes on 2 cores; later installs reuse pip's cached wheel)
 LLAMA_HINT := a C/C++ compiler and cmake are needed (Debian: apt-get install build-essential cmake); or try 'make demo-fake', which needs neither
 
 .PHONY: demo demo-fake test check lint bench clean

@@ -1,7 +1,9 @@
 """Progress of a batch: counters, an optional ``on_result`` callback, and an optional live display.
 
 The display uses ``rich`` when it is installed (``pip install 'volley-llm[progress]'``) and falls
-back to one self-updating line on stderr.
+back to one self-updating line. Either way it goes to stderr, so a program's stdout (``--json``)
+stays clean, and it is redrawn once more when the batch ends (also in Jupyter, where rich's own
+stop skips that last redraw).
 """
 
 from __future__ import annotations
@@ -124,6 +126,7 @@ class _LineView:
 
 class _RichView:
     def __init__(self, label: str, total: int | None) -> None:
+        from rich.console import Console
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
         self._progress = Progress(
@@ -132,6 +135,7 @@ class _RichView:
             MofNCompleteColumn(),
             TimeElapsedColumn(),
             TextColumn("{task.fields[info]}"),
+            console=Console(stderr=True),
             transient=False,
         )
         self._task = self._progress.add_task(label or "volley", total=total, info="")
@@ -141,4 +145,5 @@ class _RichView:
         self._progress.update(self._task, completed=s.finished, info=_summary(s))
 
     def close(self) -> None:
+        self._progress.refresh()  # the final state, drawn even where stop() would not (Jupyter)
         self._progress.stop()

@@ -148,6 +148,6 @@ def main(argv: list[str]) -> int:
     except BrokenPipeError:  # e.g. `volley run ... --json | head -c1`: the job itself is done; say so, keep its status
         stdout_closed()
     if summary.error:  # last, so it is the line a user sees
-        print(f"volley: error: {summary.error}; every result so far is in the journal: fix that and run the "
-              "same command to resume", file=sys.stderr, flush=True)  # fmt: skip
+        print(f"volley: error: {summary.error}; the job stopped and what the journal holds is kept: "
+              "fix that and run the same command to resume", file=sys.stderr, flush=True)  # fmt: skip
     return summary.exit_code

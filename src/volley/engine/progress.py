@@ -128,15 +128,20 @@ class _RichView:
     def __init__(self, label: str, total: int | None) -> None:
         from rich.console import Console
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+        from rich.table import Column
 
+        count = 2 * len(str(total or 0)) + 1
+        cut = {"no_wrap": True, "overflow": "ellipsis"}
+        # Narrow terminals cut the counters' text, never the count or the bar.
         self._progress = Progress(
-            TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            TextColumn("{task.fields[info]}"),
+            TextColumn("[bold]{task.description}", table_column=Column(max_width=30, **cut)),
+            BarColumn(bar_width=None, table_column=Column(ratio=1, max_width=40)),
+            MofNCompleteColumn(table_column=Column(no_wrap=True, min_width=count)),
+            TimeElapsedColumn(table_column=Column(no_wrap=True, min_width=7)),
+            TextColumn("{task.fields[info]}", table_column=Column(ratio=3, **cut)),
             console=Console(stderr=True),
             transient=False,
+            expand=True,
         )
         self._task = self._progress.add_task(label or "volley", total=total, info="")
         self._progress.start()

@@ -6,13 +6,14 @@ and what it cost. States::
     pending ──> in_flight ──> done
        ^            │    └──> failed ──(rerun, unless --no-retry-failed)──> pending
        └────────────┘ (interrupted, crashed, or not sent because of the budget)
-    invalid   a malformed input line; final, with its error output line
+    invalid   a malformed input line, or one whose request cannot be built; final, with its error line
 
 Crash safety: a result is committed here *before* its output line is written, and every run first
 rewrites the output file from the journal (atomically, via a temporary file), so a line that was
 torn, lost or duplicated by a crash cannot survive. An item committed as finished is never sent
 again. WAL mode, one transaction per state change; ``synchronous=NORMAL`` survives a killed process
-(not a power cut, which may lose the last few results: they are then sent again).
+(not a power cut, which may lose the last few results: they are then sent again). The file and its
+``-wal`` / ``-shm`` are created 0600.
 
 ``meta`` holds the schema version, the input's size and SHA-256, and the settings that shape the
 answers (model, parameters, api_base; never a key). Room for later: a ``batches`` table for

@@ -130,8 +130,8 @@ class _Route:
 
 class _Call:
     route = _Route()
-    messages = [{"role": "user", "content": "x" * 400}]  # ~100 prompt tokens
-    est_tokens = 100 + 4 + 100  # max_tokens=100
+    messages = [{"role": "user", "content": "x" * 400}]  # 400 bytes: at most 400 + 3 * 8 prompt tokens
+    max_output = 100  # max_tokens=100
 
 
 class _Usage:
@@ -147,13 +147,14 @@ class _Resp:
 
 
 async def test_budget_waits_for_in_flight_then_refuses():
-    est = (104 * 2.5 + 100 * 10.0) / 1e6
+    est = (424 * 2.5 + 100 * 10.0) / 1e6  # the worst case: every byte a token, max_tokens answer tokens
     b = Budget(est * 2.5)
+    assert b.reservation(_Call()) == pytest.approx(est)
     release = asyncio.Event()
 
     async def send():
         await release.wait()
-        return _Resp(104, 100)
+        return _Resp(400, 100)  # a little less than the reservation
 
     first = asyncio.ensure_future(b.spend(_Call(), send))
     second = asyncio.ensure_future(b.spend(_Call(), send))
@@ -166,20 +167,22 @@ async def test_budget_waits_for_in_flight_then_refuses():
     await asyncio.gather(first, second)
     with pytest.raises(BudgetExceededError):  # two real costs spent; a third would pass the limit
         await third
-    assert b.exhausted and b.spent == pytest.approx(2 * est)
+    assert b.exhausted and b.spent == pytest.approx(2 * (400 * 2.5 + 100 * 10.0) / 1e6)
     with pytest.raises(BudgetExceededError):  # and nothing is sent after that
         await b.spend(_Call(), send)
 
 
-async def test_budget_learns_the_answer_length():
+async def test_budget_reserves_the_worst_case_even_after_short_answers():
     b = Budget(1.0)
 
     async def short():
         return _Resp(104, 10)
 
-    first = b.estimate(_Call())
-    await b.spend(_Call(), short)
-    assert b.estimate(_Call()) < first  # 10-token answers, not max_tokens=100
+    first = b.reservation(_Call())
+    for _ in range(5):
+        await b.spend(_Call(), short)
+    assert b.reservation(_Call()) == first  # short answers so far say nothing about the next one
+    assert b.spent == pytest.approx(5 * (104 * 2.5 + 10 * 10.0) / 1e6)  # the real costs, not the reservations
 
 
 async def test_budget_refuses_rather_than_waits_once_nothing_is_in_flight():
@@ -196,6 +199,6 @@ async def test_budget_refuses_rather_than_waits_once_nothing_is_in_flight():
     for _ in range(7):  # reserve and release awkward amounts (no usage: nothing is spent)
         await asyncio.gather(b.spend(Odd(), nothing), b.spend(_Call(), nothing), b.spend(Odd(), nothing))
     assert b.in_flight == 0 and b.reserved == 0.0
-    b.spent = 1.0 - b.estimate(_Call()) / 2
+    b.spent = 1.0 - b.reservation(_Call()) / 2
     with pytest.raises(BudgetExceededError):
         await asyncio.wait_for(b.spend(_Call(), nothing), 1.0)

@@ -190,7 +190,7 @@ def test_lines_carry_their_model_and_params_and_the_command_line_wins(fake, tmp_
         {"custom_id": "d", "model": "gpt-4o", "prompt": "z", "bogus_param": 1},
     ]  # fmt: skip
     inp, out = write_input(tmp_path / "in.jsonl", lines), tmp_path / "out.jsonl"
-    args = (inp, "-o", out, "--api-base", fake.openai_base, "--temperature", "0.1")
+    args = (inp, "-o", out, "--api-base", fake.openai_base, "--api-provider", "openai", "--temperature", "0.1")
     code, _, _ = run(capsys, *args)
     assert code == 1
     sent = {r.json["messages"][0]["content"]: r.json for r in fake.requests}

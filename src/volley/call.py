@@ -18,7 +18,7 @@ from . import providers
 from .engine.limits import get_lane
 from .engine.retry import RetryPolicy, retrying
 from .errors import APIConnectionError, RateLimitError, UnsupportedParamsError
-from .providers.base import HTTPRequest, ProviderModule, StreamParserProto, load_json, text_of
+from .providers.base import HTTPRequest, ProviderModule, StreamParserProto, load_json, output_cap, text_of
 from .routing import Route, resolve, split_model
 from .types import ModelResponse, StreamChunk
 from .validate import InvalidRequestError, validate_messages, validate_params
@@ -30,7 +30,7 @@ CONTROL_PARAMS = frozenset(
     {
         "timeout", "num_retries", "max_retries", "retry_delay", "api_key", "api_base", "base_url",
         "drop_params", "mock_response", "stream", "custom_llm_provider", "max_workers", "rpm", "tpm",
-        "cache", "cache_path", "budget_usd",
+        "cache", "cache_path", "cache_scope", "budget_usd",
     }
 )  # fmt: skip
 PASS_THROUGH = frozenset({"extra_body", "extra_headers"})
@@ -61,8 +61,10 @@ class Call:
     mock: Any = field(default=_NO_MOCK, repr=False)
     limits: dict[str, Any] = field(default_factory=dict)  # max_workers / rpm / tpm for the lane
     est_tokens: int = 0  # what the request may cost against a tokens-per-minute limit
-    cache: Any = None  # jobs.cache.ResponseCache when cache=True (non-stream calls only)
+    cache: Any = None  # jobs.cache.CacheView when cache=True (non-stream calls only)
     budget: Any = None  # cost.Budget shared by a batch when budget_usd= is given
+    max_output: int | None = None  # output-token cap the request carries (max_tokens or the provider's default)
+    choices: int = 1  # answers asked for (n)
 
     @property
     def label(self) -> str:
@@ -127,6 +129,7 @@ class Template:
             provider, name = split_model(model)
             self.route = Route(provider, "mock", name, api_base or "mock", None)
             self.completion = completion
+            self._output_cap(None)
             self.budget = _budget(control, self.route)
             return
         self.route = resolve(model, api_key=control.get("api_key"), api_base=api_base)
@@ -145,7 +148,15 @@ class Template:
         if check is not None:
             check(self.route.model, completion)
         self.completion = completion
+        self._output_cap(self.module)
         self.budget = _budget(control, self.route)
+
+    def _output_cap(self, module: Any) -> None:
+        """What bounds an answer's length: ``max_tokens`` (or the provider's default cap), times ``n``."""
+        cap = output_cap(self.completion)
+        self.max_output: int | None = cap if cap is not None else getattr(module, "DEFAULT_MAX_TOKENS", None)
+        n = self.completion.get("n")
+        self.choices = n if isinstance(n, int) and not isinstance(n, bool) and n > 1 else 1
 
     def call(self, messages: Any, *, validated: bool = False) -> Call:
         """The prepared Call for one message list (validated here unless the caller already did)."""
@@ -155,7 +166,7 @@ class Template:
             est = estimate_tokens(msgs, self.completion)
             return Call(
                 route, None, None, self.stream, self.timeout, self.retry, msgs, self.mock, self.limits, est,
-                None, self.budget,
+                None, self.budget, self.max_output, self.choices,
             )  # fmt: skip
         request = self.module.build_request(
             route.model, msgs, self.completion, api_base=route.api_base, api_key=route.api_key, stream=self.stream
@@ -163,7 +174,7 @@ class Template:
         est = estimate_tokens(msgs, self.completion)
         return Call(
             route, self.module, request, self.stream, self.timeout, self.retry, msgs, _NO_MOCK, self.limits, est,
-            self.cache, self.budget,
+            self.cache, self.budget, self.max_output, self.choices,
         )  # fmt: skip
 
 
@@ -173,15 +184,19 @@ def prepare(model: str | Mapping[str, Any], messages: Any, params: Mapping[str, 
 
 
 def _cache(control: Mapping[str, Any]) -> Any:
-    """The response cache for ``cache=True`` (``cache_path=`` picks the file), else None."""
+    """The response cache for ``cache=True`` (``cache_path=`` picks the file, ``cache_scope=`` "shared" or
+    "key"), else None. A cache file that cannot be opened raises ``jobs.cache.CacheError`` (an OSError)."""
     on = control.get("cache", False)
     if not isinstance(on, bool):
         raise InvalidRequestError(f"cache must be True or False; got {on!r}", status_code=400)
+    scope = control.get("cache_scope", "shared")
+    if scope not in ("shared", "key"):
+        raise InvalidRequestError(f"cache_scope must be 'shared' or 'key'; got {scope!r}", status_code=400)
     if not on:
         return None
-    from .jobs.cache import open_cache
+    from .jobs.cache import CacheView, open_cache
 
-    return open_cache(control.get("cache_path"))
+    return CacheView(open_cache(control.get("cache_path")), scope)
 
 
 def _budget(control: Mapping[str, Any], route: Route) -> Any:

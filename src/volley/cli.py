@@ -49,7 +49,9 @@ VERBS: dict[str, tuple[Callable[[list[str]], int], str]] = {
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``volley`` console script."""
     args = list(sys.argv[1:] if argv is None else argv)
-    parser = argparse.ArgumentParser(prog="volley", description="Many LLM completions, fast, to any provider.")
+    parser = argparse.ArgumentParser(
+        prog="volley", description="Many LLM completions, fast, to any provider.", allow_abbrev=False
+    )
     parser.add_argument("verb", choices=sorted(VERBS), help="; ".join(f"{k}: {v[1]}" for k, v in VERBS.items()))
     if not args or args[0] in ("-h", "--help"):
         parser.print_help()
@@ -60,7 +62,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"volley {__version__}")
         return 0
     verb = parser.parse_args(args[:1]).verb
-    return VERBS[verb][0](args[1:])
+    try:
+        return VERBS[verb][0](args[1:])
+    except BrokenPipeError:  # stdout's reader went away (`volley race ... | head -c1`): one line, no traceback
+        from .commands.common import stdout_closed
+
+        stdout_closed()
+        return 1
 
 
 if __name__ == "__main__":

@@ -10,12 +10,18 @@ bill anyone, and override with :func:`register_prices`, ``VOLLEY_PRICES=/path/pr
 
 Self-hosted providers (``ollama``, ``vllm``, ``hosted_vllm``, ``llamacpp``, ``local``) cost 0.
 An unknown model has no price: ``completion_cost`` returns ``None`` (never a silent 0.0).
+
+``MAX_OUTPUT_TOKENS`` holds each known model's output ceiling (the most output tokens one answer
+can bill, reasoning included), from the same providers' model pages; a budget reserves it for a
+request sent without ``max_tokens``. A model not in it is assumed to reach
+``DEFAULT_MAX_OUTPUT_TOKENS`` (conservative); a price file may give ``"max_output_tokens"``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import re
 from collections.abc import Awaitable, Callable, Mapping
@@ -24,7 +30,10 @@ from typing import Any, TypeVar
 
 from .errors import BudgetExceededError
 
+log = logging.getLogger("volley")
+
 T = TypeVar("T")
+V = TypeVar("V")
 Price = tuple[float, float]  # USD per 1M input tokens, USD per 1M output tokens
 
 # fmt: off
@@ -67,12 +76,52 @@ PRICES: dict[str, Price] = {
     # DeepSeek
     "deepseek/deepseek-chat": (0.28, 0.42), "deepseek/deepseek-reasoner": (0.28, 0.42),
 }
+
+#: The most output tokens one answer of each model can bill (reasoning tokens included); same lookup
+#: rules as ``PRICES`` (snapshot suffixes and longer names fall back to the listed name).
+MAX_OUTPUT_TOKENS: dict[str, int] = {
+    # OpenAI
+    "openai/gpt-5": 128_000, "openai/gpt-5.1": 128_000, "openai/gpt-5.4": 128_000, "openai/gpt-5-mini": 128_000,
+    "openai/gpt-5-nano": 128_000, "openai/gpt-5-pro": 272_000, "openai/gpt-4.1": 32_768,
+    "openai/gpt-4.1-mini": 32_768, "openai/gpt-4.1-nano": 32_768, "openai/gpt-4o": 16_384,
+    "openai/gpt-4o-mini": 16_384, "openai/chatgpt-4o": 16_384, "openai/o1": 100_000, "openai/o1-mini": 65_536,
+    "openai/o3": 100_000, "openai/o3-pro": 100_000, "openai/o3-mini": 100_000, "openai/o4-mini": 100_000,
+    "openai/gpt-4-turbo": 4_096, "openai/gpt-4": 8_192, "openai/gpt-3.5-turbo": 4_096,
+    # Anthropic (volley sends max_tokens=4096 when none is given, so these matter only above it)
+    "anthropic/claude-opus-4-6": 128_000, "anthropic/claude-opus-4-5": 64_000, "anthropic/claude-opus-4-1": 32_000,
+    "anthropic/claude-opus-4": 32_000, "anthropic/claude-sonnet-4-6": 128_000, "anthropic/claude-sonnet-4-5": 64_000,
+    "anthropic/claude-sonnet-4": 64_000, "anthropic/claude-3-7-sonnet": 64_000, "anthropic/claude-3-5-sonnet": 8_192,
+    "anthropic/claude-haiku-4-5": 64_000, "anthropic/claude-3-5-haiku": 8_192, "anthropic/claude-3-opus": 4_096,
+    "anthropic/claude-3-haiku": 4_096,
+    # Google Gemini
+    "gemini/gemini-3.1-pro": 65_536, "gemini/gemini-3-pro": 65_536, "gemini/gemini-3-flash": 65_536,
+    "gemini/gemini-3.1-flash-lite": 65_536, "gemini/gemini-2.5-pro": 65_536, "gemini/gemini-2.5-flash": 65_536,
+    "gemini/gemini-2.5-flash-lite": 65_536, "gemini/gemini-2.0-flash": 8_192, "gemini/gemini-2.0-flash-lite": 8_192,
+    "gemini/gemini-1.5-pro": 8_192, "gemini/gemini-1.5-flash": 8_192, "gemini/gemini-1.5-flash-8b": 8_192,
+    # Cohere
+    "cohere/command-a": 8_192, "cohere/command-r-plus": 4_096, "cohere/command-r": 4_096, "cohere/command-r7b": 4_096,
+    # Groq
+    "groq/llama-3.3-70b-versatile": 32_768, "groq/llama-3.1-8b-instant": 131_072,
+    "groq/meta-llama/llama-4-scout-17b-16e-instruct": 8_192,
+    "groq/meta-llama/llama-4-maverick-17b-128e-instruct": 8_192,
+    "groq/openai/gpt-oss-120b": 65_536, "groq/openai/gpt-oss-20b": 65_536,
+    # Mistral (no separate output cap: the context window)
+    "mistral/mistral-large": 131_072, "mistral/mistral-medium": 131_072, "mistral/mistral-small": 131_072,
+    "mistral/codestral": 256_000, "mistral/ministral-8b": 131_072, "mistral/ministral-3b": 131_072,
+    "mistral/open-mistral-nemo": 131_072,
+    # DeepSeek
+    "deepseek/deepseek-chat": 8_192, "deepseek/deepseek-reasoner": 65_536,
+}
 # fmt: on
+
+#: Output ceiling assumed for a model not in ``MAX_OUTPUT_TOKENS`` (as large as the largest common ones).
+DEFAULT_MAX_OUTPUT_TOKENS = 131_072
 
 #: Providers that run on your own hardware: every token costs 0.
 FREE_PROVIDERS = frozenset({"ollama", "vllm", "hosted_vllm", "llamacpp", "local"})
 
 _user_prices: dict[str, Price] = {}
+_user_max_output: dict[str, int] = {}
 _lookups: dict[tuple[str, str], Price | None] = {}
 _env_loaded: str | None = None
 # Snapshot and alias suffixes that carry the same price as the base name.
@@ -96,20 +145,34 @@ def _as_price(name: str, value: Any) -> Price:
     return float(pair[0]), float(pair[1])
 
 
+def _as_ceiling(name: str, value: Any) -> int | None:
+    """The ``max_output_tokens`` of a price entry, when it gives one."""
+    ceiling = value.get("max_output_tokens") if isinstance(value, Mapping) else None
+    if ceiling is None:
+        return None
+    if isinstance(ceiling, bool) or not isinstance(ceiling, int) or ceiling < 1:
+        raise ValueError(f"max_output_tokens of {name!r} must be a positive integer; got {ceiling!r}")
+    return ceiling
+
+
 def register_prices(prices: Mapping[str, Any]) -> None:
     """Add or override prices, USD per million tokens. Keys: ``"provider/model"`` or a bare model name.
 
     Values: ``(input, output)``, ``{"input": 0.5, "output": 1.5}``, or LiteLLM's
     ``{"input_cost_per_token": 5e-7, "output_cost_per_token": 1.5e-6}``. Snapshot names
     (``my-model-2025-01-01``) and longer names (``my-model-large``) fall back to the registered name.
+    A dict may also give ``"max_output_tokens"``: the model's output ceiling, which a budget reserves
+    for a request without ``max_tokens``.
 
     Example::
 
         volley.register_prices({"openai/my-finetune": (3.0, 12.0),
-                                "groq/qwen-qwq-32b": {"input": 0.29, "output": 0.39}})
+                                "groq/qwen-qwq-32b": {"input": 0.29, "output": 0.39, "max_output_tokens": 16384}})
     """
     parsed = {str(k).lower(): _as_price(k, v) for k, v in prices.items()}
+    ceilings = {str(k).lower(): _as_ceiling(k, v) for k, v in prices.items()}
     _user_prices.update(parsed)
+    _user_max_output.update({k: v for k, v in ceilings.items() if v is not None})
     _lookups.clear()
 
 
@@ -157,7 +220,7 @@ def _candidates(name: str) -> list[str]:
     return out
 
 
-def _find(table: Mapping[str, Price], keys: list[str]) -> Price | None:
+def _find(table: Mapping[str, V], keys: list[str]) -> V | None:
     for k in keys:
         if k in table:
             return table[k]
@@ -188,6 +251,19 @@ def model_price(model: str, provider: str | None = None) -> Price | None:
         price = _find(_user_prices, scoped + names) or _find(PRICES, scoped)
     _lookups[key] = price
     return price
+
+
+def model_max_output(model: str, provider: str | None = None) -> tuple[int, bool]:
+    """The model's output ceiling in tokens, and whether it is known (else ``DEFAULT_MAX_OUTPUT_TOKENS``).
+
+    Example: ``volley.cost.model_max_output("gpt-4o-mini-2024-07-18")`` → ``(16384, True)``
+    """
+    _load_env()
+    provider, name = _split(model, provider)
+    names = _candidates(name)
+    scoped = [f"{provider}/{n}" for n in names] if provider else []
+    found = _find(_user_max_output, scoped + names) or _find(MAX_OUTPUT_TOKENS, scoped)
+    return (found, True) if found is not None else (DEFAULT_MAX_OUTPUT_TOKENS, False)
 
 
 def completion_cost(
@@ -233,22 +309,27 @@ def completion_cost(
 class Budget:
     """A spend limit shared by the requests of a batch (or a ``volley run`` job).
 
-    Before a request is sent, ``spent + reserved + estimate`` must stay within ``limit_usd``;
-    ``reserved`` is the estimate of every request in flight. When it would not fit but requests
-    are in flight, the request waits for them to finish (their real cost replaces the estimate);
-    when it would not fit with nothing in flight, the budget is exhausted: this request and every
-    later one raise :class:`BudgetExceededError` without being sent.
+    Each request is reserved at its worst case before it is sent (:meth:`reservation`), and
+    ``spent + reserved + reservation`` must stay within ``limit_usd``; once it is answered, its
+    real cost (from the usage) replaces the reservation. When a request does not fit but others
+    are in flight, it waits for them to settle; when it does not fit with nothing in flight, the
+    budget is exhausted: this request and every later one raise :class:`BudgetExceededError`
+    without being sent. So the spend stays within the limit as long as each answer costs at most
+    its reservation, and the job stops at most one reservation short of it.
 
-    Estimate of one request: prompt characters / 4 (scaled by the real/estimated prompt-token ratio
-    seen so far) at the input price, plus the answer at the output price, assumed ``max_tokens``
-    long (256 without it) until the first answer arrives, then the average answer length so far.
+    Worst case of one request, at the list price: one prompt token per byte of its text (a token is
+    at least one byte; see :func:`prompt_bound`), plus ``max_tokens`` times ``n`` output tokens
+    (the provider's default cap when volley sends one), or, without ``max_tokens``, the model's output
+    ceiling (:data:`MAX_OUTPUT_TOKENS`, :data:`DEFAULT_MAX_OUTPUT_TOKENS` when unknown), which is
+    logged once as a warning. Images, audio and files are not counted; an answer without usage
+    counts at its reservation; a failed request counts at 0.
 
     Example::
 
-        out = volley.batch_completion("gpt-4o-mini", prompts, budget_usd=2.00)
+        out = volley.batch_completion("gpt-4o-mini", prompts, budget_usd=2.00, max_tokens=300)
     """
 
-    def __init__(self, limit_usd: float, *, spent: float = 0.0) -> None:
+    def __init__(self, limit_usd: float, *, spent: float = 0.0, warn: bool = True) -> None:
         if isinstance(limit_usd, bool) or not isinstance(limit_usd, (int, float)) or not limit_usd >= 0:
             raise ValueError(f"budget_usd must be a non-negative number; got {limit_usd!r}")
         self.limit = float(limit_usd)
@@ -257,10 +338,8 @@ class Budget:
         self.in_flight = 0  # requests holding a reservation (an int: float sums never quite return to 0)
         self.exhausted = False
         self.refused = 0
-        self._answers = 0
-        self._out_tokens = 0
-        self._prompt_est = 0
-        self._prompt_real = 0
+        self._warn = warn
+        self._warned: set[str] = set()
         self._changed: asyncio.Event | None = None
 
     def check_price(self, provider: str, model: str) -> None:
@@ -271,38 +350,40 @@ class Budget:
                 "(or VOLLEY_PRICES / --prices FILE)"
             )
 
-    def estimate(self, call: Any) -> float:
-        """USD a prepared call may cost (see the class docstring)."""
-        price = model_price(call.route.model, call.route.provider) or (0.0, 0.0)
-        prompt: float = estimate_prompt(call)
-        cap = call.est_tokens - prompt if call.est_tokens > prompt else 256
-        if self._prompt_est:
-            prompt = prompt * self._prompt_real / self._prompt_est
-        out = self._out_tokens / self._answers if self._answers else cap
-        return (prompt * price[0] + out * price[1]) / 1e6
+    def reservation(self, call: Any) -> float:
+        """USD a prepared call can cost at most (see the class docstring)."""
+        provider, model = call.route.provider, call.route.model
+        price = model_price(model, provider) or (0.0, 0.0)
+        out, note = output_ceiling(call)
+        label = f"{provider}/{model}"
+        if note and self._warn and price[1] and label not in self._warned:
+            self._warned.add(label)
+            log.warning("budget_usd: %s", note)
+        return (prompt_bound(call) * price[0] + out * price[1]) / 1e6
 
     async def spend(self, call: Any, send: Callable[[], Awaitable[T]]) -> T:
-        """Send ``send()`` once the call's estimate fits in the budget; count what it really cost."""
-        estimate = self.estimate(call)
-        await self._reserve(estimate, call)
+        """Send ``send()`` once the call's reservation fits in the budget; count what it really cost."""
+        reserved = self.reservation(call)
+        await self._reserve(reserved)
         response: Any = None
         try:
             response = await send()
             return response
         finally:
-            self._settle(estimate, call, response)
+            self._settle(reserved, response)
 
-    async def _reserve(self, estimate: float, call: Any) -> None:
+    async def _reserve(self, amount: float) -> None:
         while True:
-            if not self.exhausted and self.spent + self.reserved + estimate <= self.limit:
-                self.reserved += estimate
+            if not self.exhausted and self.spent + self.reserved + amount <= self.limit:
+                self.reserved += amount
                 self.in_flight += 1
                 return
             if self.exhausted or self.in_flight == 0:
                 self.exhausted = True
                 self.refused += 1
                 raise BudgetExceededError(
-                    f"budget of ${self.limit:.4f} reached (spent ${self.spent:.4f}); request not sent",
+                    f"budget of ${self.limit:.4f} reached (spent ${self.spent:.4f}; the next request may cost "
+                    f"up to ${amount:.4f}); request not sent",
                     spent=self.spent,
                     budget=self.limit,
                 )
@@ -310,26 +391,64 @@ class Budget:
                 self._changed = asyncio.Event()
             await self._changed.wait()
 
-    def _settle(self, estimate: float, call: Any, response: Any) -> None:
+    def _settle(self, reserved: float, response: Any) -> None:
         self.in_flight -= 1
-        self.reserved = max(0.0, self.reserved - estimate) if self.in_flight else 0.0
-        usage = getattr(response, "usage", None)
-        if usage is not None:
-            cost = completion_cost(response)
-            self.spent += estimate if cost is None else cost
-            self._answers += 1
-            self._out_tokens += usage.completion_tokens or 0
-            self._prompt_real += usage.prompt_tokens or 0
-            self._prompt_est += max(1, estimate_prompt(call))
-        elif response is not None:
-            self.spent += estimate  # an answer without usage: assume the estimate
+        self.reserved = max(0.0, self.reserved - reserved) if self.in_flight else 0.0
+        if response is not None:
+            cost = completion_cost(response) if getattr(response, "usage", None) is not None else None
+            self.spent += reserved if cost is None else cost  # no usage: assume the worst case
         if self._changed is not None:
             self._changed.set()
             self._changed = None
 
 
-def estimate_prompt(call: Any) -> int:
-    """Prompt tokens of a prepared call, estimated from its characters."""
-    from .call import estimate_tokens
+TOOL_PREAMBLE_TOKENS = 1024  # what a provider may add to the prompt to describe tools
+MESSAGE_OVERHEAD_TOKENS = 8  # role and separator tokens of one message in the provider's chat template
 
-    return estimate_tokens(call.messages, {"max_tokens": 1}) - 1
+
+def prompt_bound(call: Any) -> int:
+    """Most prompt tokens a prepared call can bill: one per UTF-8 byte of its text (a token is at least a byte).
+
+    Counts each message's text, tool calls and name, plus ``MESSAGE_OVERHEAD_TOKENS`` per message,
+    and the request's tools (plus ``TOOL_PREAMBLE_TOKENS``) and response format. Images, audio and
+    files are not counted.
+    """
+    from .providers.base import text_of
+
+    size = 2 * MESSAGE_OVERHEAD_TOKENS
+    for m in call.messages:
+        size += MESSAGE_OVERHEAD_TOKENS + len(text_of(m.get("content")).encode("utf-8"))
+        for extra in ("tool_calls", "name", "function_call"):
+            if m.get(extra):
+                size += _json_size(m[extra])
+    body = getattr(getattr(call, "request", None), "body", None)
+    if isinstance(body, Mapping):
+        if body.get("tools"):
+            size += _json_size(body["tools"]) + TOOL_PREAMBLE_TOKENS
+        if body.get("response_format"):
+            size += _json_size(body["response_format"])
+    return size
+
+
+def _json_size(value: Any) -> int:
+    return len(json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str).encode("utf-8"))
+
+
+def output_ceiling(call: Any) -> tuple[int, str | None]:
+    """Most output tokens a prepared call can bill, and a note when that is the model's ceiling (no max_tokens)."""
+    cap = getattr(call, "max_output", None)
+    n = getattr(call, "choices", 1) or 1
+    if cap is not None:
+        return int(cap) * n, None
+    ceiling, note = ceiling_note(call.route.provider, call.route.model)
+    return ceiling * n, note
+
+
+def ceiling_note(provider: str, model: str) -> tuple[int, str]:
+    """The output ceiling a request without ``max_tokens`` is reserved at, and the sentence that says so."""
+    ceiling, known = model_max_output(model, provider)
+    if known:
+        return ceiling, f"no max_tokens: each {provider}/{model} request is reserved at the model's ceiling of " \
+            f"{ceiling:,} output tokens"  # fmt: skip
+    return ceiling, (f"no max_tokens, and the output ceiling of {provider}/{model} is not known: each request is "
+                     f"reserved at {ceiling:,} output tokens (or give max_output_tokens with its price)")  # fmt: skip

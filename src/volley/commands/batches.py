@@ -15,12 +15,15 @@ from ..batch_api._types import BatchInfo
 from ..batch_api.adapters import SUPPORTED_PROVIDERS
 from ..batch_api.run import index_of
 from ..errors import APIError
+from ..jobs.files import open_private
 from ..types import ModelResponse
 
 
 def build_parser(prog: str = "volley batches") -> argparse.ArgumentParser:
     """The argument parser of ``volley batches``."""
-    p = argparse.ArgumentParser(prog=prog, description="List, inspect, cancel or fetch provider batch jobs.")
+    p = argparse.ArgumentParser(
+        prog=prog, description="List, inspect, cancel or fetch provider batch jobs.", allow_abbrev=False
+    )
     p.add_argument("action", choices=("list", "status", "cancel", "results"))
     p.add_argument("batch_id", nargs="?", help="the batch id (status, cancel, results)")
     p.add_argument("--provider", choices=SUPPORTED_PROVIDERS, help="default: from the id (list: every provider)")
@@ -83,7 +86,11 @@ async def _run(args: argparse.Namespace, out: TextIO) -> int:
     else:
         results = await manage.batch_results(provider, args.batch_id, api_base=base)
         order = sorted(results, key=lambda c: (index_of(c) is None, index_of(c) or 0, c))
-        sink = open(args.output, "w", encoding="utf-8") if args.output else out  # noqa: SIM115
+        try:
+            sink = open_private(args.output, "w", encoding="utf-8") if args.output else out
+        except OSError as exc:
+            print(f"volley batches: error: cannot write {args.output}: {exc.strerror or exc}", file=sys.stderr)
+            return 2
         try:
             for cid in order:
                 sink.write(json.dumps(result_record(cid, results[cid]), ensure_ascii=False) + "\n")
@@ -102,6 +109,8 @@ def main(argv: list[str] | None = None, *, out: TextIO | None = None) -> int:
 
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.api_base and not args.provider and args.action == "list":
+        parser.error("--api-base is for one provider (each provider's key would go to it): add --provider NAME")
     if args.action != "list":
         if not args.batch_id:
             parser.error(f"{args.action} needs a batch id")

@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import contextlib
 import os
+import re
 import shlex
 import signal
 import sys
@@ -20,6 +21,23 @@ EXIT_INTERRUPTED = 130
 
 class UsageError(Exception):
     """Bad arguments: reported as ``volley: error: ...`` with exit status 2, no traceback."""
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse without abbreviations (``--api-k`` is an error, never ``--api-key``), whose usage errors
+    never echo a key (argparse repeats unrecognised arguments, which may hold one)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
+        self._argv: list[str] = []
+
+    def parse_known_args(self, args: Sequence[str] | None = None, namespace: Any = None) -> Any:  # type: ignore[override]
+        self._argv = list(sys.argv[1:] if args is None else args)
+        return super().parse_known_args(args, namespace)
+
+    def error(self, message: str) -> Any:  # type: ignore[override]
+        super().error(mask_secrets(message, self._argv))
 
 
 def _number(kind: Callable[[str], Any], what: str, ok: Callable[[Any], bool]) -> Callable[[str], Any]:
@@ -48,7 +66,9 @@ def add_model_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("model options")
     g.add_argument("--api-base", metavar="URL", help="provider base URL (default: from the environment, e.g. "
                    "OPENAI_BASE_URL, or the provider's own)")  # fmt: skip
-    g.add_argument("--api-key", metavar="KEY", help="API key (default: from the environment, e.g. OPENAI_API_KEY)")
+    g.add_argument("--api-key", metavar="KEY", help="API key (default: from the environment, e.g. OPENAI_API_KEY; "
+                   "prefer the environment: a key on the command line is visible to other users in ps and in "
+                   "shell history)")  # fmt: skip
     g.add_argument("--temperature", type=float, metavar="X")
     g.add_argument("--max-tokens", type=positive_int, metavar="N")
     g.add_argument("--timeout", type=positive_float, metavar="S", help="seconds per request (default 600)")
@@ -76,6 +96,26 @@ def control_params(args: argparse.Namespace) -> dict[str, Any]:
         if value is not None:
             out[name] = value
     return out
+
+
+def check_one_provider(models: Sequence[str], args: argparse.Namespace) -> None:
+    """``--api-key`` / ``--api-base`` are for one provider: refuse them when the models span several."""
+    given = [f"--{n.replace('_', '-')}" for n in ("api_key", "api_base") if getattr(args, n, None)]
+    if not given:
+        return
+    from ..errors import APIError
+    from ..routing import split_model
+
+    try:
+        providers = sorted({split_model(m)[0] for m in models})
+    except APIError as exc:
+        raise UsageError(exc.message) from None
+    if len(providers) > 1:
+        raise UsageError(
+            f"{' and '.join(given)} would go to {len(providers)} providers ({', '.join(providers)}); a key goes "
+            "only to its own provider: set each provider's key and base in its environment variable instead "
+            "(e.g. OPENAI_API_KEY, ANTHROPIC_API_KEY, OPENAI_BASE_URL)"
+        )
 
 
 def load_prices(args: argparse.Namespace) -> None:
@@ -109,10 +149,42 @@ def read_prompt(prompt: str | None) -> str:
 
 _SECRET_FLAGS = ("--api-key",)
 _DROP_FLAGS = ("--overwrite",)
+# Values shaped like an API key (OpenAI/Anthropic/Groq/xAI style prefixes, Google's AIza...).
+_KEY_LIKE = re.compile(r"(?<![A-Za-z0-9])(?:sk|rk|pk|gsk|xai|sess)[-_][A-Za-z0-9_\-]{12,}|AIza[0-9A-Za-z_\-]{30,}")
+
+
+def secrets_in(argv: Sequence[str]) -> list[str]:
+    """Every secret the command line or the environment may hold: ``--api-key``'s value, the providers'
+    key variables, and any value shaped like a key."""
+    found: list[str] = []
+    for i, arg in enumerate(argv):
+        name, eq, value = arg.partition("=")
+        if _is_secret_flag(name):  # also an abbreviation such as --api-k (refused, but echoed by argparse)
+            if eq:
+                found.append(value)
+            elif i + 1 < len(argv):
+                found.append(argv[i + 1])
+        found += _KEY_LIKE.findall(arg)
+    from ..routing import PROVIDERS
+
+    for info in PROVIDERS.values():
+        found += [os.environ[n] for n in info.key_env if os.environ.get(n)]
+    return sorted({s for s in found if s}, key=len, reverse=True)  # longest first: no partial leftovers
+
+
+def _is_secret_flag(name: str) -> bool:
+    return any(f.startswith(name) and len(name) >= len("--api-k") for f in _SECRET_FLAGS)
+
+
+def mask_secrets(text: str, argv: Sequence[str]) -> str:
+    """``text`` with every secret of :func:`secrets_in` masked (via ``volley.errors.redact``)."""
+    from ..errors import redact
+
+    return redact(text, secrets_in(argv))
 
 
 def resume_command(verb: str, argv: Sequence[str]) -> str:
-    """The command line to run again: the key's value masked, ``--overwrite`` left out."""
+    """The command line to run again: the key's value (and anything key-like) masked, ``--overwrite`` left out."""
     out: list[str] = []
     hide_next = False
     for arg in argv:
@@ -128,7 +200,17 @@ def resume_command(verb: str, argv: Sequence[str]) -> str:
             continue
         else:
             out.append(shlex.quote(arg))
-    return " ".join(["volley", verb, *out])
+    return mask_secrets(" ".join(["volley", verb, *out]), argv)
+
+
+def stdout_closed() -> None:
+    """The reader of stdout went away (``volley ... | head -c1``): send the rest of stdout nowhere, say so once."""
+    with contextlib.suppress(OSError, ValueError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    with contextlib.suppress(OSError, ValueError):
+        print("volley: stdout was closed before all the output was written (broken pipe)", file=sys.stderr)
 
 
 def run_cancellable(main: Callable[[], Awaitable[T]]) -> T:

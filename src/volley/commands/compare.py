@@ -13,8 +13,10 @@ from ..routing import split_model
 from ..types import ModelResponse
 from .common import (
     EXIT_INTERRUPTED,
+    Parser,
     UsageError,
     add_model_options,
+    check_one_provider,
     completion_params,
     control_params,
     fail,
@@ -28,7 +30,7 @@ PREVIEW = 48  # characters of each answer shown in the table
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = Parser(
         prog="volley compare",
         description="Send one prompt to several models and show every answer with its latency, tokens and "
         "cost. Exit status 1 when every model failed.",
@@ -89,6 +91,7 @@ def main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
     try:
         load_prices(args)
+        check_one_provider(args.models, args)
         prompt = read_prompt(args.prompt)
     except UsageError as exc:
         return fail(str(exc))

@@ -13,8 +13,10 @@ from ..errors import AllModelsFailedError, APIError
 from ..types import ModelResponse
 from .common import (
     EXIT_INTERRUPTED,
+    Parser,
     UsageError,
     add_model_options,
+    check_one_provider,
     completion_params,
     control_params,
     fail,
@@ -26,7 +28,7 @@ from .common import (
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = Parser(
         prog="volley race",
         description="Send one prompt to several models at once; print the first successful answer and "
         "each model's latency. The other requests are cancelled. Exit status 1 when every model failed.",
@@ -106,6 +108,7 @@ def main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
     try:
         load_prices(args)
+        check_one_provider(args.models, args)
         prompt = read_prompt(args.prompt)
         params = {**completion_params(args), **control_params(args)}
         messages = [{"role": "user", "content": prompt}]

@@ -10,16 +10,19 @@ from pathlib import Path
 from ..jobs.runner import Job, RunOptions, SetupError
 from .common import (
     EXIT_INTERRUPTED,
+    Parser,
     UsageError,
     add_model_options,
     completion_params,
     fail,
     load_prices,
+    mask_secrets,
     non_negative_float,
     positive_float,
     positive_int,
     resume_command,
     run_cancellable,
+    stdout_closed,
 )
 
 DESCRIPTION = """\
@@ -30,14 +33,17 @@ A journal next to the output (OUTPUT.jsonl.journal.sqlite) records each item: af
 or kill -9, run the same command again and only unfinished items are sent. Failed items are retried
 on a rerun (unless --no-retry-failed); the output always ends with one line per input line.
 
-Exit status: 0 all done; 1 some failed, malformed or left pending (budget); 2 nothing sent (bad
-arguments, input, model, key or paths); 130 interrupted (rerun to resume)."""
+A job sends to one provider (-m's, or the lines' own) unless --allow-mixed-providers; --api-key and
+--api-base are for -m's provider (or --api-provider's) only: other providers use their own
+environment key and base. Files written are private (mode 0600).
+
+Exit status: 0 all done; 1 some failed, malformed or left pending (budget, or a file that could not
+be written mid-run); 2 nothing sent (bad arguments, input, model, key or paths); 130 interrupted
+(rerun to resume)."""
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="volley run", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    p = Parser(prog="volley run", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("input", type=Path, metavar="INPUT.jsonl")
     p.add_argument("-o", "--output", type=Path, required=True, metavar="OUTPUT.jsonl")
     p.add_argument("-m", "--model", help='model for every line (default: each line\'s own "model")')
@@ -45,9 +51,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rpm", type=positive_float, metavar="N", help="requests per minute (default: learned)")
     p.add_argument("--tpm", type=positive_float, metavar="N", help="tokens per minute (default: learned)")
     p.add_argument("--budget-usd", type=non_negative_float, metavar="X",
-                   help="stop sending before the job's spend would pass X dollars")  # fmt: skip
+                   help="stop sending before the job's spend could pass X dollars: each request is reserved at "
+                        "its worst case (its text as prompt tokens, plus --max-tokens, or the model's output "
+                        "ceiling without it)")  # fmt: skip
     p.add_argument("--cache", action="store_true", help="answer identical requests from the response cache")
     p.add_argument("--cache-path", metavar="FILE", help="cache file (default ~/.cache/volley/cache.sqlite)")
+    p.add_argument("--cache-scope", choices=("shared", "key"), default="shared",
+                   help="shared (default): a cached answer serves any API key; key: each key's answers kept "
+                        "apart (by a one-way fingerprint of the key)")  # fmt: skip
+    p.add_argument("--api-provider", metavar="NAME",
+                   help="the provider --api-key / --api-base are for, when -m is not given (e.g. openai)")  # fmt: skip
+    p.add_argument("--allow-mixed-providers", action="store_true",
+                   help="without -m, let lines route to several providers (each with its own environment key and "
+                        "base; --api-key / --api-base apply only to --api-provider's)")  # fmt: skip
     p.add_argument(
         "--journal",
         type=Path,
@@ -78,6 +94,8 @@ def options(args: argparse.Namespace) -> RunOptions:
         params=completion_params(args),
         api_key=args.api_key,
         api_base=args.api_base,
+        api_provider=args.api_provider,
+        allow_mixed_providers=args.allow_mixed_providers,
         concurrency=args.concurrency,
         rpm=args.rpm,
         tpm=args.tpm,
@@ -86,10 +104,12 @@ def options(args: argparse.Namespace) -> RunOptions:
         budget_usd=args.budget_usd,
         cache=args.cache,
         cache_path=args.cache_path,
+        cache_scope=args.cache_scope,
         retry_failed=not args.no_retry_failed,
         strict=args.strict,
         overwrite=args.overwrite,
         progress=not args.quiet and sys.stderr.isatty(),
+        quiet=args.quiet,
         batch_api=args.batch_api,
         poll_interval=args.poll_interval,
         batch_fallback=args.fallback_online,
@@ -118,10 +138,16 @@ def main(argv: list[str]) -> int:
             return EXIT_INTERRUPTED
     finally:
         job.close()
-    if summary.interrupted or summary.pending or (summary.failed and not args.no_retry_failed):
+    if summary.interrupted or summary.pending or summary.error or (summary.failed and not args.no_retry_failed):
         summary.resume = resume_command("run", argv)
-    if args.json:
-        print(json.dumps(summary.to_json()), flush=True)
-    if not args.quiet:
-        print(summary.text(), file=sys.stderr, flush=True)
+    try:
+        if args.json:
+            print(mask_secrets(json.dumps(summary.to_json()), argv), flush=True)
+        if not args.quiet:
+            print(mask_secrets(summary.text(), argv), file=sys.stderr, flush=True)
+    except BrokenPipeError:  # e.g. `volley run ... --json | head -c1`: the job itself is done; say so, keep its status
+        stdout_closed()
+    if summary.error:  # last, so it is the line a user sees
+        print(f"volley: error: {summary.error}; the job stopped and what the journal holds is kept: "
+              "fix that and run the same command to resume", file=sys.stderr, flush=True)  # fmt: skip
     return summary.exit_code

@@ -1,7 +1,9 @@
 """Progress of a batch: counters, an optional ``on_result`` callback, and an optional live display.
 
 The display uses ``rich`` when it is installed (``pip install 'volley-llm[progress]'``) and falls
-back to one self-updating line on stderr.
+back to one self-updating line. Either way it goes to stderr, so a program's stdout (``--json``)
+stays clean, and it is redrawn once more when the batch ends (also in Jupyter, where rich's own
+stop skips that last redraw).
 """
 
 from __future__ import annotations
@@ -124,15 +126,22 @@ class _LineView:
 
 class _RichView:
     def __init__(self, label: str, total: int | None) -> None:
+        from rich.console import Console
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+        from rich.table import Column
 
+        count = 2 * len(str(total or 0)) + 1
+        cut = {"no_wrap": True, "overflow": "ellipsis"}
+        # Narrow terminals cut the counters' text, never the count or the bar.
         self._progress = Progress(
-            TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            TextColumn("{task.fields[info]}"),
+            TextColumn("[bold]{task.description}", table_column=Column(max_width=30, **cut)),
+            BarColumn(bar_width=None, table_column=Column(ratio=1, max_width=40)),
+            MofNCompleteColumn(table_column=Column(no_wrap=True, min_width=count)),
+            TimeElapsedColumn(table_column=Column(no_wrap=True, min_width=7)),
+            TextColumn("{task.fields[info]}", table_column=Column(ratio=3, **cut)),
+            console=Console(stderr=True),
             transient=False,
+            expand=True,
         )
         self._task = self._progress.add_task(label or "volley", total=total, info="")
         self._progress.start()
@@ -141,4 +150,5 @@ class _RichView:
         self._progress.update(self._task, completed=s.finished, info=_summary(s))
 
     def close(self) -> None:
+        self._progress.refresh()  # the final state, drawn even where stop() would not (Jupyter)
         self._progress.stop()

@@ -5,4 +5,5 @@
 - ``cache``    the response cache behind ``cache=True`` / ``--cache`` (dedupes identical requests)
 - ``runner``   setup checks, then the run itself: journal first, output line after, summary at the end
 - ``summary``  what a run did, as text or JSON
+- ``files``    every file a job writes is created 0600
 """

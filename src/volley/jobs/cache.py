@@ -2,15 +2,21 @@
 
 A request's key is a SHA-256 of what decides the answer: provider, model, URL (so the api_base),
 and the request body as sent (messages plus the normalised parameters), plus any header that is not
-a credential. The API key is never part of the key, and never stored: the file holds the key hash,
-provider, model and the answer. Only successful answers are stored; streams are not cached.
+a credential. The API key is never stored: the file holds the key hash, provider, model and the
+answer. Only successful answers are stored; streams are not cached.
+
+Scope (``cache_scope=``): ``"shared"`` (the default) answers an identical request from the cache
+whatever API key sends it, so a second key gets the first key's answer; ``"key"`` keeps each API
+key's answers apart, by adding a SHA-256 fingerprint of the key to the request's hash (the key
+itself is never part of what is stored, and the fingerprint is not stored on its own).
 
 Identical requests in flight at the same time are sent once: the others wait for the first one's
 answer (a cache hit each). A hit is a copy of the stored answer with ``cache_hit`` True,
 ``response_headers`` ``{"x-volley-cache": "hit"}`` and ``cost`` 0.0.
 
 The file is ``$VOLLEY_CACHE_DIR/cache.sqlite``, else ``$XDG_CACHE_HOME/volley/cache.sqlite``, else
-``~/.cache/volley/cache.sqlite``; ``cache_path=`` names another file.
+``~/.cache/volley/cache.sqlite``; ``cache_path=`` names another file. It is created 0600 (its
+directory 0700); a file that cannot be opened raises :class:`CacheError` before any request.
 """
 
 from __future__ import annotations
@@ -29,8 +35,10 @@ from pathlib import Path
 from typing import Any
 
 from ..types import ModelResponse
+from .files import DIR_MODE, ensure_private
 
 log = logging.getLogger("volley.cache")
+SCOPES = ("shared", "key")
 _CREDENTIAL_HEADERS = frozenset({"authorization", "x-api-key", "api-key", "x-goog-api-key", "proxy-authorization"})
 HIT_HEADERS = {"x-volley-cache": "hit"}
 
@@ -45,8 +53,20 @@ def default_path() -> Path:
     return base / "volley" / "cache.sqlite"
 
 
-def request_key(call: Any) -> str:
-    """The cache key of a prepared call: never includes the API key (or any credential header)."""
+class CacheError(OSError):
+    """The cache file cannot be opened or created (corrupt, not a database, unwritable)."""
+
+
+def key_fingerprint(api_key: str | None) -> str:
+    """A one-way fingerprint of an API key (what ``cache_scope="key"`` separates answers by)."""
+    return hashlib.sha256(b"volley-cache-scope\0" + (api_key or "").encode("utf-8")).hexdigest()
+
+
+def request_key(call: Any, scope: str = "shared") -> str:
+    """The cache key of a prepared call: never includes the API key (or any credential header).
+
+    ``scope="key"`` mixes in :func:`key_fingerprint` of the call's key, so each key has its own answers.
+    """
     request = call.request
     secrets = [s for s in request.secrets if s]
     headers = {
@@ -65,6 +85,8 @@ def request_key(call: Any) -> str:
         "headers": headers,
         "body": request.body,
     }
+    if scope == "key":
+        material["key_scope"] = key_fingerprint(call.route.api_key)
     blob = json.dumps(material, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()
 
@@ -74,15 +96,26 @@ class ResponseCache:
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path).expanduser()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=10.0)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute(
-            "CREATE TABLE IF NOT EXISTS responses (key TEXT PRIMARY KEY, provider TEXT NOT NULL,"
-            " model TEXT NOT NULL, response TEXT NOT NULL, created REAL NOT NULL)"
-        )
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True, mode=DIR_MODE)
+            ensure_private(self.path)  # 0600, and so are its -wal and -shm files
+            self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=10.0)
+        except (OSError, sqlite3.Error) as exc:
+            raise CacheError(f"cannot open the cache {self.path}: {_reason(exc)}") from None
+        try:
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.execute(
+                "CREATE TABLE IF NOT EXISTS responses (key TEXT PRIMARY KEY, provider TEXT NOT NULL,"
+                " model TEXT NOT NULL, response TEXT NOT NULL, created REAL NOT NULL)"
+            )
+            self._db.execute("SELECT key, provider, model, response, created FROM responses LIMIT 0")
+        except sqlite3.Error as exc:
+            self._db.close()
+            raise CacheError(
+                f"cannot use the cache {self.path}: {exc} (delete the file or choose another cache path)"
+            ) from None
         self._inflight: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, asyncio.Future[Any]]] = (
             weakref.WeakKeyDictionary()
         )
@@ -119,9 +152,11 @@ class ResponseCache:
         with self._lock:
             self._db.close()
 
-    async def fetch(self, call: Any, send: Callable[[], Awaitable[ModelResponse]]) -> ModelResponse:
+    async def fetch(
+        self, call: Any, send: Callable[[], Awaitable[ModelResponse]], *, scope: str = "shared"
+    ) -> ModelResponse:
         """The cached answer for ``call``, else the answer of an identical request in flight, else ``send()``."""
-        key = request_key(call)
+        key = request_key(call, scope)
         started = time.perf_counter()
         table = self._inflight.setdefault(asyncio.get_running_loop(), {})
         while True:
@@ -169,6 +204,24 @@ class ResponseCache:
         except sqlite3.Error as exc:
             log.warning("cannot read the cache %s: %s", self.path, exc)
             return None
+
+
+class CacheView:
+    """A cache seen under one scope (``"shared"`` or ``"key"``): what a call's ``cache`` holds."""
+
+    __slots__ = ("cache", "scope")
+
+    def __init__(self, cache: ResponseCache, scope: str = "shared") -> None:
+        if scope not in SCOPES:
+            raise ValueError(f"cache_scope must be one of {', '.join(SCOPES)}; got {scope!r}")
+        self.cache, self.scope = cache, scope
+
+    async def fetch(self, call: Any, send: Callable[[], Awaitable[ModelResponse]]) -> ModelResponse:
+        return await self.cache.fetch(call, send, scope=self.scope)
+
+
+def _reason(exc: BaseException) -> str:
+    return getattr(exc, "strerror", None) or str(exc)
 
 
 def _hit(response: ModelResponse, provider: str, latency: float) -> ModelResponse:

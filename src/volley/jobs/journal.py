@@ -6,13 +6,14 @@ and what it cost. States::
     pending ──> in_flight ──> done
        ^            │    └──> failed ──(rerun, unless --no-retry-failed)──> pending
        └────────────┘ (interrupted, crashed, or not sent because of the budget)
-    invalid   a malformed input line; final, with its error output line
+    invalid   a malformed input line, or one whose request cannot be built; final, with its error line
 
 Crash safety: a result is committed here *before* its output line is written, and every run first
 rewrites the output file from the journal (atomically, via a temporary file), so a line that was
 torn, lost or duplicated by a crash cannot survive. An item committed as finished is never sent
 again. WAL mode, one transaction per state change; ``synchronous=NORMAL`` survives a killed process
-(not a power cut, which may lose the last few results: they are then sent again).
+(not a power cut, which may lose the last few results: they are then sent again). The file and its
+``-wal`` / ``-shm`` are created 0600.
 
 ``meta`` holds the schema version, the input's size and SHA-256, and the settings that shape the
 answers (model, parameters, api_base; never a key). Room for later: a ``batches`` table for
@@ -29,6 +30,8 @@ from collections import Counter
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
+
+from .files import ensure_private, open_private
 
 SCHEMA_VERSION = 1
 STATES = ("pending", "in_flight", "done", "failed", "invalid")
@@ -73,6 +76,7 @@ class Journal:
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
+        ensure_private(self.path)  # 0600, and so are its -wal and -shm files
         self.db = sqlite3.connect(self.path, isolation_level=None, timeout=30.0)
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
@@ -194,6 +198,15 @@ class Journal:
             ),
         )  # fmt: skip
 
+    def mark_invalid(self, line: int, *, output: str) -> None:
+        """Finish an item whose request cannot be built (final, like a malformed line)."""
+        self._seq += 1
+        self.db.execute(
+            "UPDATE items SET state = 'invalid', seq = ?, output = ?, error_type = 'invalid_request', updated = ?"
+            " WHERE line = ?",
+            (self._seq, output, time.time(), line),
+        )
+
     def release_in_flight(self) -> None:
         """Interrupted: in-flight items become pending (nothing of theirs was committed)."""
         self.db.execute("UPDATE items SET state = 'pending' WHERE state = 'in_flight'")
@@ -232,7 +245,7 @@ def rewrite_output(journal: Journal, output: str | os.PathLike[str]) -> int:
     target = Path(output)
     tmp = target.with_name(target.name + ".tmp")
     n = 0
-    with open(tmp, "w", encoding="utf-8", newline="\n") as f:
+    with open_private(tmp, "w", encoding="utf-8", newline="\n") as f:
         for line in journal.outputs():
             f.write(line if line.endswith("\n") else line + "\n")
             n += 1

@@ -5,6 +5,11 @@ journal, output repair) and raises :class:`SetupError` before any request. ``run
 items through the engine; each result is committed to the journal, then its line is appended to
 the output and flushed. Cancelling ``run`` (Ctrl-C) cancels the requests in flight and leaves the
 journal consistent: rerunning the same command continues where it stopped.
+
+Where keys go: a job sends to one provider (``-m``'s, ``api_provider``'s, or else the first line's)
+unless ``allow_mixed_providers``; ``api_key`` / ``api_base`` apply only to ``-m``'s provider or the
+one ``api_provider`` names, and every other provider uses its own key and base from the environment.
+A line whose request cannot be built (at setup, or when it is sent) is that line's error.
 """
 
 from __future__ import annotations
@@ -12,22 +17,27 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import sqlite3
+import stat
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import aclosing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
 from .. import __version__
 from ..call import Template, execute
-from ..cost import Budget, BudgetExceededError, model_price
+from ..cost import Budget, BudgetExceededError, ceiling_note, model_price
 from ..engine.progress import Progress
 from ..engine.run import run as run_jobs
-from ..errors import APIError, UnsupportedParamsError
+from ..errors import APIError, UnsupportedParamsError, redact
+from ..routing import PROVIDERS, split_model
 from ..types import ModelResponse
 from ..validate import InvalidRequestError
 from . import journal as journal_mod
+from .files import open_private
 from .io import Item, dumps, file_digest, invalid_record, parse_line, read_lines, result_record
 from .journal import Journal, rewrite_output
 from .summary import RunSummary, percentile
@@ -48,8 +58,10 @@ class RunOptions:
     journal: Path | None = None
     model: str | None = None
     params: dict[str, Any] = field(default_factory=dict)  # completion parameters; override each line's
-    api_key: str | None = None
+    api_key: str | None = None  # for one provider: -m's, or api_provider's
     api_base: str | None = None
+    api_provider: str | None = None  # the provider api_key / api_base are for (default: -m's)
+    allow_mixed_providers: bool = False  # without -m, lines may route to several providers
     concurrency: int = 100
     rpm: float | None = None
     tpm: float | None = None
@@ -58,10 +70,12 @@ class RunOptions:
     budget_usd: float | None = None
     cache: bool = False
     cache_path: str | None = None
+    cache_scope: str = "shared"  # "key": answers kept apart per API key
     retry_failed: bool = True
     strict: bool = False
     overwrite: bool = False
     progress: bool = False
+    quiet: bool = False  # no notes on stderr (errors are still reported)
     batch_api: bool = False  # send through the provider's batch API (OpenAI Batch, Anthropic Message Batches)
     poll_interval: float = 30.0
     batch_fallback: bool = False  # items the batch could not answer go through online mode
@@ -72,17 +86,26 @@ class RunOptions:
 
     def settings(self) -> dict[str, Any]:
         """What shapes the answers (kept in the journal to refuse a resume with other settings). No key."""
-        return {"model": self.model, "params": self.params, "api_base": self.api_base}
+        out = {"model": self.model, "params": self.params, "api_base": self.api_base}
+        if self.api_provider:
+            out["api_provider"] = self.api_provider
+        return out
 
     def control(self) -> dict[str, Any]:
+        """Control parameters of every line (the key and base are added per provider, see ``Job``)."""
         out: dict[str, Any] = {"max_workers": self.concurrency}
-        for name in ("api_key", "api_base", "rpm", "tpm", "num_retries", "timeout", "cache_path"):
+        for name in ("rpm", "tpm", "num_retries", "timeout", "cache_path"):
             value = getattr(self, name)
             if value is not None:
                 out[name] = value
         if self.cache:
             out["cache"] = True
+            out["cache_scope"] = self.cache_scope
         return out
+
+    def overrides(self) -> dict[str, Any]:
+        """``api_key`` / ``api_base`` given for the job's own provider."""
+        return {k: v for k, v in (("api_key", self.api_key), ("api_base", self.api_base)) if v}
 
 
 class Job:
@@ -100,7 +123,11 @@ class Job:
         self._custom_ids: dict[int, str] = {}
         self._latencies: list[float] = []
         self._summary = RunSummary(str(options.input), str(options.output), str(options.journal_path))
-        self._lock: Any = None
+        self._locks: list[Any] = []
+        self._provider: str | None = None  # the job's provider (where api_key / api_base apply)
+        self._provider_from = ""  # what set it: "-m", "--api-provider" or "line N"
+        self._budget_notes: dict[str, str] = {}
+        self._io_error: _JobIOError | None = None
 
     # ------------------------------------------------------------------ setup
 
@@ -117,7 +144,12 @@ class Job:
             _check_writable(what, path)
         if o.batch_api and (o.budget_usd is not None or o.cache):
             raise SetupError("--batch-api does not apply --budget-usd or --cache yet; run without them")
-        self._lock = _lock(o.journal_path)
+        if o.journal_path.resolve() in (o.input.resolve(), o.output.resolve()):
+            raise SetupError("the journal must not be the input or the output file")
+        self._choose_provider()
+        # Both: two runs writing one output (with different journals), or sharing one journal, must not both send.
+        self._locks.append(_lock(o.output, "output"))
+        self._locks.append(_lock(o.journal_path, "journal"))
         if o.model:
             self._template(o.model, dict(o.params))
         journal_path = o.journal_path
@@ -142,11 +174,62 @@ class Job:
                 self.journal.create(self._meta(), rows)
             else:
                 existing.resume(retry_failed=o.retry_failed)
+        except (OSError, RuntimeError, sqlite3.Error) as exc:
+            raise SetupError(f"cannot write the journal {journal_path}: {_reason(exc)}") from None
+        try:
             rewrite_output(self.journal, o.output)
-        except (OSError, RuntimeError) as exc:
-            raise SetupError(str(exc)) from None
+        except OSError as exc:
+            raise SetupError(f"cannot write the output {o.output}: {_reason(exc)}") from None
         if o.budget_usd is not None:
-            self.budget = Budget(o.budget_usd, spent=self.journal.spent())
+            self.budget = Budget(o.budget_usd, spent=self.journal.spent(), warn=False)
+            self._summary.budget_note = "; ".join(self._budget_notes.values()) or None
+            if not o.quiet:
+                for note in self._budget_notes.values():
+                    print(f"volley: note: --budget-usd: {note}", file=self.log)
+
+    def _choose_provider(self) -> None:
+        """The job's own provider, when the command line names it (``-m`` or ``--api-provider``)."""
+        o = self.opts
+        named = o.api_provider
+        if named is not None and named not in PROVIDERS and named != "local":
+            known = ", ".join(sorted([*PROVIDERS, "local"]))
+            raise SetupError(f"--api-provider {named!r} is not a known provider; known providers: {known}")
+        if o.model:
+            try:
+                provider = split_model(o.model)[0]
+            except APIError as exc:
+                raise SetupError(exc.message) from None
+            if named is not None and named != provider:
+                raise SetupError(
+                    f"--api-provider {named} does not match -m {o.model} (provider {provider}): "
+                    "with -m, --api-key and --api-base are for its provider; drop --api-provider"
+                )
+            self._provider, self._provider_from = provider, "-m"
+        elif named is not None:
+            self._provider, self._provider_from = named, "--api-provider"
+        elif o.overrides():
+            given = " and ".join(f"--{k.replace('_', '-')}" for k in o.overrides())
+            raise SetupError(
+                f"{given} apply to one provider, and the input file must not choose it: give -m MODEL, "
+                "or name the provider with --api-provider NAME (e.g. --api-provider openai)"
+            )
+
+    def _provider_of(self, model: str, where: str, line: int | None) -> str:
+        """The provider of a line's model; refused when the job sends to another one (unless mixing is allowed)."""
+        try:
+            provider = split_model(model)[0]
+        except APIError as exc:
+            raise SetupError(where + exc.message) from None
+        if self._provider is None:
+            self._provider, self._provider_from = provider, f"line {line}"
+        elif provider != self._provider and not self.opts.allow_mixed_providers:
+            raise SetupError(
+                f"{where}model {model!r} is for {provider}, but this job sends to {self._provider} "
+                f"(from {self._provider_from}); a job sends to one provider, so that keys go only where you "
+                "said: pass --allow-mixed-providers to let each line pick its provider (each then uses its own "
+                "key and base from the environment)"
+            )
+        return provider
 
     def _open_existing(self, path: Path) -> Journal | None:
         if not path.exists():
@@ -197,8 +280,10 @@ class Job:
         if tpl is not None:
             return tpl
         where = f"{self.opts.input}:{line}: " if line is not None else ""
+        provider = self._provider_of(model, where, line)
+        mine = self.opts.overrides() if provider == self._provider else {}  # never another provider's key or base
         try:
-            tpl = Template(model, {**params, **self._control})
+            tpl = Template(model, {**params, **self._control, **mine})
         except (InvalidRequestError, UnsupportedParamsError) as exc:
             if own:  # the line's own parameters are at fault: that line is malformed
                 raise _LineError(exc.message) from None
@@ -212,6 +297,10 @@ class Job:
                 f"{where}--budget-usd needs a price for {tpl.route.label}: give one with --prices FILE "
                 '(a JSON object like {"%s": {"input": 0.5, "output": 1.5}}, USD per million tokens)' % tpl.route.label
             )
+        if self.opts.budget_usd is not None and tpl.max_output is None:
+            self._budget_notes[tpl.route.label] = ceiling_note(tpl.route.provider, tpl.route.model)[1] + (
+                "; pass --max-tokens N to reserve less"
+            )
         self._templates[key] = tpl
         return tpl
 
@@ -220,6 +309,20 @@ class Job:
         if model is None:
             raise _LineError("no model: give -m MODEL, or a model in the line")
         return self._template(model, {**item.params, **self.opts.params}, item.line, bool(item.params))
+
+    def _build(self, item: Item) -> Any:
+        """The prepared call of a well-formed line; a request that cannot be built raises ``_LineError``."""
+        assert item.messages is not None
+        template = self._item_template(item)
+        try:
+            return template.call(item.messages, validated=True)
+        except Exception as exc:  # the provider cannot map this line (e.g. a tool_choice it cannot express)
+            message = exc.message if isinstance(exc, APIError) else f"{type(exc).__name__}: {exc}"
+            raise _LineError(redact(message, [v for v in (template.route.api_key,) if v])) from None
+
+    def _check_buildable(self, item: Item) -> None:
+        """Setup: build the line's request once, so a line that cannot be sent is found before anything is."""
+        self._build(item)
 
     def _scan(self) -> list[tuple[int, str, str | None, str | None]]:
         """Parse every line once: malformed ones become invalid rows; model and key problems raise."""
@@ -233,7 +336,7 @@ class Job:
                 if item.error is None:
                     seen[item.custom_id] = n
                     try:
-                        self._item_template(item)
+                        self._check_buildable(item)
                     except _LineError as exc:
                         item.error = str(exc)
                 if item.error is not None:
@@ -257,42 +360,69 @@ class Job:
     # ------------------------------------------------------------------ running
 
     async def run(self) -> RunSummary:
-        """Send every pending item; return the summary. Cancellation stops cleanly (``interrupted``)."""
+        """Send every pending item; return the summary. Cancellation stops cleanly (``interrupted``).
+
+        A file that cannot be written (disk full, I/O error) stops the job: the requests in flight are
+        cancelled, ``summary.error`` says what failed, and what was committed to the journal is kept.
+        """
         assert self.journal is not None, "call prepare() first"
         s = self._summary
         pending = self.journal.pending_lines()
         label = self.opts.model or "volley run"
         tracker = Progress(len(pending), show=self.opts.progress and bool(pending), label=label)
         started = time.monotonic()
-        with open(self.opts.output, "a", encoding="utf-8", newline="\n") as out:
+        try:
+            out = open_private(self.opts.output, "a", encoding="utf-8", newline="\n")
+        except OSError as exc:
+            tracker.close()
+            s.error = f"cannot write the output {self.opts.output}: {_reason(exc)}"
+            self._finish_summary()
+            return s
+        with out:
             try:
                 if pending and self.opts.batch_api:
                     await self._run_batch_api(pending, tracker, out)
                 elif pending:
-                    jobs = self._jobs(pending, tracker)
-                    async for line, result in run_jobs(jobs, concurrency=self.opts.concurrency):
-                        self._record(line, result, out)
-                        if not isinstance(result, BudgetExceededError):
-                            tracker.result(line, result)
+                    jobs = self._jobs(pending, tracker, out)
+                    async with aclosing(run_jobs(jobs, concurrency=self.opts.concurrency)) as results:
+                        async for line, result in results:
+                            self._record(line, result, out)
+                            if not isinstance(result, BudgetExceededError):
+                                tracker.result(line, result)
+                    if self._io_error is not None:
+                        raise self._io_error
             except asyncio.CancelledError:
                 s.interrupted = True
                 task = asyncio.current_task()
                 if task is not None and hasattr(task, "uncancel"):
                     task.uncancel()
+            except _JobIOError as exc:
+                s.error = str(exc)
             finally:
-                self.journal.release_in_flight()
+                try:
+                    self.journal.release_in_flight()
+                except sqlite3.Error:  # a full disk: a rerun makes in-flight items pending anyway
+                    pass
                 tracker.close()
         s.wall_s = time.monotonic() - started
         self._finish_summary()
         return s
 
-    def _jobs(self, pending: set[int], tracker: Progress) -> Iterator[tuple[int, Any]]:
-        for n, call, _ in self._calls(pending):
-            if self.budget is not None and self.budget.exhausted:
-                self._custom_ids.pop(n, None)
-                return
-            call.budget = self.budget
-            yield n, self._job(n, call, tracker)
+    def _jobs(self, pending: set[int], tracker: Progress, out: TextIO) -> Iterator[tuple[int, Any]]:
+        """The engine's input. Never raises: a file error is kept in ``_io_error`` and ends the input."""
+        try:
+            for n, call in self._calls(pending):
+                if isinstance(call, _LineError):
+                    self._record_invalid(n, str(call), out)
+                    tracker.result(n, call)
+                    continue
+                if self.budget is not None and self.budget.exhausted:
+                    self._custom_ids.pop(n, None)
+                    return
+                call.budget = self.budget
+                yield n, self._job(n, call, tracker)
+        except _JobIOError as exc:
+            self._io_error = exc
 
     async def _run_batch_api(self, pending: set[int], tracker: Progress, out: TextIO) -> None:
         """Every pending item through the provider's batch API; batch ids kept in the journal.
@@ -305,7 +435,10 @@ class Job:
         journal = self.journal
         assert journal is not None
         lines, calls = [], []
-        for n, call, _ in self._calls(pending):
+        for n, call in self._calls(pending):
+            if isinstance(call, _LineError):
+                self._record_invalid(n, str(call), out)
+                continue
             lines.append(n)
             calls.append(call)
         if not calls:
@@ -323,16 +456,25 @@ class Job:
             tracker.result(n, result)
         journal.set_meta("batch_ids", [])
 
-    def _calls(self, pending: set[int]) -> Iterator[tuple[int, Any, Item]]:
-        """The prepared call of each pending, well-formed line, in input order."""
-        for n, raw in read_lines(self.opts.input):
-            if n not in pending:
-                continue
-            item = parse_line(raw, n)
-            if item.error is not None or item.messages is None:
-                continue  # malformed lines were recorded as invalid at setup
-            self._custom_ids[n] = item.custom_id
-            yield n, self._item_template(item).call(item.messages, validated=True), item
+    def _calls(self, pending: set[int]) -> Iterator[tuple[int, Any]]:
+        """``(line, prepared call)`` of each pending, well-formed line in input order; a ``_LineError`` in place
+        of the call when its request cannot be built. Never raises (an unreadable input raises ``_JobIOError``)."""
+        try:
+            for n, raw in read_lines(self.opts.input):
+                if n not in pending:
+                    continue
+                item = parse_line(raw, n)
+                if item.error is not None or item.messages is None:
+                    continue  # malformed lines were recorded as invalid at setup
+                self._custom_ids[n] = item.custom_id
+                try:
+                    call = self._build(item)
+                except (_LineError, SetupError) as exc:
+                    yield n, _LineError(str(exc))
+                else:
+                    yield n, call
+        except OSError as exc:
+            raise _JobIOError(f"cannot read the input {self.opts.input}: {_reason(exc)}") from None
 
     def _job(self, line: int, call: Any, tracker: Progress) -> Any:
         journal = self.journal
@@ -348,8 +490,36 @@ class Job:
 
         return go
 
+    def _record_invalid(self, line: int, message: str, out: TextIO) -> None:
+        """A line whose request cannot be built: final, like a malformed line (journal first, then output)."""
+        assert self.journal is not None
+        item = Item(line, self._custom_ids.pop(line, f"line-{line}"), error=message)
+        text = dumps(invalid_record(item))
+        print(f"{self.opts.input}:{line}: {message}", file=self.log)
+        try:
+            self.journal.mark_invalid(line, output=text)
+        except sqlite3.Error as exc:
+            raise _JobIOError(f"cannot write the journal {self.opts.journal_path}: {exc}") from None
+        self._write(out, text)
+
+    def _write(self, out: TextIO, text: str) -> None:
+        try:
+            out.write(text)
+            out.flush()
+        except OSError as exc:
+            raise _JobIOError(f"cannot write the output {self.opts.output}: {_reason(exc)}") from None
+
     def _record(self, line: int, result: Any, out: TextIO) -> None:
         """Commit one result to the journal, then append its output line (in that order)."""
+        try:
+            text = self._commit(line, result)
+        except sqlite3.Error as exc:
+            raise _JobIOError(f"cannot write the journal {self.opts.journal_path}: {exc}") from None
+        if text is not None:
+            self._write(out, text)
+
+    def _commit(self, line: int, result: Any) -> str | None:
+        """Journal one result; its output line (None: not finished, e.g. refused by the budget)."""
         assert self.journal is not None
         s = self._summary
         custom_id = self._custom_ids.pop(line)
@@ -357,7 +527,7 @@ class Job:
         if isinstance(result, BudgetExceededError):
             self.journal.mark_pending(line)
             s.skipped_budget += 1
-            return
+            return None
         text = dumps(result_record(custom_id, result))
         if isinstance(result, ModelResponse):
             usage = result.usage
@@ -385,8 +555,7 @@ class Job:
         else:
             self.journal.finish(line, ok=False, output=text, attempts=attempts, error_type=type(result).__name__)
             s.sent += 1
-        out.write(text)
-        out.flush()
+        return text
 
     def _finish_summary(self) -> None:
         assert self.journal is not None
@@ -409,28 +578,44 @@ class Job:
         if self.journal is not None:
             self.journal.close()
             self.journal = None
-        if self._lock is not None:
-            self._lock.close()  # releases the lock (the file stays: removing it would race)
-            self._lock = None
+        for lock in self._locks:
+            if lock is not None:
+                lock.close()  # releases the lock (the file stays: removing it would race)
+        self._locks = []
 
 
 class _LineError(Exception):
     """A problem with one input line (it becomes an invalid item)."""
 
 
-def _lock(journal_path: Path) -> Any:
-    """Hold ``JOURNAL.lock`` exclusively, so two runs of one job cannot both send (released even on kill -9)."""
+class _JobIOError(Exception):
+    """A file of the job cannot be read or written any more (disk full, I/O error): the run stops."""
+
+
+def _reason(exc: BaseException) -> str:
+    """An OS error's reason without the repeated path (``No space left on device``), else its text."""
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    return str(exc)
+
+
+def _lock(path: Path, what: str) -> Any:
+    """Hold ``PATH.lock`` exclusively, so two runs cannot both write one file (released even on kill -9)."""
     try:
         import fcntl
     except ImportError:  # not Unix: no lock
         return None
-    f = open(str(journal_path) + ".lock", "a+")  # noqa: SIM115 (held until Job.close)
+    lock_path = str(path) + ".lock"
+    try:
+        f = open_private(lock_path, "a+")
+    except OSError as exc:
+        raise SetupError(f"cannot create the lock file {lock_path}: {_reason(exc)}") from None
     try:
         fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:
         f.close()
         raise SetupError(
-            f"another volley run is using this job ({journal_path}); wait for it to finish or stop it first"
+            f"another volley run is using this {what} ({path}); wait for it to finish or stop it first"
         ) from None
     return f
 
@@ -439,6 +624,8 @@ def _check_writable(what: str, path: Path) -> None:
     if path.exists():
         if path.is_dir():
             raise SetupError(f"{what} path {path} is a directory")
+        if not stat.S_ISREG(path.stat().st_mode):
+            raise SetupError(f"the {what} {path} is not a regular file (it is replaced as the job runs)")
         if not os.access(path, os.W_OK):
             raise SetupError(f"cannot write the {what} {path}: permission denied")
         return

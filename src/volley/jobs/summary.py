@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 EXIT_OK = 0  # every item done
-EXIT_INCOMPLETE = 1  # some items failed, were malformed, or are still pending (budget)
+EXIT_INCOMPLETE = 1  # some items failed, were malformed, or are still pending (budget, a file error)
 EXIT_SETUP = 2  # nothing sent: bad arguments, input, model, key or paths
 EXIT_INTERRUPTED = 130  # Ctrl-C / SIGTERM: stopped cleanly, rerun to resume
 
@@ -41,6 +41,7 @@ class RunSummary:
     skipped_budget: int = 0  # items left pending because the budget was reached
     budget_usd: float | None = None
     budget_reached: bool = False
+    budget_note: str | None = None  # how requests were reserved, when no max_tokens bounds them
     prompt_tokens: int = 0  # tokens billed this run (cache hits excluded)
     completion_tokens: int = 0
     cost_usd: float = 0.0  # this run; cache hits cost 0
@@ -50,13 +51,14 @@ class RunSummary:
     latency_p95_s: float | None = None
     requests_per_s: float = 0.0
     interrupted: bool = False
+    error: str | None = None  # why the run stopped early (a file that cannot be written); rerun to resume
     resume: str | None = None  # the command that continues the job, when it is not finished
 
     @property
     def exit_code(self) -> int:
         if self.interrupted:
             return EXIT_INTERRUPTED
-        if self.failed or self.invalid or self.pending:
+        if self.failed or self.invalid or self.pending or self.error:
             return EXIT_INCOMPLETE
         return EXIT_OK
 
@@ -85,6 +87,8 @@ class RunSummary:
             f"  tokens {self.prompt_tokens:,} in / {self.completion_tokens:,} out;  cost ${self.cost_usd:.4f} "
             f"this run{unpriced}, ${self.job_cost_usd:.4f} for the job (cache hits cost $0)",
         ]
+        if self.budget_usd is not None and self.budget_note:
+            lines.append(f"  budget: {self.budget_note}")
         if self.budget_reached:
             lines.append(f"  budget ${self.budget_usd:.4f} reached: stopped sending; {self.pending} items left pending")
         if self.interrupted:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import sys
 from typing import Any
 
 from ._server import FakeServer
@@ -54,6 +55,7 @@ def build_parser(prog: str = "volley fake-server") -> argparse.ArgumentParser:
     """The argument parser of ``volley fake-server``."""
     p = argparse.ArgumentParser(
         prog=prog,
+        allow_abbrev=False,
         description=(
             "Serve fake OpenAI (/v1/chat/completions), Anthropic (/v1/messages), Cohere (/v2/chat) and "
             "Gemini (/v1beta/models/M:generateContent) endpoints. Model names can script behaviour: "
@@ -86,5 +88,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.fail_rate:
         behaviour["fail_rate"] = args.fail_rate
         behaviour["seed"] = args.seed
-    serve(args.host, args.port, api_key=args.api_key, **behaviour)
+    try:
+        serve(args.host, args.port, api_key=args.api_key, **behaviour)
+    except OSError as exc:  # the port is taken, the address is not this machine's, no permission
+        print(f"volley: error: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
     return 0

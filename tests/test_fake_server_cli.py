@@ -14,7 +14,8 @@ def test_fake_server_prints_working_exports() -> None:
     )  # fmt: skip
     try:
         assert proc.stdout is not None
-        assert "volley fake server on http://127.0.0.1:" in proc.stdout.readline()
+        assert proc.stdout.readline().startswith("volley fake server on http://127.0.0.1:")
+        assert proc.stdout.readline().startswith("# point each provider at it")
         env = {}
         for _ in range(8):
             name, _, value = proc.stdout.readline().strip().removeprefix("export ").partition("=")

@@ -23,7 +23,8 @@ def serve(host: str = "127.0.0.1", port: int = DEFAULT_PORT, *, api_key: str | N
         if behaviour:
             server.script("*", **behaviour)
         await server.start()
-        print(f"volley fake server on {server.url}; point each provider at it (any key works):", flush=True)
+        print(f"volley fake server on {server.url}", flush=True)
+        print("# point each provider at it (any key works):", flush=True)
         for name, value in environment(server, api_key).items():
             print(f"export {name}={value}", flush=True)
         try:

@@ -40,7 +40,7 @@ def validate_messages(messages: Any, where: str = "messages") -> list[dict[str, 
         if not isinstance(m, Mapping):
             raise _fail(f"{at} must be a dict with 'role' and 'content', got {type(m).__name__}")
         role = m.get("role")
-        if role not in ROLES:
+        if not isinstance(role, str) or role not in ROLES:
             raise _fail(f"{at}.role must be one of {', '.join(sorted(ROLES))}; got {role!r}")
         content = m.get("content")
         if content is None:

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from ._wire import WIRES, BadRequest, Wire, dumps, make_answer, rfc3339, status_message
+from .wires import WIRES, BadRequest, Wire, dumps, make_answer, rfc3339, status_message
 
 if TYPE_CHECKING:
     from ._server import FakeServer

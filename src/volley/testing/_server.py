@@ -18,7 +18,7 @@ from typing import Any
 from aiohttp import web
 
 from ._batches import BATCH_FAILURES, BatchStore
-from ._wire import WIRES, Answer, BadRequest, Wire, dumps, go_duration, make_answer, rfc3339, status_message
+from .wires import WIRES, Answer, BadRequest, Wire, dumps, go_duration, make_answer, rfc3339, status_message
 
 __all__ = ["FAILURES", "FakeServer", "RequestRecord"]
 

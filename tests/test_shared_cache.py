@@ -12,8 +12,6 @@ import time
 from pathlib import Path
 
 import pytest
-
-pytest.importorskip("redis")
 import redis.asyncio as aioredis
 
 from volley.call import execute, prepare

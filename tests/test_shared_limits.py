@@ -17,12 +17,10 @@ from pathlib import Path
 import pytest
 
 from volley.engine.limits import PROBE, SAFETY
-from volley.shared.fallback import ResilientLane, header_facts
-from volley.shared.store import MAX_PAUSE, LaneConfig, MemoryStore, SharedLane, StoreUnavailable
-
-pytest.importorskip("redis")
 from volley.shared import _redis
+from volley.shared.fallback import ResilientLane, header_facts, shared_lane
 from volley.shared.redis_limits import RedisLimitStore
+from volley.shared.store import MAX_PAUSE, LaneConfig, MemoryStore, SharedLane, StoreUnavailable
 
 WORKER = str(Path(__file__).with_name("_shared_worker.py"))
 KEY = ("openai", "http://127.0.0.1:1/v1", "gpt-test")
@@ -242,6 +240,19 @@ async def test_resilient_lane_falls_back_to_its_share_and_rejoins(caplog):
     text = caplog.text
     assert "unreachable" in text and "limited locally" in text and "rejoined" in text
     await lane.aclose()
+
+
+async def test_shared_lane_is_one_per_loop_url_and_key(redis_url):
+    a = shared_lane(KEY, redis_url)
+    assert shared_lane(KEY, redis_url) is a and shared_lane((*KEY, "acct2"), redis_url) is not a
+    a.configure(max_workers=1, rpm=100_000)
+    lease = await a.acquire()
+    assert lease.origin == "shared"
+    other = await a.store.reserve("x", "another-process", 0, LaneConfig(max_workers=1), 30)
+    assert other.status == "full"  # the lease is in Redis, seen by every process
+    await a.release(lease, ok=True)
+    assert (await a.store.reserve("x", "another-process", 0, LaneConfig(max_workers=1), 30)).status == "granted"
+    await a.aclose()
 
 
 # ---------------------------------------------------------------- many processes, real Redis

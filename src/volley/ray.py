@@ -9,7 +9,8 @@ Retry-After. A row that fails is a row with ``error`` set, never an exception th
 
 Output columns, added to the input's: ``answer``, ``finish_reason``, ``response_model``,
 ``input_tokens``, ``output_tokens``, ``total_tokens``, ``cost`` (USD), ``latency_s``, ``attempts``,
-``error`` (``"RateLimitError: ..."``), ``error_type``.
+``error`` (``"RateLimitError: ..."``), ``error_type``; with ``include_response=True`` also ``response``,
+the whole ``chat.completion`` as JSON (what ``volley run`` writes).
 
 Resume: :func:`run` writes Parquet files into an output directory (Ray appends new files, it never
 rewrites old ones) and, when the directory already holds results, first drops the input rows whose
@@ -44,7 +45,7 @@ log = logging.getLogger("volley.ray")
 DEFAULT_ACTOR = "volley-limits"
 NAMESPACE = "volley"
 OUTPUT_COLUMNS = ("answer", "finish_reason", "response_model", "input_tokens", "output_tokens", "total_tokens",
-                  "cost", "latency_s", "attempts", "error", "error_type")  # fmt: skip
+                  "cost", "latency_s", "attempts", "error", "error_type", "response")  # fmt: skip
 
 
 def _ray() -> Any:
@@ -203,6 +204,7 @@ class Completions:
         tpm: float | None = None,
         num_retries: int = 3,
         lease_ttl: float = 30.0,
+        include_response: bool = False,
         **params: Any,
     ) -> None:
         from .call import Template
@@ -216,7 +218,7 @@ class Completions:
         self.model, self.id_column, self.system = model, id_column, system
         self.params = dict(params)
         self.max_workers, self.rpm, self.tpm, self.num_retries = max_workers, rpm, tpm, num_retries
-        self.lease_ttl = lease_ttl
+        self.lease_ttl, self.include_response = lease_ttl, include_response
         template = Template(model, {**self.params, "num_retries": num_retries})  # bad model/params fail here
         route = template.route
         self.lane_key = (*route.lane, key_fingerprint(route.api_key))  # per account; the key is never kept in it
@@ -233,7 +235,7 @@ class Completions:
 
         rows, fmt = _rows(batch)
         results = run_sync(self._send_all(rows))
-        return _out(batch, fmt, results)
+        return _out(batch, fmt, results, self.include_response)
 
     # ------------------------------------------------------------------ sending
 
@@ -300,7 +302,10 @@ class Completions:
                 resp = await retrying(attempt, RetryPolicy(num_retries=self.num_retries))
         except Exception as exc:
             return _failed(exc, time.perf_counter() - started, attempts)
-        return _answered(resp, time.perf_counter() - started, attempts)
+        out = _answered(resp, time.perf_counter() - started, attempts)
+        if self.include_response:
+            out["response"] = resp.model_dump_json()
+        return out
 
     def _request(self, row: Mapping[str, Any]) -> tuple[list[dict[str, Any]], dict[str, Any]]:
         from .validate import InvalidRequestError, validate_messages
@@ -342,6 +347,7 @@ def _answered(resp: Any, latency: float, attempts: int) -> dict[str, Any]:
         "attempts": attempts,
         "error": None,
         "error_type": None,
+        "response": None,
     }
 
 
@@ -383,8 +389,10 @@ def _columns(results: list[dict[str, Any]]) -> dict[str, Any]:
     return {c: pa.array([r[c] for r in results], type=types.get(c, pa.string())) for c in OUTPUT_COLUMNS}
 
 
-def _out(batch: Any, fmt: str, results: list[dict[str, Any]]) -> Any:
+def _out(batch: Any, fmt: str, results: list[dict[str, Any]], include_response: bool = False) -> Any:
     new = _columns(results)
+    if not include_response:
+        del new["response"]
     if fmt == "pyarrow":
         table = batch
         for c, arr in new.items():

@@ -8,7 +8,9 @@ While the store answers, every admission is the store's (:class:`~volley.shared.
 When a call to it fails, one warning is logged and admissions go to a local ``Lane`` configured with
 this process's share of the limits (the limit divided by the processes last seen on the lane), and a
 background probe pings the store every ``rejoin_every`` seconds; when it answers, a second warning
-says so and new admissions are the store's again. An attempt is admitted exactly once either way:
+says so and new admissions are the store's again. At each switch the turns already given on the side
+being left still go out at their times, and the other side starts after them (no double burst).
+An attempt is admitted exactly once either way:
 a lease granted by the store whose answer was lost expires there on its own (it holds a slot for at
 most its time to live, and is never used); a lease taken locally is returned locally.
 
@@ -27,6 +29,7 @@ import contextlib
 import logging
 import time
 import uuid
+import weakref
 from collections.abc import Hashable, Mapping
 from typing import Literal
 
@@ -195,3 +198,33 @@ class ResilientLane:
             with contextlib.suppress(BaseException):
                 await self._rejoin
         await self.shared.aclose()
+
+
+_lanes: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple[str, Hashable], ResilientLane]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def shared_lane(key: Hashable, url: str) -> ResilientLane:
+    """The lane for ``key`` shared through the Redis at ``url``, on the running loop (created on first use).
+
+    What ``engine.limits.get_lane`` returns instead of a local ``Lane`` when ``limits_url=`` (or
+    ``$VOLLEY_REDIS_URL``) is set. ``key`` should name the account where the provider limits per key
+    (it is hashed before it reaches Redis).
+
+    Example::
+
+        lane = shared_lane(("openai", base, "gpt-4o-mini", key_fingerprint(api_key)), "redis://127.0.0.1:6379/0")
+    """
+    from .redis_limits import RedisLimitStore
+
+    table = _lanes.setdefault(asyncio.get_running_loop(), {})
+    lane = table.get((url, key))
+    if lane is None:
+        lane = table[(url, key)] = ResilientLane(key, RedisLimitStore.from_url(url, key))
+    return lane
+
+
+def reset() -> None:
+    """Forget every shared lane of this process (tests)."""
+    _lanes.clear()

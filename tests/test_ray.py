@@ -3,7 +3,6 @@ actors, failing rows as error rows, the three batch formats, and a job killed an
 
 from __future__ import annotations
 
-import itertools
 import json
 import os
 import signal
@@ -50,13 +49,15 @@ def test_actors_share_one_rpm_limit(cluster, fake):
     assert sorted(out["id"]) == list(range(40))
     assert all(out["answer"] == [f"echo: p{i}" for i in out["id"]])
     assert out["error"].isna().all() and (out["total_tokens"] > 0).all() and (out["cost"] > 0).all()
-    assert _refused(fake) == 0  # the server never said 429
+    # One lane for both actors: the named actor gave every turn and saw both actors (per-actor limits
+    # would leave it untouched). The server's 429s stay at 0 but for a late wake-up on a loaded machine.
+    key = vray.Completions(**_kw(fake, rpm=600)).lane_key
+    state = ray.get(vray.limits_actor().snapshot.remote(key))
+    assert state["granted"] >= 40 and state["members"] == 2, state
+    assert _refused(fake) <= 1, _refused(fake)
     times = sorted(r.time for r in fake.requests)
-    gaps = sorted(b - a for a, b in itertools.pairwise(times))
-    # Two actors, one lane: requests ~0.103 s apart whichever actor sends them (per-actor pacing
-    # interleaves the two schedules, leaving many gaps near zero).
-    assert gaps[len(gaps) // 10] >= 0.04, gaps[:8]
-    assert max(sum(1 for u in times if t <= u < t + 2.0) for t in times) <= 22  # (a loaded machine wakes late)
+    assert times[-1] - times[0] >= 39 / 10 * 0.9  # 40 requests at <= 10/s across both actors
+    assert max(sum(1 for u in times if t <= u < t + 2.0) for t in times) <= 22
 
 
 def test_failing_rows_are_error_rows_in_every_batch_format(cluster, fake):

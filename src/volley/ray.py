@@ -96,6 +96,10 @@ class LimitsState:
     def ping(self) -> bool:
         return True
 
+    def snapshot(self, key: Hashable) -> dict[str, float]:
+        """The state of lane ``key`` (tests, monitoring): leases held, members seen, turns given, pause left."""
+        return self._lane(lane_id(key)).snapshot(time.monotonic())
+
 
 def limits_actor(name: str = DEFAULT_ACTOR, *, namespace: str = NAMESPACE) -> Any:
     """The named actor holding the shared limits (created on first use; 0 CPUs, so it takes no worker's place).

@@ -5,7 +5,7 @@ lane's keys in one Redis Cluster slot); all expire after a day unused:
 
 - ``volley:lane:{id}:s`` hash: ``tr``/``tt`` the GCRA theoretical arrival times of requests and
   tokens (microseconds of Redis ``TIME``), ``pu`` paused until, ``cw`` AIMD window, ``pr`` probing,
-  ``sd`` slowdown, ``lr``/``lt`` learned rpm/tpm, ``rl`` 429s seen.
+  ``sd`` slowdown, ``lr``/``lt`` learned rpm/tpm, ``rl`` 429s seen, ``gr`` turns given.
 - ``volley:lane:{id}:l`` sorted set: concurrency leases, scored by expiry (expired ones are dropped
   by every call, so a worker killed mid-request frees its slot within the lease's time to live).
 - ``volley:lane:{id}:m`` sorted set: processes using the lane, scored by expiry of their heartbeat.
@@ -90,6 +90,7 @@ if rate_t > 0 and tokens > 0 and tt > start then start = tt end
 if rate_r > 0 then redis.call('HSET', KEYS[1], 'tr', f(start + 1 / (rate_r * scale))) end
 if rate_t > 0 and tokens > 0 then redis.call('HSET', KEYS[1], 'tt', f(start + tokens / (rate_t * scale))) end
 redis.call('ZADD', KEYS[2], start + ttl, lease)
+redis.call('HINCRBY', KEYS[1], 'gr', 1)
 return {1, math.floor(start - now), members}
 """
 )

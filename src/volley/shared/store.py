@@ -144,7 +144,7 @@ class LaneState:
     The Lua scripts in :mod:`volley.shared.redis_limits` implement exactly these steps.
     """
 
-    __slots__ = ("cwnd", "learned_rpm", "learned_tpm", "leases", "members", "paused_until", "probing",
+    __slots__ = ("cwnd", "granted", "learned_rpm", "learned_tpm", "leases", "members", "paused_until", "probing",
                  "rate_limited", "slowdown", "tat_r", "tat_t")  # fmt: skip
 
     def __init__(self) -> None:
@@ -159,6 +159,7 @@ class LaneState:
         self.cwnd: float | None = None
         self.probing = True
         self.rate_limited = 0
+        self.granted = 0  # turns given
 
     def _see(self, now: float, member: str, member_ttl: float) -> int:
         self.members[member] = now + member_ttl
@@ -201,6 +202,7 @@ class LaneState:
         if rate_t and tokens:
             self.tat_t = start + tokens / (rate_t * scale)
         self.leases[lease] = start + ttl
+        self.granted += 1
         return Reply("granted", start - now, members)
 
     def release(self, now: float, lease: str, cfg: LaneConfig, *, tokens_delta: float = 0.0, ok: bool = True,
@@ -261,10 +263,12 @@ class LaneState:
         return (self.learned_rpm or None, self.learned_tpm or None)
 
     def snapshot(self, now: float) -> dict[str, float]:
-        """What the lane looks like (tests, benchmarks): leases held, pause left, window, slowdown."""
+        """What the lane looks like (tests, benchmarks): leases held, members, turns given, pause left, window."""
         self._expire(now)
-        return {"in_flight": len(self.leases), "paused": max(0.0, self.paused_until - now),
-                "cwnd": self.cwnd or 0.0, "slowdown": self.slowdown, "rate_limited": self.rate_limited}  # fmt: skip
+        members = sum(1 for exp in self.members.values() if exp > now)
+        return {"in_flight": len(self.leases), "members": members, "granted": self.granted,
+                "paused": max(0.0, self.paused_until - now), "cwnd": self.cwnd or 0.0, "slowdown": self.slowdown,
+                "rate_limited": self.rate_limited}  # fmt: skip
 
 
 class MemoryStore:

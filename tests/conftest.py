@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import pytest
@@ -29,3 +30,25 @@ def _fresh_lanes() -> None:
     from volley.engine import limits
 
     limits.reset()
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+    """A real redis-server on a free loopback port for this test process (skipped if it is not installed)."""
+    from _redis_server import RedisServer
+
+    try:
+        server = RedisServer(tmp_path_factory.mktemp("redis")).start()
+    except FileNotFoundError as exc:
+        if os.environ.get("CI"):  # .ci/run installs it: missing there is a failure, not a skip
+            raise
+        pytest.skip(str(exc))
+    yield server
+    server.kill()
+
+
+@pytest.fixture
+def redis_url(redis_server: object) -> str:
+    """The session's redis-server, emptied: its URL."""
+    redis_server.flush()  # type: ignore[attr-defined]
+    return redis_server.url  # type: ignore[attr-defined]

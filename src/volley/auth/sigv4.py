@@ -217,13 +217,13 @@ class AWSSigner:
             self.resolve()
         credentials = self._credentials
         needs = getattr(credentials, "refresh_needed", None)
-        if needs is not None:
-            if needs(0):  # already expired: nothing valid to sign with, refresh in place
-                self.resolve()
-            elif needs(ADVISORY_REFRESH) and not self._refreshing:
-                self._refreshing = True
-                threading.Thread(target=self._refresh_in_background, name="volley-aws-refresh", daemon=True).start()
-        return self._frozen
+        if needs is not None and needs(0):  # already expired: nothing valid to sign with, refresh in place
+            self.resolve()
+        frozen = self._frozen
+        if needs is not None and needs(ADVISORY_REFRESH) and not self._refreshing:
+            self._refreshing = True
+            threading.Thread(target=self._refresh_in_background, name="volley-aws-refresh", daemon=True).start()
+        return frozen
 
     def _refresh_in_background(self) -> None:
         try:

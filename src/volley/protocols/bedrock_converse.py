@@ -158,6 +158,12 @@ def build_body(model: str, messages: list[dict[str, Any]], params: dict[str, Any
     if cap is not None:
         inference["maxTokens"] = cap
     copy_renamed(params, inference, {"temperature": "temperature", "top_p": "topP"})
+    for ours, theirs in (("temperature", "temperature"), ("top_p", "topP")):
+        value = inference.get(theirs)
+        if value is not None and (
+            isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1
+        ):
+            raise _bad(f"{ours} must be a number from 0 to 1 on Bedrock Converse, not {value!r}")
     stop = stop_list(params)
     if stop:
         inference["stopSequences"] = stop

@@ -209,7 +209,7 @@ async def test_a_stream_cut_inside_a_message_is_a_connection_error():
     try:
         async with aiohttp.ClientSession() as session:
             resp = await session.post(f"http://127.0.0.1:{port}/model/m/converse-stream", data=b"{}")
-            with pytest.raises(APIConnectionError, match="inside an event-stream message|stream broken"):
+            with pytest.raises(APIConnectionError, match=r"inside an event-stream message"):
                 async for event in aws_eventstream_events(resp):
                     events.append(event)
     finally:

@@ -271,9 +271,11 @@ def test_anthropic_bedrock_errors(ab, fake: FakeServer):
     with pytest.raises(anthropic.RateLimitError):
         ab.messages.create(model=CLAUDE, max_tokens=50, messages=[{"role": "user", "content": "hi"}])
     fake.script(CLAUDE, failures=["stream_error"])
-    with pytest.raises(anthropic.APIStatusError):
-        with ab.messages.stream(model=CLAUDE, max_tokens=50, messages=[{"role": "user", "content": "hi"}]) as stream:
-            stream.get_final_message()
+    with (
+        pytest.raises(anthropic.APIStatusError),
+        ab.messages.stream(model=CLAUDE, max_tokens=50, messages=[{"role": "user", "content": "hi"}]) as stream,
+    ):
+        stream.get_final_message()
     wrong = anthropic.AnthropicBedrock(
         base_url=fake.url,
         aws_region="us-east-1",

@@ -1,4 +1,4 @@
-"""A protocol-faithful fake of the OpenAI, Anthropic, Cohere and Gemini chat APIs, for tests and benchmarks.
+"""A protocol-faithful fake of the OpenAI, Anthropic, Cohere, Gemini and AWS Bedrock chat APIs (tests, benchmarks).
 
 Example::
 
@@ -8,6 +8,9 @@ Example::
         server.script("gpt-4o-mini", latency=0.1, failures=[429, "drop"])
         ...  # point any client at server.openai_base (OpenAI) or server.url (the others)
 
+Bedrock requests must be SigV4-signed with ``FAKE_AWS_ACCESS_KEY_ID`` / ``FAKE_AWS_SECRET_ACCESS_KEY``
+(any region), or carry a Bedrock API key as ``Authorization: Bearer ...``.
+
 From a shell: ``volley fake-server --port 8765 --latency 0.1`` or ``python -m volley.testing``.
 """
 
@@ -15,5 +18,9 @@ from __future__ import annotations
 
 from ._cli import main, serve
 from ._server import FAILURES, FakeServer, RequestRecord, behaviour_from_name
+from .wires.bedrock import FAKE_AWS_ACCESS_KEY_ID, FAKE_AWS_SECRET_ACCESS_KEY
 
-__all__ = ["FAILURES", "FakeServer", "RequestRecord", "behaviour_from_name", "main", "serve"]
+__all__ = [
+    "FAILURES", "FAKE_AWS_ACCESS_KEY_ID", "FAKE_AWS_SECRET_ACCESS_KEY", "FakeServer", "RequestRecord",
+    "behaviour_from_name", "main", "serve",
+]  # fmt: skip

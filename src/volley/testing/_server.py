@@ -1,4 +1,4 @@
-"""``FakeServer``: a local, protocol-faithful stand-in for OpenAI, Anthropic, Cohere and Gemini."""
+"""``FakeServer``: a local, protocol-faithful stand-in for OpenAI, Anthropic, Cohere, Gemini and AWS Bedrock."""
 
 from __future__ import annotations
 
@@ -32,6 +32,14 @@ _HTML_502 = (
     "<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n"
     "<center><h1>502 Bad Gateway</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n"
 )
+
+_BEDROCK_ACTIONS = {  # the last path segment of a Bedrock Runtime route → (wire, stream)
+    "converse": ("bedrock", False),
+    "converse-stream": ("bedrock", True),
+    "invoke": ("bedrock_invoke", False),
+    "invoke-with-response-stream": ("bedrock_invoke", True),
+}
+_BEDROCK_WIRES = frozenset(w for w, _ in _BEDROCK_ACTIONS.values())
 
 _DEFAULTS: dict[str, Any] = {
     "latency": 0.0,
@@ -68,6 +76,8 @@ class RequestRecord:
         """Whether the request asked for a stream."""
         if self.provider == "gemini":
             return "streamGenerateContent" in self.path
+        if self.provider in _BEDROCK_WIRES:
+            return self.path.endswith(("/converse-stream", "/invoke-with-response-stream"))
         return isinstance(self.json, dict) and bool(self.json.get("stream"))
 
 
@@ -182,14 +192,17 @@ class _Window:
 
 
 class FakeServer:
-    """A local fake of the OpenAI, Anthropic, Cohere and Gemini chat endpoints.
+    """A local fake of the OpenAI, Anthropic, Cohere, Gemini and AWS Bedrock chat endpoints.
 
     Answers ``"echo: " + <last user message>`` by default, in each provider's real shape (JSON and SSE),
     and can be scripted per model with latency, fixed content, tool calls, failures and rate limits.
 
     Routes: ``POST /v1/chat/completions`` (also ``/chat/completions``), ``POST /v1/messages``,
     ``POST /v2/chat``, ``POST /v1beta/models/{model}:generateContent`` and ``:streamGenerateContent``
-    (``?alt=sse`` for SSE, else a JSON array). Provider batch APIs: OpenAI ``/v1/files`` + ``/v1/batches`` and
+    (``?alt=sse`` for SSE, else a JSON array), Bedrock ``POST /model/{modelId}/converse``, ``/converse-stream``,
+    ``/invoke`` and ``/invoke-with-response-stream`` (SigV4-checked with the test credentials of
+    :mod:`volley.testing.wires.bedrock`; streams in AWS event-stream framing).
+    Provider batch APIs: OpenAI ``/v1/files`` + ``/v1/batches`` and
     Anthropic ``/v1/messages/batches``, each item answered as online; they take ``batch_delay`` seconds.
 
     Example::
@@ -309,6 +322,8 @@ class FakeServer:
         app.router.add_post("/v2/chat", self._handler(w["cohere"]))
         for version in ("v1beta", "v1"):
             app.router.add_post(f"/{version}/models/{{spec}}", self._handler(w["gemini"]))
+        for action, (wire_name, _) in _BEDROCK_ACTIONS.items():
+            app.router.add_post(f"/model/{{model_id:.+}}/{action}", self._handler(w[wire_name]))
         self.batch_store.register(app)
         app.router.add_get("/", self._index)
         return app
@@ -399,6 +414,8 @@ class FakeServer:
             f"Anthropic: POST {self.url}/v1/messages\n"
             f"Cohere:    POST {self.url}/v2/chat\n"
             f"Gemini:    POST {self.url}/v1beta/models/MODEL:generateContent | :streamGenerateContent?alt=sse\n"
+            f"Bedrock:   POST {self.url}/model/MODEL/converse | /converse-stream"
+            " | /invoke | /invoke-with-response-stream\n"
             f"Batches:   POST {self.openai_base}/files, {self.openai_base}/batches; {self.url}/v1/messages/batches\n"
         )
         return web.Response(text=text)
@@ -439,13 +456,17 @@ class FakeServer:
                 return self._error(wire, 404, f"Method not found: {action or request.path}", {})
             stream = action == "streamGenerateContent"
             sse = request.query.get("alt") == "sse"
+        elif wire.name in _BEDROCK_WIRES:
+            model = request.match_info["model_id"]
+            stream = _BEDROCK_ACTIONS[request.path.rsplit("/", 1)[-1]][1]
         elif isinstance(body, dict) and isinstance(body.get("model"), str):
             model = body["model"]
         self.record_request(wire, request, model, body)
 
-        denied = wire.auth_error(request.headers, request.query, self.api_key)
+        url = f"{request.scheme}://{request.host}{request.raw_path}"  # the path exactly as sent (SigV4 signs it)
+        denied = wire.check_auth(request.method, url, request.headers, request.query, raw, self.api_key)
         if denied is not None:
-            return self._error(wire, denied[0], denied[1], {})
+            return self._error(wire, denied[0], denied[1], {}, denied[2])
         try:
             prompt = wire.read(body, model)
         except BadRequest as exc:
@@ -454,6 +475,8 @@ class FakeServer:
         if wire.name == "gemini":
             prompt.stream = stream and sse
             array = stream and not sse
+        elif wire.name in _BEDROCK_WIRES:
+            prompt.stream = stream
         plan = self._plan(prompt.model)
         o = plan.o
         answer = make_answer(prompt, next(self._seq), o["content"], o["tool_call"])
@@ -522,8 +545,9 @@ class FakeServer:
             )
 
     @staticmethod
-    def _error(wire: Wire, status: int, message: str, headers: dict[str, str]) -> web.Response:
-        body = dumps(wire.error_body(status, message))
+    def _error(wire: Wire, status: int, message: str, headers: dict[str, str], kind: str | None = None) -> web.Response:
+        body = dumps(wire.error_body(status, message, kind))
+        headers = {**headers, **wire.error_headers(status, kind)}
         return web.Response(status=status, body=body, content_type="application/json", headers=headers)
 
     @staticmethod
@@ -569,7 +593,7 @@ class FakeServer:
         elif failure == "drop_after_headers":
             events = events[: max(1, closing // 2)]
         resp = web.StreamResponse(headers=headers)
-        resp.content_type = "text/event-stream"
+        resp.content_type = wire.stream_content_type
         resp.headers["cache-control"] = "no-cache"
         call.response = resp
         await resp.prepare(call.request)
@@ -644,4 +668,6 @@ class FakeServer:
             return "This request would exceed the rate limit for your organization. Please try again later."
         if wire.name == "gemini":
             return "Resource has been exhausted (e.g. check quota)."
+        if wire.name in _BEDROCK_WIRES:
+            return "Too many requests, please wait before trying again."
         return "You are past the rate limit for this model. Please wait and try again."

@@ -1,4 +1,5 @@
-"""The fake server's wire protocols, one module per protocol (``openai``, ``anthropic``, ``cohere``, ``gemini``).
+"""The fake server's wire protocols, one module per protocol (``openai``, ``anthropic``, ``cohere``, ``gemini``,
+``bedrock``: Converse and, as ``bedrock_invoke``, InvokeModel with Anthropic bodies).
 
 ``WIRES`` maps a protocol name to its :class:`~volley.testing.wires.base.Wire`; a new protocol adds
 its module here and registers its wire with :func:`register_wire`.
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 from .anthropic import AnthropicWire
 from .base import Answer, BadRequest, Prompt, Tool, Wire, dumps, go_duration, make_answer, rfc3339, status_message
+from .bedrock import BedrockInvokeWire, BedrockWire
 from .cohere import CohereWire
 from .gemini import GeminiWire
 from .openai import OpenAIWire
@@ -20,7 +22,7 @@ def register_wire(wire: Wire) -> None:
     WIRES[wire.name] = wire
 
 
-for _wire in (OpenAIWire(), AnthropicWire(), CohereWire(), GeminiWire()):
+for _wire in (OpenAIWire(), AnthropicWire(), CohereWire(), GeminiWire(), BedrockWire(), BedrockInvokeWire()):
     register_wire(_wire)
 
 __all__ = [

@@ -107,9 +107,11 @@ class AnthropicWire(Wire):
         content.extend({"type": "tool_use", "id": "toolu_" + t.id, "name": t.name, "input": t.args} for t in a.tools)
         return self._message(a, content, True)
 
-    def events(self, a: Answer) -> tuple[list[bytes], int]:
-        ev = self.sse
-        out = [ev({"type": "message_start", "message": self._message(a, [], False)}, "message_start")]
+    def stream_events(self, a: Answer) -> tuple[list[tuple[str, dict[str, Any]]], int]:
+        """The stream as ``(event name, data)`` pairs, and the index of the first closing event."""
+        out: list[tuple[str, dict[str, Any]]] = [
+            ("message_start", {"type": "message_start", "message": self._message(a, [], False)})
+        ]
         blocks: list[tuple[dict[str, Any], list[dict[str, Any]]]] = []
         if a.text or not a.tools:
             deltas = [{"type": "text_delta", "text": p} for p in pieces(a.text or "")]
@@ -120,19 +122,23 @@ class AnthropicWire(Wire):
         closing = 0
         for i, (block, deltas) in enumerate(blocks):
             if i:
-                out.append(ev({"type": "content_block_stop", "index": i - 1}, "content_block_stop"))
-            out.append(ev({"type": "content_block_start", "index": i, "content_block": block}, "content_block_start"))
+                out.append(("content_block_stop", {"type": "content_block_stop", "index": i - 1}))
+            out.append(("content_block_start", {"type": "content_block_start", "index": i, "content_block": block}))
             if i == 0:
-                out.append(ev({"type": "ping"}, "ping"))
+                out.append(("ping", {"type": "ping"}))
             for d in deltas:
-                out.append(ev({"type": "content_block_delta", "index": i, "delta": d}, "content_block_delta"))
+                out.append(("content_block_delta", {"type": "content_block_delta", "index": i, "delta": d}))
             closing = len(out)
-        out.append(ev({"type": "content_block_stop", "index": len(blocks) - 1}, "content_block_stop"))
+        out.append(("content_block_stop", {"type": "content_block_stop", "index": len(blocks) - 1}))
         delta = {"stop_reason": self._finish[a.finish], "stop_sequence": a.stop_sequence}
         usage = {"input_tokens": a.prompt_tokens, "output_tokens": a.completion_tokens}
-        out.append(ev({"type": "message_delta", "delta": delta, "usage": usage}, "message_delta"))
-        out.append(ev({"type": "message_stop"}, "message_stop"))
+        out.append(("message_delta", {"type": "message_delta", "delta": delta, "usage": usage}))
+        out.append(("message_stop", {"type": "message_stop"}))
         return out, closing
+
+    def events(self, a: Answer) -> tuple[list[bytes], int]:
+        events, closing = self.stream_events(a)
+        return [self.sse(data, name) for name, data in events], closing
 
     def error_body(self, status: int, message: str, kind: str | None = None) -> dict[str, Any]:
         etype = kind or self._types.get(status, "api_error" if status >= 500 else "invalid_request_error")

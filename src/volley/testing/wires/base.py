@@ -223,12 +223,29 @@ class Wire:
     name = ""
     #: Header style for rate-limit headers: "openai", "anthropic" or "" (none).
     ratelimit_style = ""
-    #: Content-Type of its SSE answers, and the event separator.
+    #: The event separator of its SSE answers.
     sse_sep = b"\n\n"
+    #: Content-Type of its stream answers (a binary framing such as AWS event-stream sets its own).
+    stream_content_type = "text/event-stream"
 
     def auth_error(self, headers: Any, query: Any, api_key: str | None) -> tuple[int, str] | None:
         """``(status, message)`` when the request's credentials are missing or wrong, else None."""
         raise NotImplementedError
+
+    def check_auth(
+        self, method: str, url: str, headers: Any, query: Any, body: bytes, api_key: str | None
+    ) -> tuple[int, str, str | None] | None:
+        """``(status, message, error kind)`` when the credentials are missing or wrong, else None.
+
+        Sees the whole request (``url`` with its path exactly as received), for wires whose credentials
+        sign it (AWS SigV4). The default is :meth:`auth_error`'s answer.
+        """
+        denied = self.auth_error(headers, query, api_key)
+        return None if denied is None else (denied[0], denied[1], None)
+
+    def error_headers(self, status: int, kind: str | None = None) -> dict[str, str]:
+        """Headers that go with an error answer (AWS names the error type in ``x-amzn-ErrorType``)."""
+        return {}
 
     def read(self, body: Any, model: str | None) -> Prompt:
         """The ``Prompt`` of a request body; raises ``BadRequest``."""

@@ -1,0 +1,1 @@
+"""Request authentication that is more than a static key header: AWS SigV4, Bedrock API keys."""

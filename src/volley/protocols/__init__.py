@@ -1,0 +1,1 @@
+"""Wire formats: pure mappings between OpenAI-shape chat requests/answers and one provider API."""

@@ -275,23 +275,36 @@ async def _send(call: Call, on_retry: OnRetry | None = None) -> ModelResponse:
     async def attempt() -> ModelResponse:
         async with _Slot(lane, call) as slot:
             if in_process is not None:
-                data, headers = await in_process(request, timeout=call.timeout), {}
+                body, headers = await in_process(request, timeout=call.timeout), {}
             else:
                 from . import transport  # aiohttp: loaded on the first HTTP request only
 
                 body, headers = await transport.request_json(
                     request, timeout=call.timeout, error_message=module.error_message
                 )
-                data = load_json(body)
             slot.headers = headers
-            try:
-                resp = ModelResponse.model_validate(module.parse_response(data, call.route.model))
-            except Exception as exc:
-                raise malformed(exc, "answer") from None
+            resp = parse_answer(call, body)
             slot.tokens_used = resp.usage.total_tokens if resp.usage else None
         return _finish(resp, call, started, headers)
 
     return await retrying(attempt, call.retry, _logged(call, on_retry))
+
+
+def parse_answer(call: Call, body: bytes | str | Any) -> ModelResponse:
+    """A provider's answer (raw JSON, or already decoded) → :class:`ModelResponse`.
+
+    Every failure is a typed ``APIError`` with the call's provider and model: an error the provider
+    put in the body as itself, anything else (not JSON, nested too deep, the wrong shape) as a
+    retryable ``APIConnectionError`` (see :func:`malformed`).
+    """
+    assert call.module is not None
+    try:
+        data = load_json(body) if isinstance(body, (bytes, bytearray, str)) else body
+        return ModelResponse.model_validate(call.module.parse_response(data, call.route.model))
+    except Exception as exc:
+        err = malformed(exc, "answer")
+        _tag(err, call)
+        raise err from None
 
 
 def malformed(exc: Exception, what: str) -> APIError:

@@ -41,7 +41,8 @@ def register(*secrets: str | None) -> None:
 
 def _spellings(secret: str) -> tuple[str, ...]:
     encoded = quote(secret, safe="")
-    forms = {secret, encoded, quote_plus(secret, safe=""), json.dumps(secret)[1:-1], _lower_hex(encoded)}
+    escaped = json.dumps(secret)[1:-1]
+    forms = {secret, encoded, quote_plus(secret, safe=""), _lower_hex(encoded), escaped, escaped.replace("/", "\\/")}
     return tuple(sorted(forms, key=len, reverse=True))
 
 

@@ -138,6 +138,11 @@ def _may_follow(origin: URL, target: URL) -> bool:
     return origin.scheme == "http" and target.scheme == "https"
 
 
+def _origin(url: URL) -> str:
+    """``scheme://host:port`` (never a path, query or user info: they may hold a key)."""
+    return f"{url.scheme}://{url.host}:{url.port}"
+
+
 async def _send(req: HTTPRequest, timeout: float | None, stream: bool) -> aiohttp.ClientResponse:
     """Send ``req``; follow only the redirects that keep its key with its origin."""
     session = await get_session()
@@ -166,9 +171,9 @@ async def _send(req: HTTPRequest, timeout: float | None, stream: bool) -> aiohtt
         except ValueError:
             raise APIConnectionError(f"the server answered {resp.status} with an unreadable Location") from None
         if not _may_follow(url, target):
-            where = f"{target.scheme}://{target.host}" if target.host else repr(location[:100])
+            where = _origin(target) if target.host else repr(location[:100])
             raise RedirectError(
-                f"the server redirected ({resp.status}) from {url.scheme}://{url.host} to {where}; "
+                f"the server redirected ({resp.status}) from {_origin(url)} to {where}; "
                 "not followed: volley sends a request (and its API key) only to its own origin. "
                 "Point api_base at the final address",
                 status_code=resp.status,

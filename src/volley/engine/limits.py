@@ -15,7 +15,9 @@ lane shares its limits (one lane table per event loop; all sync calls share the 
 - Server hints are capped (``errors.MAX_SERVER_WAIT``): a pause, and the pacing one request costs
   under a learned limit, last at most that long. A call never waits out a pause longer than its own
   ``timeout`` or the batch deadline: it fails at once with a ``RateLimitError`` that says so (and
-  carries the pause as ``retry_after``, so ``num_retries`` decides whether it waits visibly).
+  carries the pause as ``retry_after``, so ``num_retries`` decides whether it waits visibly). It
+  waits for a learned pace at most its timeout (then sends), for the caller's own ``rpm``/``tpm``
+  as long as the pace needs, unless that runs past the batch deadline.
 - A ``QuotaExceededError`` (quota or credit used up) makes the lane refuse calls at once for
   ``MAX_SERVER_WAIT`` seconds instead of sending each one to be refused.
 """
@@ -183,8 +185,9 @@ class Lane:
 
         ``patience`` (the call's timeout) bounds the wait for a server-imposed pause, and the batch
         deadline (``engine.run``) bounds it and the pacers: a longer wait raises ``RateLimitError``
-        at once, with the wait as ``retry_after``. Waiting for a slot behind the lane's other calls
-        is queueing and counts against neither.
+        at once, with the wait as ``retry_after``. A pace learned from headers is waited for at most
+        ``patience``. Waiting for a slot behind the lane's other calls, or for the caller's own
+        ``rpm``/``tpm`` pace, is queueing and does not count against ``patience``.
         """
         self._check_quota()
         if self.in_flight < self.limit and not self._waiters:
@@ -212,7 +215,7 @@ class Lane:
                     self._check_wait(wait, give_up, "pause")
                     await self._sleep(wait)
                     continue
-                delay = self._reserve(tokens)
+                delay = self._reserve(tokens, give_up)
                 if delay > 0:
                     await self._sleep(delay)
                 if self.paused_until <= self._clock():
@@ -222,27 +225,40 @@ class Lane:
             self._release_slot()
             raise
 
-    def _reserve(self, tokens: float) -> float:
-        """Take this request's turn in the pacers; return how long to wait for it."""
-        req, tok = self._req_pacer, self._tok_pacer if tokens else None
-        costs = (self._cost(req, 1.0, self.rpm is None), self._cost(tok, tokens, self.tpm is None))
-        delay = max(p.reserve(c) if p is not None else 0.0 for p, c in ((req, costs[0]), (tok, costs[1])))
+    def _reserve(self, tokens: float, give_up: float | None) -> float:
+        """Take this request's turn in the pacers; return how long to wait for it.
+
+        A pace the caller gave (rpm=, tpm=) is waited out in full, unless that runs past the batch
+        deadline. A pace learned from headers is only a server hint: it costs one request at most
+        ``MAX_SERVER_WAIT`` of the schedule, and the call waits for it at most that long and never
+        past its own timeout (``give_up``); sending early at worst brings a 429, which pauses the lane.
+        """
+        turns = []
+        if self._req_pacer is not None:
+            turns.append((self._req_pacer, 1.0, self.rpm is None))
+        if self._tok_pacer is not None and tokens:
+            turns.append((self._tok_pacer, tokens, self.tpm is None))
+        given = learned = 0.0
+        taken = []
+        for pacer, cost, is_learned in turns:
+            if is_learned:
+                cost = min(cost, pacer.rate * MAX_SERVER_WAIT)
+                learned = max(learned, pacer.reserve(cost))
+            else:
+                given = max(given, pacer.reserve(cost))
+            taken.append((pacer, cost))
+        if learned > 0:
+            left = MAX_SERVER_WAIT if give_up is None else max(give_up - self._clock(), 0.0)
+            learned = min(learned, MAX_SERVER_WAIT, left)
+        delay = max(given, learned)
         if delay > 0:
             try:
                 self._check_wait(delay, None, "pace")
             except RateLimitError:
-                for p, c in ((req, costs[0]), (tok, costs[1])):
-                    if p is not None:
-                        p.adjust(-c)  # give the turn back: this request is not sent now
+                for pacer, cost in taken:
+                    pacer.adjust(-cost)  # give the turn back: this request is not sent now
                 raise
         return delay
-
-    @staticmethod
-    def _cost(pacer: Pacer | None, cost: float, learned: bool) -> float:
-        # Under a pace learned from headers, one request costs at most MAX_SERVER_WAIT of the schedule.
-        if pacer is None or not learned:
-            return cost
-        return min(cost, pacer.rate * MAX_SERVER_WAIT)
 
     def _check_wait(self, wait: float, give_up: float | None, what: str) -> None:
         """Raise ``RateLimitError`` now if ``wait`` seconds run past this call's timeout or the batch deadline."""

@@ -1011,3 +1011,26 @@ def test_fuzzed_stream_events_give_chunks_or_a_typed_error(wire, data):
         asyncio.run(drain())
     except Exception as exc:
         _typed(exc, wire)
+
+
+def test_closing_early_stops_the_input_thread_and_closes_the_generator(fake):
+    closed = threading.Event()
+
+    def endless():
+        try:
+            i = 0
+            while True:
+                yield [{"role": "user", "content": f"item {i}"}]
+                i += 1
+        finally:
+            closed.set()
+
+    before = set(threading.enumerate())
+    it = volley.iter_batch_completion("openai/m", endless(), max_workers=3, api_key=KEY, api_base=fake.openai_base)
+    assert [isinstance(r, volley.ModelResponse) for _, r in (next(it), next(it))] == [True, True]
+    it.close()
+    assert closed.wait(5)  # the generator's cleanup ran (in its own thread)
+    readers = [t for t in set(threading.enumerate()) - before if t.name == "volley-input"]
+    for t in readers:
+        t.join(5)
+    assert not any(t.is_alive() for t in readers)

@@ -160,7 +160,8 @@ class _Failed:
 class ThreadedInput(Generic[T]):
     """An async iterator over a sync iterable that is read in a daemon thread, ``ahead`` items ahead.
 
-    The loop never blocks on the caller's ``next()``; memory holds at most ``ahead`` unread items.
+    The loop never blocks on the caller's ``next()``; memory holds at most ``2 * ahead`` items read
+    but not yet handed out (the loop takes what the thread read in one go).
     An exception raised by the iterable is raised by ``__anext__`` in its place. ``aclose()`` stops
     the reader (after the ``next()`` it may be blocked in) and closes a generator from its thread.
 
@@ -173,7 +174,8 @@ class ThreadedInput(Generic[T]):
     def __init__(self, iterable: Iterable[T], ahead: int) -> None:
         self._iterable = iterable
         self._ahead = max(1, ahead)
-        self._items: deque[Any] = deque()
+        self._items: deque[Any] = deque()  # read by the thread, not yet taken by the loop
+        self._taken: deque[Any] = deque()  # taken by the loop, not yet handed out
         self._cond = threading.Condition()
         self._closed = False
         self._waiter: asyncio.Future[None] | None = None
@@ -227,24 +229,31 @@ class ThreadedInput(Generic[T]):
                 pass
 
     async def __anext__(self) -> T:
+        if not self._taken:
+            await self._take()
+        item = self._taken[0]
+        if item is _END:
+            raise StopAsyncIteration
+        if isinstance(item, _Failed):
+            raise item.exc
+        self._taken.popleft()
+        return item  # type: ignore[no-any-return]
+
+    async def _take(self) -> None:
+        """Move every item read so far to the loop's side at once (one lock, one reader wake-up)."""
         if self._thread is None:
             self._start()
         while True:
             with self._cond:
                 if self._items:
-                    item = self._items[0]
-                    if item is not _END and not isinstance(item, _Failed):
-                        self._items.popleft()
-                        self._cond.notify()
-                        return item  # type: ignore[no-any-return]
-                    break
+                    self._taken, self._items = self._items, self._taken
+                    self._cond.notify()
+                    return
                 if self._closed:
-                    raise StopAsyncIteration
+                    self._taken.append(_END)
+                    return
                 waiter = self._waiter = asyncio.get_running_loop().create_future()
             await waiter
-        if isinstance(item, _Failed):
-            raise item.exc
-        raise StopAsyncIteration
 
     async def aclose(self) -> None:
         with self._cond:

@@ -21,7 +21,7 @@ from .validate import InvalidRequestError, positive_int, positive_seconds, valid
 ModelSpec = str | Mapping[str, Any]
 Result = ModelResponse | BaseException
 DEFAULT_MAX_WORKERS = 100
-MAX_READ_AHEAD = 1000  # lazy input items read ahead of the workers by the sync API's reader thread
+READ_AHEAD = 1024  # lazy input items the sync API's reader thread keeps ready (fewer: it waits on the GIL more)
 
 
 async def acompletion(model: ModelSpec, messages: list[dict[str, Any]], **params: Any) -> Any:
@@ -126,7 +126,7 @@ async def _run_batch(
     tracker = Progress(total, show=progress, on_result=on_result, label=template.route.label)
     workers = template.limits["max_workers"]
     if threaded and total is None and not isinstance(messages, AsyncIterable):
-        messages = ThreadedInput(messages, ahead=min(workers, MAX_READ_AHEAD))
+        messages = ThreadedInput(messages, ahead=READ_AHEAD)
 
     def job(m: Any) -> Any:
         async def go() -> ModelResponse:
@@ -143,6 +143,8 @@ async def _run_batch(
                 yield chunk
     finally:
         tracker.close()
+        if isinstance(messages, ThreadedInput):
+            await messages.aclose()  # stops its thread and closes the caller's generator there
 
 
 def _numbered(messages: Iterable[Any] | AsyncIterable[Any], job: Any) -> Any:

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+from collections import deque
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import aclosing
-from typing import TypeVar
+from functools import partial
+from typing import Any, TypeVar
 
 from ..errors import Timeout
 
@@ -48,88 +50,138 @@ async def run_chunks(
 ) -> AsyncIterator[list[tuple[int, T | BaseException]]]:
     """Like :func:`run`, but yield every result that is ready at once as one list.
 
-    A slow consumer holds the work back: at most ``concurrency`` jobs run and ``concurrency``
-    results wait to be taken, so memory stays bounded however large the input is. A job's task is
-    made when its item is read, so a huge ``concurrency`` for a few items costs nothing.
+    A slow consumer holds the workers back: at most ``concurrency`` results wait to be taken and
+    ``concurrency`` jobs run, so memory stays bounded however large the input is. Workers are
+    started as items arrive (one more each time a worker takes an item), so a huge ``concurrency``
+    for a few items starts only about as many workers as there are items.
     """
     if concurrency < 1:
         raise ValueError(f"concurrency must be >= 1, got {concurrency}")
     loop = asyncio.get_running_loop()
     done: asyncio.Queue[tuple[int, T | BaseException] | None] = asyncio.Queue(maxsize=concurrency)
-    slots = asyncio.Semaphore(concurrency)
-    running: set[asyncio.Task[None]] = set()
-    input_error: list[BaseException] = []
+    source = _Source(jobs, deadline, loop, ahead=concurrency)
+    workers: list[asyncio.Future[None]] = []
 
-    async def one(index: int, job: Job[T]) -> None:
-        try:
-            _, value = await _capture(job) if deadline is None else await _capture(lambda: within(job, deadline))
+    async def worker() -> None:
+        if deadline is not None:
+            _deadline.set(deadline)  # this worker's own context: the lanes read it
+        while True:
+            item = await source.next()
+            if item is None:
+                break
+            if len(workers) < concurrency and not source.ended:
+                workers.append(asyncio.ensure_future(worker()))  # the next item may find no free worker
+            index, job = item
+            _, value = await _capture(job if deadline is None else partial(within, job, deadline))
             await done.put((index, value))
-        finally:
-            slots.release()
-
-    async def feed() -> None:
-        try:
-            async with aclosing(_pull(jobs, deadline, loop)) as items:
-                async for index, job in items:
-                    await slots.acquire()
-                    task = asyncio.ensure_future(one(index, job))
-                    running.add(task)
-                    task.add_done_callback(running.discard)
-        except Exception as exc:  # the caller's input failed: stop reading, let the running jobs finish
-            input_error.append(exc)
-        while running:
-            await asyncio.gather(*running, return_exceptions=True)
         await done.put(None)
 
-    feeder = asyncio.ensure_future(feed())
+    workers.append(asyncio.ensure_future(worker()))
+    ended = 0
     try:
-        while True:
+        while ended < len(workers):
             ready: list[tuple[int, T | BaseException]] = []
             item = await done.get()
-            finished = item is None
-            while not finished:
-                ready.append(item)  # type: ignore[arg-type]
+            while True:
+                if item is None:
+                    ended += 1
+                else:
+                    ready.append(item)
                 if done.empty():
                     break
                 item = done.get_nowait()
-                finished = item is None
             if ready:
                 yield ready
-            if finished:
-                break
-        await feeder
-        if input_error:
-            raise input_error[0]
+        if source.error is not None:  # the caller's input failed: every job it gave was delivered above
+            raise source.error
     finally:
-        feeder.cancel()
-        for task in list(running):
-            task.cancel()
-        await asyncio.gather(feeder, *running, return_exceptions=True)
+        for w in workers:
+            w.cancel()
+        await asyncio.gather(*workers, return_exceptions=True)
+        await source.aclose()
 
 
-async def _pull(
-    jobs: Jobs[T], deadline: float | None, loop: asyncio.AbstractEventLoop
-) -> AsyncIterator[tuple[int, Job[T]]]:
-    """The jobs one by one, from a sync or an async iterable; an async one is waited for until ``deadline``."""
-    if not isinstance(jobs, AsyncIterable):
-        for item in jobs:
-            yield item
-        return
-    it = aiter(jobs)
-    try:
-        while True:
+class _Source:
+    """The jobs, taken one at a time by the workers, from a sync or an async iterable.
+
+    A sync iterable is read when a worker asks. An async one is read ahead (up to ``ahead`` items)
+    by one pump task, so workers never queue on it one loop turn each; it is waited for no longer
+    than the deadline (then ``error`` is a ``Timeout``). An exception raised by the iterable ends
+    the input after the items read before it, and is kept in ``error``.
+    """
+
+    def __init__(self, jobs: Jobs[T], deadline: float | None, loop: asyncio.AbstractEventLoop, ahead: int) -> None:
+        self._jobs = jobs
+        self._it: Any = None
+        self._deadline = deadline
+        self._loop = loop
+        self._ahead = ahead
+        self._buf: deque[tuple[int, Job[T]]] = deque()
+        self._more = asyncio.Event()
+        self._room = asyncio.Event()
+        self._pump: asyncio.Future[None] | None = None
+        self.ended = False
+        self.error: BaseException | None = None
+
+    async def next(self) -> tuple[int, Job[T]] | None:
+        """The next job, or None when the input is over (or failed)."""
+        if not isinstance(self._jobs, AsyncIterable):
+            if self.ended:
+                return None
             try:
-                if deadline is None:
-                    item = await anext(it)
-                else:
-                    item = await asyncio.wait_for(anext(it), max(deadline - loop.time(), 0.0))
-            except StopAsyncIteration:
-                return
+                if self._it is None:
+                    self._it = iter(self._jobs)
+                return next(self._it)  # type: ignore[no-any-return]
+            except StopIteration:
+                pass
+            except Exception as exc:
+                self.error = exc
+            self.ended = True
+            return None
+        if self._pump is None:
+            self._pump = asyncio.ensure_future(self._read())
+        while True:
+            if self._buf:
+                item = self._buf.popleft()
+                if len(self._buf) <= self._ahead // 2:
+                    self._room.set()
+                return item
+            if self.ended:
+                return None
+            self._more.clear()
+            if self._deadline is None:
+                await self._more.wait()
+                continue
+            try:
+                await asyncio.wait_for(self._more.wait(), max(self._deadline - self._loop.time(), 0.0))
             except asyncio.TimeoutError:
-                raise Timeout("the batch deadline passed while waiting for the next input item") from None
-            yield item
-    finally:
-        close = getattr(it, "aclose", None)
+                if not self._buf and not self.ended:
+                    self.error = Timeout("the batch deadline passed while waiting for the next input item")
+                    self.ended = True
+
+    async def _read(self) -> None:
+        try:
+            async for item in self._jobs:  # type: ignore[union-attr]
+                self._buf.append(item)
+                self._more.set()
+                while len(self._buf) >= self._ahead and not self.ended:
+                    self._room.clear()
+                    await self._room.wait()
+                if self.ended:
+                    return
+        except Exception as exc:
+            if self.error is None:
+                self.error = exc
+        finally:
+            self.ended = True
+            self._more.set()
+
+    async def aclose(self) -> None:
+        self.ended = True
+        if self._pump is not None:
+            self._pump.cancel()
+            await asyncio.gather(self._pump, return_exceptions=True)
+        close = getattr(self._jobs, "aclose", None)
         if close is not None:
             await close()
 

@@ -27,6 +27,7 @@ import aiohttp
 from yarl import URL
 
 from .errors import APIConnectionError, APIError, RedirectError, Timeout, error_from_status
+from .masking import mask
 from .providers.base import HTTPRequest
 
 ErrorMessage = Callable[[int, bytes], str]
@@ -203,7 +204,7 @@ async def _read_capped(resp: aiohttp.ClientResponse, limit: int) -> bytes:
 async def _raise_for_status(resp: aiohttp.ClientResponse, req: HTTPRequest, error_message: ErrorMessage) -> None:
     if resp.status < 400:
         return
-    log.debug("%s %s -> %d", req.method, req.url, resp.status)  # never the headers: they carry the key
+    log.debug("%s %s -> %d", req.method, mask(req.url), resp.status)  # never the headers: they carry the key
     try:
         body = await _read_capped(resp, MAX_ERROR_BODY)
     finally:

@@ -64,7 +64,7 @@ class HTTPRequest:
         masking.register(*self.secrets)
 
     def __repr__(self) -> str:  # never show headers: they carry the key
-        return f"HTTPRequest({self.method} {self.url})"
+        return f"HTTPRequest({self.method} {masking.mask(self.url)})"
 
     def credential_headers(self) -> list[str]:
         """The names of the headers that carry a credential."""

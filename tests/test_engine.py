@@ -181,3 +181,20 @@ async def test_a_slow_consumer_holds_the_workers_back():
     await agen.aclose()
     assert started <= len(got) + 2 * 4 + 1  # at most a queue's worth and the workers' jobs ahead
     assert len({i for i, _ in got}) == len(got)
+
+
+async def test_workers_start_lazily_for_a_few_items():
+    most = 0
+
+    def job(i):
+        async def go():
+            nonlocal most
+            most = max(most, len(asyncio.all_tasks()))
+            await asyncio.sleep(0.01)
+            return i
+
+        return go
+
+    got = [r async for _, r in run(((i, job(i)) for i in range(3)), concurrency=10**6)]
+    assert sorted(got) == [0, 1, 2]
+    assert most <= 3 + 2  # the test's own task, and one worker per item (plus one that finds the end)

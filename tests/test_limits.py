@@ -159,3 +159,76 @@ async def test_a_pause_that_begins_while_waiting_for_the_pacer_is_honoured():
     lane.paused_until = clock.now + 30  # e.g. "remaining: 0, reset in 30 s" arrived meanwhile
     await waiter
     assert clock.now >= 1000.0 + 30
+
+
+# ------------------------------------------------------------------ server hints never hold a call past its limits
+
+
+async def test_a_pause_longer_than_the_calls_timeout_fails_at_once():
+    from volley.errors import RateLimitError
+
+    clock = FakeClock()
+    lane = Lane(clock=clock, sleep=clock.sleep)
+    lane.paused_until = clock.now + 30
+    with pytest.raises(RateLimitError, match="its timeout") as ei:
+        await lane.acquire(patience=5)
+    assert ei.value.retry_after == pytest.approx(30) and clock.slept == [] and lane.in_flight == 0
+    await lane.acquire(patience=60)  # a call that may wait that long waits it out
+    assert clock.now == pytest.approx(1030)
+
+
+async def test_a_pause_is_capped_whatever_the_server_says():
+    from volley.errors import MAX_SERVER_WAIT
+
+    clock = FakeClock()
+    lane = Lane(clock=clock, sleep=clock.sleep)
+    await lane.acquire()
+    lane.release(ok=False, rate_limited=True, retry_after=float("inf"))
+    assert lane.paused_until - clock.now == MAX_SERVER_WAIT
+    await lane.acquire()
+    lane.release(ok=True, headers={"x-ratelimit-limit-requests": "10", "x-ratelimit-remaining-requests": "0",
+                                   "x-ratelimit-reset-requests": "1000000h"})  # fmt: skip
+    assert lane.paused_until - clock.now == MAX_SERVER_WAIT
+
+
+async def test_a_given_pace_past_the_batch_deadline_fails_at_once_and_gives_its_turn_back():
+    from volley.engine.run import _deadline
+    from volley.errors import RateLimitError
+
+    lane = Lane()  # the real clock: the four take their turns at once
+    lane.configure(max_workers=10, rpm=120)  # ~0.52 s apart: turns at 0, 0.52, 1.03, 1.55 s
+    token = _deadline.set(asyncio.get_running_loop().time() + 1.3)
+    try:
+        waits = [asyncio.ensure_future(lane.acquire()) for _ in range(4)]
+        outcomes = await asyncio.gather(*waits, return_exceptions=True)
+    finally:
+        _deadline.reset(token)
+    assert [isinstance(o, RateLimitError) for o in outcomes] == [False, False, False, True]
+    assert "the batch deadline" in str(outcomes[3]) and lane.in_flight == 3
+    assert lane._req_pacer.reserve() < 0.8  # the refused call gave its turn back (else ~1.03 s)
+
+
+async def test_a_learned_pace_waits_at_most_the_calls_timeout():
+    clock = FakeClock()
+    lane = Lane(clock=clock, sleep=clock.sleep)
+    await lane.acquire()
+    lane.release(ok=True, headers={"x-ratelimit-limit-tokens": "1"})  # "one token a minute"
+    for _ in range(3):
+        start = clock.now
+        await lane.acquire(tokens=5000, patience=2)
+        assert clock.now - start <= 2
+        lane.release(ok=True, tokens_reserved=5000, tokens_used=10**15)  # and a wild usage report
+
+
+async def test_an_exhausted_quota_refuses_calls_for_a_while():
+    from volley.errors import MAX_SERVER_WAIT, QuotaExceededError
+
+    clock = FakeClock()
+    lane = Lane(clock=clock, sleep=clock.sleep)
+    await lane.acquire()
+    lane.release(ok=False, quota_exhausted="insufficient_quota")
+    with pytest.raises(QuotaExceededError, match="insufficient_quota"):
+        await lane.acquire()
+    assert lane.in_flight == 0
+    clock.now += MAX_SERVER_WAIT + 1
+    await lane.acquire()  # then one call may find out whether the quota came back

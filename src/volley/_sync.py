@@ -4,6 +4,10 @@ Sync calls run on one private event loop in a daemon thread. That keeps one warm
 across sync calls, works when the caller's thread already runs a loop (Jupyter), and is safe from
 many threads at once. Ctrl-C while waiting cancels the coroutine, which cancels its requests. After
 ``os.fork()`` the child starts a fresh loop thread of its own.
+
+A caller's lazy input (a generator) is never run on that loop thread, where a slow ``next()`` would
+stall the requests in flight: :class:`ThreadedInput` reads it in a thread of its own, a bounded
+number of items ahead, and hands them to the loop.
 """
 
 from __future__ import annotations
@@ -13,8 +17,9 @@ import atexit
 import concurrent.futures
 import os
 import threading
-from collections.abc import AsyncIterator, Coroutine, Iterator
-from typing import Any, TypeVar
+from collections import deque
+from collections.abc import AsyncIterator, Coroutine, Iterable, Iterator
+from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
 
@@ -140,3 +145,122 @@ class SyncIterator(Iterator[T]):
                     asyncio.run_coroutine_threadsafe(aclose(), _runner.loop)
         except Exception:
             pass
+
+
+_END = object()
+
+
+class _Failed:
+    __slots__ = ("exc",)
+
+    def __init__(self, exc: BaseException) -> None:
+        self.exc = exc
+
+
+class ThreadedInput(Generic[T]):
+    """An async iterator over a sync iterable that is read in a daemon thread, ``ahead`` items ahead.
+
+    The loop never blocks on the caller's ``next()``; memory holds at most ``2 * ahead`` items read
+    but not yet handed out (the loop takes what the thread read in one go).
+    An exception raised by the iterable is raised by ``__anext__`` in its place. ``aclose()`` stops
+    the reader (after the ``next()`` it may be blocked in) and closes a generator from its thread.
+
+    Example::
+
+        async for item in ThreadedInput(slow_generator(), ahead=64):
+            ...
+    """
+
+    def __init__(self, iterable: Iterable[T], ahead: int) -> None:
+        self._iterable = iterable
+        self._ahead = max(1, ahead)
+        self._items: deque[Any] = deque()  # read by the thread, not yet taken by the loop
+        self._taken: deque[Any] = deque()  # taken by the loop, not yet handed out
+        self._cond = threading.Condition()
+        self._closed = False
+        self._waiter: asyncio.Future[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+
+    def __aiter__(self) -> ThreadedInput[T]:
+        return self
+
+    def _start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._thread = threading.Thread(target=self._read, name="volley-input", daemon=True)
+        self._thread.start()
+
+    def _read(self) -> None:
+        it: Any = None
+        try:
+            it = iter(self._iterable)
+            while True:
+                with self._cond:
+                    while len(self._items) >= self._ahead and not self._closed:
+                        self._cond.wait()
+                    if self._closed:
+                        return
+                try:
+                    item = next(it)
+                except StopIteration:
+                    self._put(_END)
+                    return
+                except BaseException as exc:  # the caller's iterable failed: hand its error over
+                    self._put(_Failed(exc))
+                    return
+                self._put(item)
+        finally:
+            if self._closed:
+                close = getattr(it, "close", None)
+                if close is not None:
+                    try:
+                        close()
+                    except Exception:
+                        pass
+
+    def _put(self, item: Any) -> None:
+        with self._cond:
+            self._items.append(item)
+            waiter, self._waiter = self._waiter, None
+        if waiter is not None and self._loop is not None:
+            try:
+                self._loop.call_soon_threadsafe(_wake, waiter)
+            except RuntimeError:  # the loop closed meanwhile
+                pass
+
+    async def __anext__(self) -> T:
+        if not self._taken:
+            await self._take()
+        item = self._taken[0]
+        if item is _END:
+            raise StopAsyncIteration
+        if isinstance(item, _Failed):
+            raise item.exc
+        self._taken.popleft()
+        return item  # type: ignore[no-any-return]
+
+    async def _take(self) -> None:
+        """Move every item read so far to the loop's side at once (one lock, one reader wake-up)."""
+        if self._thread is None:
+            self._start()
+        while True:
+            with self._cond:
+                if self._items:
+                    self._taken, self._items = self._items, self._taken
+                    self._cond.notify()
+                    return
+                if self._closed:
+                    self._taken.append(_END)
+                    return
+                waiter = self._waiter = asyncio.get_running_loop().create_future()
+            await waiter
+
+    async def aclose(self) -> None:
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+
+
+def _wake(fut: asyncio.Future[None]) -> None:
+    if not fut.done():
+        fut.set_result(None)

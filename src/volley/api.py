@@ -6,21 +6,22 @@ Each has a sync and an async form; the sync forms run the async core on volley's
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator, Mapping, Sequence
 from contextlib import aclosing
 from typing import Any
 
-from ._sync import SyncIterator, run_sync
+from ._sync import SyncIterator, ThreadedInput, run_sync
 from .call import AsyncStream, Call, Template, execute, open_stream, prepare
 from .engine.progress import OnResult, Progress
 from .engine.race import first_success
-from .engine.run import run, run_chunks
+from .engine.run import run, run_chunks, within
 from .types import ModelResponse
-from .validate import InvalidRequestError, validate_messages
+from .validate import InvalidRequestError, positive_int, positive_seconds, validate_messages
 
 ModelSpec = str | Mapping[str, Any]
 Result = ModelResponse | BaseException
 DEFAULT_MAX_WORKERS = 100
+READ_AHEAD = 1024  # lazy input items the sync API's reader thread keeps ready (fewer: it waits on the GIL more)
 
 
 async def acompletion(model: ModelSpec, messages: list[dict[str, Any]], **params: Any) -> Any:
@@ -54,28 +55,21 @@ def completion(model: ModelSpec, messages: list[dict[str, Any]], **params: Any) 
 # ------------------------------------------------------------------ many prompts, one model
 
 
-def _positive_int(name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise InvalidRequestError(f"{name} must be a positive integer; got {value!r}", status_code=400)
-    return value
-
-
 def _stream_refused(params: Mapping[str, Any], fn: str) -> None:
     if params.get("stream"):
         raise InvalidRequestError(f"{fn} does not take stream=True", status_code=400)
 
 
 def _deadline(seconds: Any) -> float | None:
+    """``deadline=`` seconds → the ``loop.time()`` instant it ends (checked: a finite positive number)."""
     if seconds is None:
         return None
-    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not seconds > 0:
-        raise InvalidRequestError(f"deadline must be a positive number of seconds; got {seconds!r}", status_code=400)
-    return asyncio.get_running_loop().time() + seconds
+    return asyncio.get_running_loop().time() + positive_seconds("deadline", seconds)
 
 
 async def abatch_completion_iter(
     model: ModelSpec,
-    messages: Iterable[list[dict[str, Any]]],
+    messages: Iterable[list[dict[str, Any]]] | AsyncIterable[list[dict[str, Any]]],
     max_workers: int = DEFAULT_MAX_WORKERS,
     *,
     deadline: float | None = None,
@@ -85,10 +79,12 @@ async def abatch_completion_iter(
 ) -> AsyncIterator[tuple[int, Result]]:
     """Many prompts to one model; yield ``(index, response or exception)`` as each one finishes.
 
-    ``messages`` is read lazily (any iterable, e.g. a generator over a file), and only the requests
-    in flight are held in memory. The model, key and parameters are checked before the first
-    request; an item whose messages are malformed yields its ``InvalidRequestError``.
-    ``deadline`` (seconds) bounds the whole run: unfinished items then yield ``Timeout``.
+    ``messages`` is read lazily (any iterable, e.g. a generator over a file, or an async iterable),
+    and only the requests in flight are held in memory. The model, key and parameters are checked
+    before the first request; an item whose messages are malformed (or whose request cannot be
+    built) yields its error. If ``messages`` itself raises, no more items are read: the requests in
+    flight finish and are yielded, then its exception is raised. ``deadline`` (seconds) bounds the
+    whole run: unfinished items then yield ``Timeout`` (and input still awaited raises it).
     ``progress=True`` shows a progress bar; ``on_result(index, result)`` is called as each finishes.
 
     Example::
@@ -105,24 +101,32 @@ async def abatch_completion_iter(
 
 def _batch_template(model: ModelSpec, max_workers: Any, params: Mapping[str, Any]) -> Template:
     """Check a batch's setup once, before any request: bad model, key or parameters raise here."""
-    workers = _positive_int("max_workers", max_workers)
+    workers = positive_int("max_workers", max_workers)
     _stream_refused(params, "batch_completion")
     return Template(model, {**params, "max_workers": workers})
 
 
 async def _run_batch(
     template: Template,
-    messages: Iterable[Any],
+    messages: Iterable[Any] | AsyncIterable[Any],
     deadline: float | None,
     progress: bool,
     on_result: OnResult | None,
     *,
     validated: bool,
+    threaded: bool = False,
 ) -> AsyncIterator[list[tuple[int, Result]]]:
-    """The batch core: yields the results that are ready, a list at a time (one hop per list)."""
+    """The batch core: yields the results that are ready, a list at a time (one hop per list).
+
+    ``threaded``: read a lazy sync ``messages`` in a thread of its own (the sync API: the caller's
+    generator must not run on volley's loop thread, where a slow ``next()`` stalls every request).
+    """
     until = _deadline(deadline)
     total = len(messages) if isinstance(messages, Sequence) else None
     tracker = Progress(total, show=progress, on_result=on_result, label=template.route.label)
+    workers = template.limits["max_workers"]
+    if threaded and total is None and not isinstance(messages, AsyncIterable):
+        messages = ThreadedInput(messages, ahead=READ_AHEAD)
 
     def job(m: Any) -> Any:
         async def go() -> ModelResponse:
@@ -130,15 +134,31 @@ async def _run_batch(
 
         return go
 
-    jobs = ((i, job(m)) for i, m in enumerate(messages))
+    jobs = _numbered(messages, job)
     try:
-        async with aclosing(run_chunks(jobs, concurrency=template.limits["max_workers"], deadline=until)) as chunks:
+        async with aclosing(run_chunks(jobs, concurrency=workers, deadline=until)) as chunks:
             async for chunk in chunks:
                 for i, result in chunk:
                     tracker.result(i, result)
                 yield chunk
     finally:
         tracker.close()
+        if isinstance(messages, ThreadedInput):
+            await messages.aclose()  # stops its thread and closes the caller's generator there
+
+
+def _numbered(messages: Iterable[Any] | AsyncIterable[Any], job: Any) -> Any:
+    """``(index, job(item))`` for each item, as a sync or an async iterable like ``messages``."""
+    if not isinstance(messages, AsyncIterable):
+        return ((i, job(m)) for i, m in enumerate(messages))
+
+    async def numbered() -> AsyncIterator[tuple[int, Any]]:
+        i = 0
+        async for m in messages:
+            yield i, job(m)
+            i += 1
+
+    return numbered()
 
 
 def iter_batch_completion(
@@ -154,7 +174,9 @@ def iter_batch_completion(
     """Many prompts to one model; yield ``(index, response or exception)`` as each one finishes.
 
     Sync twin of :func:`abatch_completion_iter` (same parameters). Stop early with ``.close()``,
-    which cancels the requests in flight.
+    which cancels the requests in flight. A lazy ``messages`` (a generator) is read in a thread of
+    its own, a bounded number of items ahead, so a slow generator never delays the requests in
+    flight (nor makes them time out).
 
     Example::
 
@@ -162,7 +184,8 @@ def iter_batch_completion(
             print(i, r)
     """
     template = _batch_template(model, max_workers, params)  # fail now, not at the first next()
-    return _flatten(SyncIterator(_run_batch(template, messages, deadline, progress, on_result, validated=False)))
+    batch = _run_batch(template, messages, deadline, progress, on_result, validated=False, threaded=True)
+    return _flatten(SyncIterator(batch))
 
 
 def _flatten(chunks: SyncIterator[list[tuple[int, Result]]]) -> Iterator[tuple[int, Result]]:
@@ -271,7 +294,12 @@ def _stream_job(call: Call) -> Any:
 
 
 async def abatch_completion_models(
-    models: Sequence[ModelSpec], messages: list[dict[str, Any]], *, hedge_after: float | None = None, **params: Any
+    models: Sequence[ModelSpec],
+    messages: list[dict[str, Any]],
+    *,
+    hedge_after: float | None = None,
+    deadline: float | None = None,
+    **params: Any,
 ) -> Any:
     """One prompt to many models; the first *successful* answer by wall clock. The rest are cancelled.
 
@@ -279,19 +307,25 @@ async def abatch_completion_models(
     when no answer came within ``s`` seconds (or the previous ones failed), saving calls when the
     first model is usually fast. ``stream=True`` returns the stream of the first model to produce
     its first token. Raises ``AllModelsFailedError`` (with each model's exception) when all fail.
+    ``deadline`` (seconds) bounds the whole race: a model not answered by then fails with ``Timeout``.
 
     Example::
 
         r = await volley.abatch_completion_models(["gpt-4o-mini", "claude-3-5-haiku-latest"], msgs)
         print(r.model, r.latency)
     """
-    if hedge_after is not None and (isinstance(hedge_after, bool) or not isinstance(hedge_after, (int, float))
-                                    or hedge_after < 0):  # fmt: skip
-        raise InvalidRequestError(f"hedge_after must be a non-negative number of seconds; got {hedge_after!r}")
+    if hedge_after is not None:
+        positive_seconds("hedge_after", hedge_after, zero=True)
+    until = _deadline(deadline)
     calls = [prepare(m, messages, params) for m in _check_models(models)]
     make = _stream_job if params.get("stream") else _job
-    _, result = await first_success([(c.label, make(c)) for c in calls], hedge_after=hedge_after, discard=_discard)
+    jobs = [(c.label, make(c) if until is None else _bounded(make(c), until)) for c in calls]
+    _, result = await first_success(jobs, hedge_after=hedge_after, discard=_discard)
     return result
+
+
+def _bounded(job: Any, until: float) -> Any:
+    return lambda: within(job, until)
 
 
 async def _discard(result: Any) -> None:
@@ -312,21 +346,29 @@ def batch_completion_models(models: Sequence[ModelSpec], messages: list[dict[str
 
 
 async def abatch_completion_models_all_responses(
-    models: Sequence[ModelSpec], messages: list[dict[str, Any]], return_exceptions: bool = False, **params: Any
+    models: Sequence[ModelSpec],
+    messages: list[dict[str, Any]],
+    return_exceptions: bool = False,
+    *,
+    deadline: float | None = None,
+    **params: Any,
 ) -> list[Any]:
     """One prompt to many models; every answer, in ``models`` order.
 
     Failed models are left out, as in LiteLLM, unless ``return_exceptions=True`` keeps the
-    exception in that model's slot.
+    exception in that model's slot. ``deadline`` (seconds): a model not answered by then fails with
+    ``Timeout``.
 
     Example::
 
         rs = await volley.abatch_completion_models_all_responses(["gpt-4o-mini", "command-r"], msgs)
     """
     _stream_refused(params, "batch_completion_models_all_responses")
+    until = _deadline(deadline)
     calls = [prepare(m, messages, params) for m in _check_models(models)]
     results: list[Any] = [None] * len(calls)
-    async with aclosing(run(((i, _job(c)) for i, c in enumerate(calls)), concurrency=len(calls))) as done:
+    jobs = ((i, _job(c)) for i, c in enumerate(calls))
+    async with aclosing(run(jobs, concurrency=len(calls), deadline=until)) as done:
         async for i, result in done:
             results[i] = result
     if return_exceptions:

@@ -17,11 +17,11 @@ from typing import Any
 from . import providers
 from .engine.limits import get_lane
 from .engine.retry import RetryPolicy, retrying
-from .errors import APIConnectionError, RateLimitError, UnsupportedParamsError
+from .errors import APIConnectionError, APIError, QuotaExceededError, RateLimitError, UnsupportedParamsError
 from .providers.base import HTTPRequest, ProviderModule, StreamParserProto, load_json, output_cap, text_of
 from .routing import Route, resolve, split_model
 from .types import ModelResponse, StreamChunk
-from .validate import InvalidRequestError, validate_messages, validate_params
+from .validate import InvalidRequestError, positive_seconds, validate_messages, validate_params
 
 log = logging.getLogger("volley")
 
@@ -112,13 +112,14 @@ class Template:
         if provider_hint and isinstance(model, str) and not model.startswith(f"{provider_hint}/"):
             model = f"{provider_hint}/{model}"
         timeout = control.get("timeout", DEFAULT_TIMEOUT)
-        if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0):
-            raise InvalidRequestError(f"timeout must be a positive number of seconds; got {timeout!r}", status_code=400)
+        if timeout is not None:
+            timeout = positive_seconds("timeout", timeout)
         retries = control.get("num_retries", control.get("max_retries", DEFAULT_NUM_RETRIES))
         if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
             raise InvalidRequestError(f"num_retries must be a non-negative integer; got {retries!r}", status_code=400)
         self.timeout: float | None = timeout
-        self.retry = RetryPolicy(num_retries=retries, base_delay=float(control.get("retry_delay", 0.5)))
+        delay = positive_seconds("retry_delay", control.get("retry_delay", 0.5), zero=True)
+        self.retry = RetryPolicy(num_retries=retries, base_delay=delay)
         self.stream = bool(control.get("stream", False))
         self.limits = _limits(control)
         self.mock = control.get("mock_response", _NO_MOCK)
@@ -289,20 +290,49 @@ async def _send(call: Call, on_retry: OnRetry | None = None) -> ModelResponse:
     async def attempt() -> ModelResponse:
         async with _Slot(lane, call) as slot:
             if in_process is not None:
-                data, headers = await in_process(request, timeout=call.timeout), {}
+                body, headers = await in_process(request, timeout=call.timeout), {}
             else:
                 from . import transport  # aiohttp: loaded on the first HTTP request only
 
                 body, headers = await transport.request_json(
                     request, timeout=call.timeout, error_message=module.error_message
                 )
-                data = load_json(body)
             slot.headers = headers
-            resp = ModelResponse.model_validate(module.parse_response(data, call.route.model))
+            resp = parse_answer(call, body)
             slot.tokens_used = resp.usage.total_tokens if resp.usage else None
         return _finish(resp, call, started, headers)
 
     return await retrying(attempt, call.retry, _logged(call, on_retry))
+
+
+def parse_answer(call: Call, body: bytes | str | Any) -> ModelResponse:
+    """A provider's answer (raw JSON, or already decoded) → :class:`ModelResponse`.
+
+    Every failure is a typed ``APIError`` with the call's provider and model: an error the provider
+    put in the body as itself, anything else (not JSON, nested too deep, the wrong shape) as a
+    retryable ``APIConnectionError`` (see :func:`malformed`).
+    """
+    assert call.module is not None
+    try:
+        data = load_json(body) if isinstance(body, (bytes, bytearray, str)) else body
+        return ModelResponse.model_validate(call.module.parse_response(data, call.route.model))
+    except Exception as exc:
+        err = malformed(exc, "answer")
+        _tag(err, call)
+        raise err from None
+
+
+def malformed(exc: Exception, what: str) -> APIError:
+    """A parser's failure on a provider's answer as a typed error: an ``APIError`` stays as it is;
+    anything else (a ``ValidationError``, ``KeyError``, ``RecursionError`` ...) becomes an
+    ``APIConnectionError`` (a malformed answer: retried like a broken connection)."""
+    if isinstance(exc, APIError):
+        return exc
+    try:
+        detail = str(exc)
+    except Exception:  # e.g. RecursionError while showing a deeply nested value
+        detail = ""
+    return APIConnectionError(f"malformed {what} from the provider ({type(exc).__name__}: {detail[:300]})")
 
 
 def _lane(call: Call) -> Any:
@@ -322,13 +352,18 @@ class _Slot:
         self.tokens_used: float | None = None
 
     async def __aenter__(self) -> _Slot:
-        await self.lane.acquire(self.call.est_tokens)
+        try:  # the call's timeout bounds its wait for a server-imposed pause
+            await self.lane.acquire(self.call.est_tokens, patience=self.call.timeout)
+        except Exception as exc:
+            _tag(exc, self.call)
+            raise
         return self
 
     async def __aexit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
         if isinstance(exc, Exception):
             _tag(exc, self.call)
-        limited = isinstance(exc, RateLimitError)
+        quota = isinstance(exc, QuotaExceededError)
+        limited = isinstance(exc, RateLimitError) and not quota
         self.lane.release(
             ok=exc is None,
             headers=getattr(exc, "headers", None) or self.headers,
@@ -336,6 +371,7 @@ class _Slot:
             tokens_used=self.tokens_used,
             rate_limited=limited,
             retry_after=exc.retry_after if isinstance(exc, RateLimitError) else None,
+            quota_exhausted=exc.message if quota else None,  # type: ignore[union-attr]
         )
 
 
@@ -409,9 +445,15 @@ class AsyncStream:
             try:
                 self._pending.extend(self._parser.feed(event, data))
             except Exception as exc:
-                _tag(exc, self._call)
-                raise
-        chunk = StreamChunk.model_validate(self._pending.popleft())
+                err = malformed(exc, "stream event")
+                _tag(err, self._call)
+                raise err from None
+        try:
+            chunk = StreamChunk.model_validate(self._pending.popleft())
+        except Exception as exc:
+            err = malformed(exc, "stream event")
+            _tag(err, self._call)
+            raise err from None
         chunk._provider = self._call.route.provider
         return chunk
 
@@ -451,7 +493,7 @@ async def open_stream(call: Call) -> AsyncStream:
 
                 resp = await transport.open_stream(request, timeout=call.timeout, error_message=module.error_message)
                 slot.headers = resp.headers
-                events = transport.sse_events(resp)
+                events = transport.sse_events(resp, timeout=call.timeout)
         stream = AsyncStream(call, events, module.StreamParser(call.route.model), [])
         # Read the first chunk here, so a stream that breaks before it delivers anything is retried
         # like any other failed request; a break after that is the caller's typed error.

@@ -10,26 +10,57 @@ Tree::
     │   └── PermissionDeniedError (403)
     ├── NotFoundError (404)
     ├── RateLimitError (429)              .retry_after
+    │   └── QuotaExceededError            (quota or credit used up: not retried; the lane stops sending a while)
     ├── InternalServerError (5xx)
     │   └── ServiceUnavailableError (503)
-    ├── APIConnectionError
-    │   └── Timeout
+    ├── APIConnectionError               (also a malformed answer: retried)
+    │   ├── Timeout
+    │   └── RedirectError                (a redirect volley will not follow with the key: not retried)
     ├── LocalModelCrashedError           (a local model's worker process died: .signal / .exit_code)
     ├── AllModelsFailedError             (a race in which every model failed)
     └── BudgetExceededError              (not sent: it could take the spend past budget_usd)
+
+Every error's message, ``args`` and ``body`` are masked when it is built (``volley.masking``): no
+API key in use by this process survives in them, in full, as a prefix, URL-encoded or JSON-escaped;
+a message is cut to a few KB.
+
+Server hints (``retry-after``, ``retry-after-ms``, an HTTP date, rate-limit resets) are read with
+:func:`server_wait`, which caps them at :data:`MAX_SERVER_WAIT` seconds.
 """
 
 from __future__ import annotations
 
+import math
 import re
+import time
 from collections.abc import Mapping, Sequence
 from typing import Any
+
+from .masking import clip, mask, mask_value, register
+
+MAX_SERVER_WAIT = 60.0
+"""The longest wait a server can impose with one hint (retry-after, a rate-limit reset), in seconds.
+
+Longer, infinite or far-future hints are cut to this; negative ones count as 0 and unreadable ones
+(``nan``, garbage) are ignored.
+"""
 
 _CONTEXT_PATTERNS = re.compile(
     r"context[_ ]length|context window|maximum context|prompt is too long|too many tokens|"
     r"input is too long|exceeds the maximum|reduce the length|max_tokens.*exceed",
     re.IGNORECASE,
 )
+
+
+_QUOTA_PATTERNS = re.compile(
+    r"insufficient[_ ]quota|billing_error|billing_hard_limit|credit balance is too low|out of credits?|"
+    r"insufficient (?:balance|credits?|funds)|requests? per day|tokens? per day|\bper (?:day|month)\b|"
+    r"PerDay|PerMonth|daily (?:limit|quota)|monthly (?:limit|quota)|calls? ?/ ?month",
+    re.IGNORECASE,
+)
+"""Words of an exhausted quota or credit (not a per-minute limit) in an error's message or body:
+OpenAI ``insufficient_quota`` and requests-per-day, Anthropic ``billing_error`` and a too-low credit
+balance, Gemini ``RESOURCE_EXHAUSTED`` for a ``...PerDay...`` quota, Cohere's monthly trial limit."""
 
 
 class APIError(Exception):
@@ -48,6 +79,7 @@ class APIError(Exception):
         headers: Mapping[str, str] | None = None,
         body: Any = None,
     ) -> None:
+        message = clip(mask(str(message)))  # the one masking point: nothing unmasked is ever kept
         super().__init__(message)
         self.message = message
         if status_code is not None:
@@ -55,7 +87,7 @@ class APIError(Exception):
         self.provider = provider
         self.model = model
         self.headers: Mapping[str, str] = headers or {}
-        self.body = body
+        self.body = mask_value(body)
 
     def __str__(self) -> str:
         where = "/".join(p for p in (self.provider, self.model) if p)
@@ -110,6 +142,16 @@ class RateLimitError(APIError):
         self.retry_after = retry_after
 
 
+class QuotaExceededError(RateLimitError):
+    """The account's quota or credit is used up (e.g. OpenAI ``insufficient_quota``, a per-day limit).
+
+    Not retried: waiting seconds does not help. Later calls to the same lane (provider, base,
+    model, key) fail at once for a while instead of each being sent and refused.
+    """
+
+    retryable = False
+
+
 class InternalServerError(APIError):
     status_code = 500
     retryable = True
@@ -129,6 +171,16 @@ class Timeout(APIConnectionError, TimeoutError):
     """The request took longer than ``timeout`` seconds."""
 
     status_code = 408
+
+
+class RedirectError(APIConnectionError):
+    """The server redirected a request that carries a key to another origin (or from https to http).
+
+    volley follows redirects only within the same origin (or from http to https on the same host),
+    so a key never leaves for another host; the message names the target host, never the key.
+    """
+
+    retryable = False
 
 
 class LocalModelCrashedError(APIError):
@@ -176,28 +228,42 @@ class _RequestTimeout(APIError):
     retryable = True
 
 
+def server_wait(seconds: float | None) -> float | None:
+    """A server's wait hint made safe: None if unreadable (nan), else within ``[0, MAX_SERVER_WAIT]``."""
+    if seconds is None or math.isnan(seconds):
+        return None
+    return min(max(0.0, seconds), MAX_SERVER_WAIT)
+
+
+def _number(text: str) -> float | None:
+    try:
+        return float(text)
+    except (ValueError, OverflowError):
+        return None
+
+
 def retry_after_seconds(headers: Mapping[str, str]) -> float | None:
-    """The wait a server asked for, from ``retry-after-ms`` or ``retry-after`` (seconds or HTTP date)."""
+    """The wait a server asked for, from ``retry-after-ms`` or ``retry-after`` (seconds or HTTP date).
+
+    Capped by :func:`server_wait`: ``retry-after: 86400``, ``inf`` or a date in 2099 give
+    ``MAX_SERVER_WAIT``; ``nan`` or garbage give None.
+    """
     ms = headers.get("retry-after-ms")
     if ms:
-        try:
-            return max(0.0, float(ms) / 1000.0)
-        except ValueError:
-            pass
-    value = headers.get("retry-after")
-    if not value:
+        value = _number(ms)
+        if value is not None and not math.isnan(value):
+            return server_wait(value / 1000.0)
+    text = headers.get("retry-after")
+    if not text:
         return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
+    value = _number(text)
+    if value is not None:
+        return server_wait(value)
     from email.utils import parsedate_to_datetime
 
     try:
-        import time
-
-        return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
-    except (TypeError, ValueError):
+        return server_wait(parsedate_to_datetime(text).timestamp() - time.time())
+    except (TypeError, ValueError, OverflowError, IndexError):
         return None
 
 
@@ -210,11 +276,19 @@ def error_from_status(
     headers: Mapping[str, str] | None = None,
     body: Any = None,
     secrets: Sequence[str] = (),
+    quota: bool = False,
 ) -> APIError:
-    """Build the error class that matches an HTTP ``status``; ``secrets`` are scrubbed from the message."""
-    message = redact(message, secrets)
+    """Build the error class that matches an HTTP ``status``; ``secrets`` are masked like every key in use.
+
+    A 402 (payment required), or a 400/403/429 whose message or body speaks of an exhausted quota
+    or credit (``_QUOTA_PATTERNS``; or ``quota=True`` from a provider that knows), is a
+    :class:`QuotaExceededError`.
+    """
+    register(*secrets)
     headers = headers or {}
-    kw: dict[str, Any] = {"status_code": status, "provider": provider, "model": model, "headers": headers}
+    kw: dict[str, Any] = {"status_code": status, "provider": provider, "model": model, "headers": headers, "body": body}
+    if status == 402 or (status in (400, 403, 429) and (quota or _quota_words(message, body))):
+        return QuotaExceededError(message, retry_after=None, **kw)
     if status == 429:
         return RateLimitError(message, retry_after=retry_after_seconds(headers), **kw)
     if status in (400, 413, 422):
@@ -239,9 +313,21 @@ def error_from_status(
     return APIError(message, **kw)
 
 
+def _quota_words(message: str, body: Any) -> bool:
+    if _QUOTA_PATTERNS.search(message):
+        return True
+    if isinstance(body, (bytes, bytearray)):
+        text = bytes(body[:65536]).decode("utf-8", "replace")
+    elif body is None:
+        return False
+    else:
+        try:
+            text = str(body)[:65536]
+        except RecursionError:
+            return False
+    return bool(_QUOTA_PATTERNS.search(text))
+
+
 def redact(text: str, secrets: Sequence[str]) -> str:
-    """Replace every secret (of 4+ characters) in ``text`` with a masked form."""
-    for s in secrets:
-        if s and len(s) >= 4 and s in text:
-            text = text.replace(s, "***")
-    return text
+    """``text`` with ``secrets`` (and every key registered in ``volley.masking``) masked."""
+    return mask(text, secrets)

@@ -82,13 +82,25 @@ class Route:
     api_key: str | None = field(default=None, repr=False)
 
     @property
-    def lane(self) -> tuple[str, str, str]:
-        """The (provider, api_base, model) triple that limits are shared by."""
-        return (self.provider, self.api_base, self.model)
+    def lane(self) -> tuple[str, str, str, str]:
+        """What limits are shared by: provider, api_base, model and the account (``key_id``)."""
+        return (self.provider, self.api_base, self.model, key_id(self.api_key))
 
     @property
     def label(self) -> str:
         return f"{self.provider}/{self.model}"
+
+
+def key_id(api_key: str | None) -> str:
+    """A short, non-reversible name for an API key (8 hex digits of its SHA-256); "" without a key.
+
+    Lanes are per account: one key's 429 does not slow calls made with another key.
+    """
+    if not api_key:
+        return ""
+    import hashlib
+
+    return hashlib.sha256(api_key.encode("utf-8", "surrogatepass")).hexdigest()[:8]
 
 
 def split_model(model: str) -> tuple[str, str]:

@@ -3,24 +3,43 @@
 Errors leave this module already typed: an HTTP error status becomes the matching ``APIError``
 subclass (the provider module supplies the message), network trouble becomes
 ``APIConnectionError``, and a timeout becomes ``Timeout``.
+
+Keys stay with their host: redirects are followed only within the request's origin (or from http
+to https on the same host); any other redirect is a ``RedirectError`` naming the target host.
+A key sent over plain http to a host that is not this machine is logged once as a warning.
+
+Bounds: an error body is read up to :data:`MAX_ERROR_BODY` bytes; a stream line (or event) may be
+:data:`MAX_LINE` bytes; a stream may go ``timeout`` seconds without a data event (comments such as
+``: keep-alive`` do not count) before it is a ``Timeout``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import json
 import logging
 import weakref
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any
 
 import aiohttp
+from yarl import URL
 
-from .errors import APIConnectionError, APIError, Timeout, error_from_status
+from .errors import APIConnectionError, APIError, RedirectError, Timeout, error_from_status
+from .masking import mask
 from .providers.base import HTTPRequest
 
 ErrorMessage = Callable[[int, bytes], str]
 log = logging.getLogger("volley.transport")
+
+MAX_ERROR_BODY = 64 * 1024
+"""Bytes of an HTTP error body read to build the error (the rest is not read)."""
+MAX_LINE = 16 * 1024 * 1024
+"""The longest stream line, and the largest stream event, accepted (bytes)."""
+MAX_REDIRECTS = 5
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
+_warned_plain_http: set[str] = set()
 
 _sessions: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, tuple[aiohttp.ClientSession, Any]] = (
     weakref.WeakKeyDictionary()
@@ -89,31 +108,111 @@ def _encode(body: dict[str, Any] | None) -> bytes | None:
         raise APIError(f"request body is not JSON-serialisable: {exc}") from None
 
 
-async def _send(req: HTTPRequest, timeout: float | None, stream: bool) -> aiohttp.ClientResponse:
-    session = await get_session()
+def _is_loopback(host: str) -> bool:
+    host = host.strip("[]").lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
     try:
-        return await session.request(
-            req.method, req.url, data=_encode(req.body), headers=req.headers, timeout=_timeout(timeout, stream)
-        )
-    except asyncio.TimeoutError:
-        raise Timeout(f"no answer within {timeout} s") from None
-    except aiohttp.ClientError as exc:
-        raise APIConnectionError(f"{type(exc).__name__}: {exc}") from None
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _warn_plain_http(url: URL, req: HTTPRequest) -> None:
+    """Log once per host when a key goes over plain http to another machine."""
+    host = url.host or ""
+    if url.scheme != "http" or host in _warned_plain_http or _is_loopback(host) or not req.credential_headers():
+        return
+    _warned_plain_http.add(host)
+    log.warning(
+        "sending an API key over plain http to %s: anyone on the network path can read it; use an https api_base",
+        host,
+    )
+
+
+def _may_follow(origin: URL, target: URL) -> bool:
+    """Same origin (scheme, host, port), or the same host upgraded from http to https."""
+    if target.scheme not in ("http", "https") or (target.host or "").lower() != (origin.host or "").lower():
+        return False
+    if target.scheme == origin.scheme:
+        return target.port == origin.port
+    return origin.scheme == "http" and target.scheme == "https"
+
+
+def _origin(url: URL) -> str:
+    """``scheme://host:port`` (never a path, query or user info: they may hold a key)."""
+    return f"{url.scheme}://{url.host}:{url.port}"
+
+
+async def _send(req: HTTPRequest, timeout: float | None, stream: bool) -> aiohttp.ClientResponse:
+    """Send ``req``; follow only the redirects that keep its key with its origin."""
+    session = await get_session()
+    loop = asyncio.get_running_loop()
+    give_up = None if timeout is None else loop.time() + timeout
+    url, method, data = URL(req.url), req.method, _encode(req.body)
+    for _ in range(MAX_REDIRECTS + 1):
+        _warn_plain_http(url, req)
+        left = None if give_up is None else max(give_up - loop.time(), 0.001)
+        try:
+            resp = await session.request(
+                method, url, data=data, headers=req.headers, timeout=_timeout(left, stream), allow_redirects=False
+            )
+        except asyncio.TimeoutError:
+            raise Timeout(f"no answer within {timeout} s") from None
+        except aiohttp.ClientError as exc:
+            raise APIConnectionError(f"{type(exc).__name__}: {exc}") from None
+        if resp.status not in _REDIRECTS:
+            return resp
+        location = resp.headers.get("Location")
+        resp.close()
+        if not location:
+            raise APIConnectionError(f"the server answered {resp.status} (a redirect) without a Location")
+        try:
+            target = url.join(URL(location))
+        except ValueError:
+            raise APIConnectionError(f"the server answered {resp.status} with an unreadable Location") from None
+        if not _may_follow(url, target):
+            where = _origin(target) if target.host else repr(location[:100])
+            raise RedirectError(
+                f"the server redirected ({resp.status}) from {_origin(url)} to {where}; "
+                "not followed: volley sends a request (and its API key) only to its own origin. "
+                "Point api_base at the final address",
+                status_code=resp.status,
+            )
+        if resp.status == 303:
+            method, data = "GET", None
+        url = target
+    raise RedirectError(f"more than {MAX_REDIRECTS} redirects from {req.url.split('?')[0]}")
+
+
+async def _read_capped(resp: aiohttp.ClientResponse, limit: int) -> bytes:
+    """Up to ``limit`` bytes of the body (what a network fault lets through)."""
+    parts: list[bytes] = []
+    size = 0
+    try:
+        while size < limit:
+            block = await resp.content.read(limit - size)
+            if not block:
+                break
+            parts.append(block)
+            size += len(block)
+    except (aiohttp.ClientError, asyncio.TimeoutError):
+        pass
+    return b"".join(parts)
 
 
 async def _raise_for_status(resp: aiohttp.ClientResponse, req: HTTPRequest, error_message: ErrorMessage) -> None:
     if resp.status < 400:
         return
-    log.debug("%s %s -> %d", req.method, req.url, resp.status)  # never the headers: they carry the key
+    log.debug("%s %s -> %d", req.method, mask(req.url), resp.status)  # never the headers: they carry the key
     try:
-        body = await resp.read()
-    except (aiohttp.ClientError, asyncio.TimeoutError):
-        body = b""
+        body = await _read_capped(resp, MAX_ERROR_BODY)
     finally:
         _done_with(resp)
-    raise error_from_status(
-        resp.status, error_message(resp.status, body), headers=resp.headers, body=body, secrets=req.secrets
-    )
+    message = error_message(resp.status, body)
+    if len(body) >= MAX_ERROR_BODY:
+        message += f" [error body cut at {MAX_ERROR_BODY // 1024} KiB]"
+    raise error_from_status(resp.status, message, headers=resp.headers, body=body, secrets=req.secrets)
 
 
 async def request_json(
@@ -149,34 +248,90 @@ async def open_stream(
     return resp
 
 
-async def sse_events(resp: aiohttp.ClientResponse) -> AsyncIterator[tuple[str | None, str]]:
-    """Yield ``(event, data)`` for each server-sent event; handles LF and CRLF framing."""
-    buf = b""
+def _reader(content: aiohttp.StreamReader) -> Callable[[float | None], Awaitable[bytes]]:
+    """``read(deadline)``: the next block of the body, or ``TimeoutError`` once ``deadline`` passes."""
+    loop = asyncio.get_running_loop()
+    timeout_at = getattr(asyncio, "timeout_at", None)  # Python 3.11+: no task per read
+
+    async def read(deadline: float | None) -> bytes:
+        if deadline is None:
+            return await content.readany()
+        if timeout_at is not None:
+            async with timeout_at(deadline):
+                return await content.readany()
+        return await asyncio.wait_for(content.readany(), max(deadline - loop.time(), 0.0))
+
+    return read
+
+
+async def sse_events(
+    resp: aiohttp.ClientResponse, *, timeout: float | None = None
+) -> AsyncIterator[tuple[str | None, str]]:
+    """Yield ``(event, data)`` for each server-sent event; handles LF and CRLF framing.
+
+    With ``timeout``, more than that many seconds without a data event (while this reader waits:
+    not while the consumer holds the event) is a ``Timeout``; comments and empty lines do not reset
+    the clock. A line or an event over :data:`MAX_LINE` bytes is an ``APIConnectionError``.
+    Buffering is linear: each byte is scanned once, and only an unfinished line is kept.
+    """
+    loop = asyncio.get_running_loop()
+    read = _reader(resp.content)
+    buf = bytearray()
+    scan = 0  # buf[:scan] holds no newline
     event: str | None = None
     data: list[str] = []
+    size = 0
     try:
-        async for block in resp.content.iter_any():
+        last = loop.time()
+        while True:
+            block = await read(None if timeout is None else last + timeout)
+            if not block:
+                break
             buf += block
-            *lines, buf = buf.split(b"\n")
-            for raw in lines:
-                line = raw.rstrip(b"\r").decode("utf-8")
+            start = 0
+            while True:
+                nl = buf.find(b"\n", scan)
+                if nl < 0:
+                    break
+                line = _line(buf, start, nl)
+                start = scan = nl + 1
                 if not line:
                     if data:
                         yield event, "\n".join(data)
-                    event, data = None, []
+                        last = loop.time()
+                    event, data, size = None, [], 0
                 elif line.startswith("data:"):
-                    data.append(line[6:] if line.startswith("data: ") else line[5:])
+                    piece = line[6:] if line.startswith("data: ") else line[5:]
+                    size += len(piece) + 1
+                    if size > MAX_LINE:
+                        raise APIConnectionError(f"stream event larger than {MAX_LINE // 2**20} MiB")
+                    data.append(piece)
                 elif line.startswith("event:"):
                     event = line[6:].strip()
                 # ":" comments, "id:" and "retry:" fields are not used by any provider here
-        tail = buf.rstrip(b"\r").decode("utf-8")
+            if start:
+                del buf[:start]
+            scan = len(buf)
+            if scan > MAX_LINE:
+                raise APIConnectionError(f"stream line longer than {MAX_LINE // 2**20} MiB")
+        tail = _line(buf, 0, len(buf))
         if tail.startswith("data:"):
             data.append(tail[5:].lstrip(" "))
         if data:
             yield event, "\n".join(data)
     except asyncio.TimeoutError:
-        raise Timeout("stream stalled: no event within the timeout") from None
+        raise Timeout(f"stream stalled: no event within {timeout} s") from None
     except aiohttp.ClientError as exc:
         raise APIConnectionError(f"stream broken: {type(exc).__name__}: {exc}") from None
     finally:
         _done_with(resp)
+
+
+def _line(buf: bytearray, start: int, end: int) -> str:
+    """``buf[start:end]`` as text, without a trailing CR; invalid UTF-8 is an ``APIConnectionError``."""
+    if end > start and buf[end - 1] == 13:
+        end -= 1
+    try:
+        return buf[start:end].decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise APIConnectionError(f"stream is not valid UTF-8 ({exc.reason} at byte {exc.start})") from None

@@ -72,6 +72,35 @@ def validate_messages(messages: Any, where: str = "messages") -> list[dict[str, 
     return out
 
 
+def positive_int(name: str, value: Any) -> int:
+    """``value`` if it is an integer >= 1, else a clear ``InvalidRequestError`` naming ``name``."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise _fail(f"{name} must be a positive integer; got {value!r}")
+    return value
+
+
+def positive_seconds(name: str, value: Any, *, zero: bool = False) -> float:
+    """``value`` as seconds if it is a finite number > 0 (>= 0 with ``zero``); else ``InvalidRequestError``.
+
+    ``nan``, ``inf``, negatives, booleans and strings are refused (``None`` for "no limit" is the
+    caller's to allow).
+
+    Example::
+
+        positive_seconds("timeout", 30)  # 30.0
+    """
+    seconds = math.nan
+    if not isinstance(value, bool) and isinstance(value, (int, float)):
+        try:
+            seconds = float(value)
+        except OverflowError:
+            pass
+    if not (math.isfinite(seconds) and (seconds >= 0 if zero else seconds > 0)):
+        what = "a finite number of seconds >= 0" if zero else "a finite, positive number of seconds"
+        raise _fail(f"{name} must be {what}; got {value!r}")
+    return seconds
+
+
 def _number(params: Mapping[str, Any], name: str, lo: float, hi: float) -> None:
     v = params.get(name)
     if v is None:

@@ -156,12 +156,11 @@ def to_result(call: Call, cid: str, item: ItemResult | None, info: BatchInfo) ->
     where = {"provider": r.provider, "model": r.model, "batch_id": info.id, "custom_id": cid}
     secrets = call.request.secrets if call.request is not None else ()
     if item is not None and item.kind == "succeeded":
-        assert call.module is not None
+        from ..call import parse_answer
+
         try:
-            resp = ModelResponse.model_validate(call.module.parse_response(item.body, r.model))
-        except Exception as exc:
-            if isinstance(exc, APIError):
-                exc.provider, exc.model = exc.provider or r.provider, exc.model or r.model
+            resp = parse_answer(call, item.body)
+        except APIError as exc:
             return exc
         resp._provider = r.provider
         return mark_batch(resp, info.id)

@@ -12,6 +12,14 @@ lane shares its limits (one lane table per event loop; all sync calls share the 
   ``anthropic-ratelimit-*`` set the pace when the caller gave none; ``remaining == 0`` pauses the
   lane until the matching ``reset``.
 - A 429 pauses the whole lane for the server's ``retry-after`` (or one second) and slows it down.
+- Server hints are capped (``errors.MAX_SERVER_WAIT``): a pause, and the pacing one request costs
+  under a learned limit, last at most that long. A call never waits out a pause longer than its own
+  ``timeout`` or the batch deadline: it fails at once with a ``RateLimitError`` that says so (and
+  carries the pause as ``retry_after``, so ``num_retries`` decides whether it waits visibly). It
+  waits for a learned pace at most its timeout (then sends), for the caller's own ``rpm``/``tpm``
+  as long as the pace needs, unless that runs past the batch deadline.
+- A ``QuotaExceededError`` (quota or credit used up) makes the lane refuse calls at once for
+  ``MAX_SERVER_WAIT`` seconds instead of sending each one to be refused.
 """
 
 from __future__ import annotations
@@ -24,6 +32,9 @@ import weakref
 from collections import deque
 from collections.abc import Awaitable, Callable, Hashable, Mapping
 from datetime import datetime
+
+from ..errors import MAX_SERVER_WAIT, QuotaExceededError, RateLimitError, server_wait
+from .run import deadline_left
 
 Clock = Callable[[], float]
 Sleep = Callable[[float], Awaitable[None]]
@@ -57,8 +68,14 @@ class Pacer:
         return start - now
 
     def adjust(self, delta_cost: float) -> None:
-        """Correct the schedule once the real cost is known (positive: it cost more than reserved)."""
-        self._tat += delta_cost / self.rate
+        """Correct the schedule once the real cost is known (positive: it cost more than reserved).
+
+        A correction moves the schedule by at most ``MAX_SERVER_WAIT`` seconds (the real cost comes
+        from the server's usage report: a wild one must not stop the lane).
+        """
+        shift = delta_cost / self.rate
+        if math.isfinite(shift):
+            self._tat += min(max(shift, -MAX_SERVER_WAIT), MAX_SERVER_WAIT)
 
 
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)")
@@ -70,28 +87,32 @@ def parse_reset(value: str | None, now_wall: float | None = None) -> float | Non
         return None
     value = value.strip()
     try:
-        return max(0.0, float(value))
-    except ValueError:
+        number = float(value)
+    except (ValueError, OverflowError):
         pass
+    else:
+        return None if math.isnan(number) else max(0.0, number)
     parts = _DURATION.findall(value)
     if parts and "".join(n + u for n, u in parts) == value:
         scale = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
         return sum(float(n) * scale[u] for n, u in parts)
     try:
         at = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
+        return max(0.0, at.timestamp() - (time.time() if now_wall is None else now_wall))
+    except (ValueError, OverflowError, OSError):
         return None
-    return max(0.0, at.timestamp() - (time.time() if now_wall is None else now_wall))
 
 
 def _int(headers: Mapping[str, str], name: str) -> int | None:
+    """A non-negative integer header, or None when absent or not a sane number."""
     v = headers.get(name)
     if v is None:
         return None
     try:
-        return int(float(v))
-    except ValueError:
+        n = int(float(v))
+    except (ValueError, OverflowError):
         return None
+    return n if n >= 0 else None
 
 
 class Lane:
@@ -110,6 +131,8 @@ class Lane:
         self.probing = True
         self.in_flight = 0
         self.paused_until = 0.0
+        self.quota_until = 0.0  # refuse calls until then: the account's quota ran out
+        self.quota_message = ""
         self.rate_limited = 0  # 429s seen
         self.slowdown = 1.0  # share of the pace kept after 429s (x0.9 each), recovering with successes
         self._waiters: deque[asyncio.Future[None]] = deque()
@@ -157,8 +180,16 @@ class Lane:
 
     # ------------------------------------------------------------------ admission
 
-    async def acquire(self, tokens: float = 0.0) -> None:
-        """Wait for a concurrency slot, any pause, and the pacers; then the caller may send."""
+    async def acquire(self, tokens: float = 0.0, *, patience: float | None = None) -> None:
+        """Wait for a concurrency slot, any pause, and the pacers; then the caller may send.
+
+        ``patience`` (the call's timeout) bounds the wait for a server-imposed pause, and the batch
+        deadline (``engine.run``) bounds it and the pacers: a longer wait raises ``RateLimitError``
+        at once, with the wait as ``retry_after``. A pace learned from headers is waited for at most
+        ``patience``. Waiting for a slot behind the lane's other calls, or for the caller's own
+        ``rpm``/``tpm`` pace, is queueing and does not count against ``patience``.
+        """
+        self._check_quota()
         if self.in_flight < self.limit and not self._waiters:
             self.in_flight += 1
         else:
@@ -176,16 +207,15 @@ class Lane:
                         pass
                 raise
         try:
+            give_up = None if patience is None else self._clock() + patience
             while True:
+                self._check_quota()
                 wait = self.paused_until - self._clock()
-                while wait > 0:
+                if wait > 0:
+                    self._check_wait(wait, give_up, "pause")
                     await self._sleep(wait)
-                    wait = self.paused_until - self._clock()
-                delay = 0.0
-                if self._req_pacer is not None:
-                    delay = self._req_pacer.reserve(1.0)
-                if self._tok_pacer is not None and tokens:
-                    delay = max(delay, self._tok_pacer.reserve(tokens))
+                    continue
+                delay = self._reserve(tokens, give_up)
                 if delay > 0:
                     await self._sleep(delay)
                 if self.paused_until <= self._clock():
@@ -194,6 +224,65 @@ class Lane:
         except BaseException:
             self._release_slot()
             raise
+
+    def _reserve(self, tokens: float, give_up: float | None) -> float:
+        """Take this request's turn in the pacers; return how long to wait for it.
+
+        A pace the caller gave (rpm=, tpm=) is waited out in full, unless that runs past the batch
+        deadline. A pace learned from headers is only a server hint: it costs one request at most
+        ``MAX_SERVER_WAIT`` of the schedule, and the call waits for it at most that long and never
+        past its own timeout (``give_up``); sending early at worst brings a 429, which pauses the lane.
+        """
+        turns = []
+        if self._req_pacer is not None:
+            turns.append((self._req_pacer, 1.0, self.rpm is None))
+        if self._tok_pacer is not None and tokens:
+            turns.append((self._tok_pacer, tokens, self.tpm is None))
+        given = learned = 0.0
+        taken = []
+        for pacer, cost, is_learned in turns:
+            if is_learned:
+                cost = min(cost, pacer.rate * MAX_SERVER_WAIT)
+                learned = max(learned, pacer.reserve(cost))
+            else:
+                given = max(given, pacer.reserve(cost))
+            taken.append((pacer, cost))
+        if learned > 0:
+            left = MAX_SERVER_WAIT if give_up is None else max(give_up - self._clock(), 0.0)
+            learned = min(learned, MAX_SERVER_WAIT, left)
+        delay = max(given, learned)
+        if delay > 0:
+            try:
+                self._check_wait(delay, None, "pace")
+            except RateLimitError:
+                for pacer, cost in taken:
+                    pacer.adjust(-cost)  # give the turn back: this request is not sent now
+                raise
+        return delay
+
+    def _check_wait(self, wait: float, give_up: float | None, what: str) -> None:
+        """Raise ``RateLimitError`` now if ``wait`` seconds run past this call's timeout or the batch deadline."""
+        left = deadline_left()
+        limit, reason = None, ""
+        if give_up is not None:
+            limit, reason = give_up - self._clock(), "its timeout"
+        if left is not None and (limit is None or left < limit):
+            limit, reason = left, "the batch deadline"
+        if limit is None or wait <= limit:
+            return
+        cause = "the server's rate limit paused this lane" if what == "pause" else "the rate limit's pace"
+        raise RateLimitError(
+            f"not sent: {cause} for {wait:.1f} s more, longer than this call may wait ({reason}, "
+            f"{max(limit, 0.0):.1f} s left)",
+            retry_after=wait,
+        )
+
+    def _check_quota(self) -> None:
+        if self.quota_until > self._clock():
+            raise QuotaExceededError(
+                f"not sent: an earlier call on this lane found the quota used up ({self.quota_message}); "
+                f"volley tries the lane again {MAX_SERVER_WAIT:.0f} s after that answer"
+            )
 
     def release(
         self,
@@ -204,9 +293,16 @@ class Lane:
         tokens_used: float | None = None,
         rate_limited: bool = False,
         retry_after: float | None = None,
+        quota_exhausted: str | None = None,
     ) -> None:
-        """Return the slot and learn from the outcome of the attempt."""
+        """Return the slot and learn from the outcome of the attempt.
+
+        ``quota_exhausted`` (the error's message) makes the lane refuse calls for ``MAX_SERVER_WAIT``.
+        """
         now = self._clock()
+        if quota_exhausted is not None:
+            self.quota_until = now + MAX_SERVER_WAIT
+            self.quota_message = quota_exhausted[:300]
         if headers:
             self._learn(headers, now)
         if tokens_used is not None and self._tok_pacer is not None:
@@ -215,7 +311,8 @@ class Lane:
             self.rate_limited += 1
             self.probing = False
             self.cwnd = max(1.0, self.limit / 2.0)
-            pause = retry_after if retry_after is not None else DEFAULT_PAUSE
+            hint = server_wait(retry_after)
+            pause = hint if hint is not None else DEFAULT_PAUSE
             self.paused_until = max(self.paused_until, now + pause)
             self.slowdown = max(0.1, self.slowdown * 0.9)  # the pace was too fast for this server
             self._repace()
@@ -254,7 +351,7 @@ class Lane:
                 self._repace()
             for remaining, reset in ((rem_r, reset_r), (rem_t, reset_t)):
                 if _int(h, remaining) == 0:
-                    wait = parse_reset(h.get(reset))
+                    wait = server_wait(parse_reset(h.get(reset)))
                     if wait:
                         self.paused_until = max(self.paused_until, now + wait)
             self._end_probe()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import math
 import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -29,8 +30,8 @@ class RetryPolicy:
 
     def delay(self, exc: BaseException, attempt: int, rng: random.Random | None = None) -> float:
         hint = getattr(exc, "retry_after", None)
-        if hint is not None:
-            return min(float(hint), self.max_retry_after)
+        if isinstance(hint, (int, float)) and not math.isnan(hint):
+            return min(max(float(hint), 0.0), self.max_retry_after)
         ceiling = min(self.max_delay, self.base_delay * (2**attempt))
         return (rng or random).uniform(0.0, ceiling)
 

@@ -40,12 +40,19 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from .. import masking
 from ..errors import APIConnectionError
+
+CREDENTIAL_HEADERS = frozenset({"authorization", "proxy-authorization", "x-api-key", "api-key", "x-goog-api-key"})
+"""Header names that carry a credential (any header whose value holds one of the request's secrets does too)."""
 
 
 @dataclass(slots=True)
 class HTTPRequest:
-    """One HTTP request, ready for the transport. ``body`` is JSON-serialisable."""
+    """One HTTP request, ready for the transport. ``body`` is JSON-serialisable.
+
+    ``secrets`` (the API key) are registered with ``volley.masking`` so that no error shows them.
+    """
 
     url: str
     headers: dict[str, str]
@@ -53,8 +60,19 @@ class HTTPRequest:
     method: str = "POST"
     secrets: tuple[str, ...] = field(default=(), repr=False)
 
+    def __post_init__(self) -> None:
+        masking.register(*self.secrets)
+
     def __repr__(self) -> str:  # never show headers: they carry the key
-        return f"HTTPRequest({self.method} {self.url})"
+        return f"HTTPRequest({self.method} {masking.mask(self.url)})"
+
+    def credential_headers(self) -> list[str]:
+        """The names of the headers that carry a credential."""
+        secrets = [s for s in self.secrets if s]
+        return [
+            k for k, v in self.headers.items()
+            if k.lower() in CREDENTIAL_HEADERS or any(s in str(v) for s in secrets)
+        ]  # fmt: skip
 
 
 class StreamParserProto(Protocol):
@@ -96,7 +114,12 @@ def json_request(
         else:
             body[key] = value
     headers = {"Content-Type": "application/json", **headers, **(params.get("extra_headers") or {})}
-    return HTTPRequest(url=url, headers=headers, body=body, secrets=(api_key,) if api_key else ())
+    secrets = [api_key] if api_key else []
+    for k, v in headers.items():  # a credential given in extra_headers is as secret as the key
+        if k.lower() in CREDENTIAL_HEADERS and isinstance(v, str) and v:
+            token = v.split(" ", 1)[1] if v.lower().startswith(("bearer ", "basic ")) else v
+            secrets.extend(t for t in (token,) if t and t not in secrets)
+    return HTTPRequest(url=url, headers=headers, body=body, secrets=tuple(secrets))
 
 
 def endpoint(api_base: str, path: str) -> str:
@@ -132,9 +155,10 @@ def load_json(data: str | bytes, what: str = "response") -> Any:
     """``json.loads`` that turns a malformed body into ``APIConnectionError``."""
     try:
         return json.loads(data)
-    except (ValueError, TypeError) as exc:
+    except (ValueError, TypeError, RecursionError) as exc:  # RecursionError: nested too deep to parse
         snippet = data[:200] if isinstance(data, str) else data[:200].decode("utf-8", "replace")
-        raise APIConnectionError(f"malformed JSON in {what}: {snippet!r}") from exc
+        reason = "nested too deep" if isinstance(exc, RecursionError) else "malformed JSON"
+        raise APIConnectionError(f"{reason} in {what}: {snippet!r}") from None
 
 
 def tool_arguments(args: Any) -> str:

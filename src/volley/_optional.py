@@ -1,0 +1,27 @@
+"""Optional dependencies: import one when a feature needs it, or say which extra brings it.
+
+Example::
+
+    pa = need("pyarrow", extra="tables", purpose="reading Parquet")
+"""
+
+from __future__ import annotations
+
+import importlib
+from types import ModuleType
+
+
+class MissingDependencyError(ImportError):
+    """A feature needs a package that is not installed; the message names the pip command."""
+
+
+def need(module: str, *, extra: str, purpose: str, package: str | None = None) -> ModuleType:
+    """``import module``, or raise :class:`MissingDependencyError` naming ``pip install 'volley-llm[extra]'``."""
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        name = package or module.split(".")[0]
+        raise MissingDependencyError(
+            f"{purpose} needs the {name} package, which is not installed: pip install 'volley-llm[{extra}]' "
+            f"(or pip install {name})"
+        ) from exc

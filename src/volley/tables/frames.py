@@ -40,8 +40,12 @@ def _kind(data: Any) -> str | None:
     if top in ("pandas", "polars", "datasets"):
         if cls.__name__ in ("DataFrame", "Dataset"):
             return top
-        hint = {"DatasetDict": "pick a split, e.g. data['train']", "IterableDataset": "load it as a Dataset",
-                "Series": "pass a DataFrame (e.g. s.to_frame()) or a list", "LazyFrame": "collect() it first"}  # fmt: skip
+        hint = {
+            "DatasetDict": "pick a split, e.g. data['train']",
+            "IterableDataset": "load it as a Dataset",
+            "Series": "pass a DataFrame (e.g. s.to_frame()) or a list",
+            "LazyFrame": "collect() it first",
+        }
         raise TypeError(f"volley.map cannot take a {top}.{cls.__name__}: {hint.get(cls.__name__, 'see the docs')}")
     return None
 

@@ -259,11 +259,6 @@ def _arrow(path: Path, fmt: str) -> Table:
     pa = _pyarrow("reading Arrow files")
     with open(path, "rb") as f:
         magic = f.read(6)
-    if magic[:4] == b"FEA1":  # Feather version 1 (not an IPC file): read whole
-        from pyarrow import feather
-
-        whole = feather.read_table(path)
-        return Table(path, fmt, list(whole.schema.names), whole.num_rows, _batches_rows(whole.to_batches), whole.schema)
     if magic == b"ARROW1":  # IPC file format (Feather v2)
         with pa.memory_map(str(path)) as source:
             reader = pa.ipc.open_file(source)

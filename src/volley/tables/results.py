@@ -108,8 +108,8 @@ def result_columns(result: Any, *, schema: Schema | None = None, attempts: int |
             row = result_columns(r)
     """
     if isinstance(result, BaseException):
-        out = error_columns(type(result).__name__, _message(result), schema,
-                            model=getattr(result, "model", None), provider=getattr(result, "provider", None))  # fmt: skip
+        model, provider = getattr(result, "model", None), getattr(result, "provider", None)
+        out = error_columns(type(result).__name__, _message(result), schema, model=model, provider=provider)
     else:
         out = response_columns(result, schema)
         try:

@@ -16,7 +16,7 @@ from volley.tables.results import RESULT_COLUMNS, check_collisions, column_names
 from volley.tables.schema import OutputParseError, OutputValidationError, Schema, SchemaError
 
 ROWS = [
-    {"id": "007", "text": "Hello, \"world\"\nsecond line", "n": 1, "score": 0.5, "tags": ["a", "b"]},
+    {"id": "007", "text": 'Hello, "world"\nsecond line', "n": 1, "score": 0.5, "tags": ["a", "b"]},
     {"id": "008", "text": "héllo ✓ 日本", "n": 2, "score": None, "tags": []},
     {"id": "009", "text": "", "n": 3, "score": 2.25, "tags": ["c"]},
 ]
@@ -114,13 +114,15 @@ def test_input_problems_are_clear(tmp_path):
     (tmp_path / "bad.jsonl").write_text('{"a": 1}\n{oops\n[1]\n')
     table = open_table(tmp_path / "bad.jsonl")
     got = [r for _, r in table.numbered_rows()]
-    assert got[0] == {"a": 1} and "bad.jsonl:2: not valid JSON" in str(got[1]) and "bad.jsonl:3: a line must be" in str(
-        got[2]
+    assert (
+        got[0] == {"a": 1}
+        and "bad.jsonl:2: not valid JSON" in str(got[1])
+        and "bad.jsonl:3: a line must be" in str(got[2])
     )
-    with pytest.raises(TableError, match="bad.jsonl:2"):
+    with pytest.raises(TableError, match=r"bad\.jsonl:2"):
         list(table.rows())
     (tmp_path / "junk.parquet").write_text("not parquet")
-    with pytest.raises(TableError, match="junk.parquet: cannot read it as parquet"):
+    with pytest.raises(TableError, match=r"junk\.parquet: cannot read it as parquet"):
         open_table(tmp_path / "junk.parquet")
 
 
@@ -311,13 +313,13 @@ def test_schemas_load_by_import_path_or_file(tmp_path):
     (tmp_path / "s.json").write_text(json.dumps({"type": "object", "properties": {"a": {"type": "integer"}}}))
     assert Schema.load(tmp_path / "s.json").fields == ["a"]
     (tmp_path / "bad.json").write_text("{nope")
-    with pytest.raises(SchemaError, match="bad.json is not valid JSON"):
+    with pytest.raises(SchemaError, match=r"bad\.json is not valid JSON"):
         Schema.load(tmp_path / "bad.json")
     with pytest.raises(SchemaError, match="cannot import no_such_module"):
         Schema.load("no_such_module:Model")
     with pytest.raises(SchemaError, match="has no attribute 'Nope'"):
         Schema.load(f"{Review.__module__}:Nope")
-    with pytest.raises(SchemaError, match="package.module:Class"):
+    with pytest.raises(SchemaError, match=r"package\.module:Class"):
         Schema.load("justaname")
 
 
@@ -349,4 +351,3 @@ def test_input_columns_that_results_would_hide_are_refused():
     check_collisions(["q", "answer"], prefix="new_")
     with pytest.raises(ValueError, match="stars"):
         check_collisions(["stars"], Schema.of(Review))
-

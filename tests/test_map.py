@@ -138,3 +138,17 @@ def test_a_row_whose_messages_are_malformed_is_that_rows_error(fake):
     assert [r["answer"] for r in out] == ["echo: ok", None, "echo: fine"]
     assert out[1]["error_type"] == "InvalidRequestError" and "row 1: column 'm'" in out[1]["error_message"]
     assert len(fake.requests) == 2
+
+
+def test_volley_map_loads_no_table_library_until_it_is_given_such_data():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, volley; volley.map, volley.amap; import volley.tables, volley.report; "
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'pyarrow', 'pandas', 'polars', 'datasets', "
+        "'plotly', 'jsonschema', 'aiohttp'}))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+    assert "Example" in (volley.map.__doc__ or "") and "Example" in (volley.amap.__doc__ or "")

@@ -40,8 +40,8 @@ def _layout(fig: Any, title: str, **more: Any) -> Any:
         "title": {"text": title, "x": 0.01},
         "template": "plotly_white",
         "height": 360,
-        "margin": {"l": 60, "r": 30, "t": 50, "b": 50},
-        "legend": {"orientation": "h", "y": -0.2},
+        "margin": {"l": 60, "r": 30, "t": 50, "b": 60},
+        "legend": {"orientation": "h", "y": -0.3},
     }
     fig.update_layout(**{**layout, **more})
     return fig

@@ -65,7 +65,9 @@ def test_arrow_stream_and_gzip_text_are_read(tmp_path):
     assert list(open_table(tmp_path / "g.csv.gz").rows()) == [{"q": "a", "n": "1"}]
     with gzip.open(tmp_path / "g.jsonl.gz", "wt", encoding="utf-8") as f:
         f.write('{"q": "a"}\n\n{"q": "b"}\n')
-    assert list(open_table(tmp_path / "g.jsonl.gz").rows()) == [{"q": "a"}, {"q": "b"}]
+    jsonl = open_table(tmp_path / "g.jsonl.gz")
+    assert list(jsonl.rows()) == [{"q": "a"}, {"q": "b"}]
+    assert [n for n, _ in jsonl.numbered_rows()] == [1, 3]  # JSONL rows are numbered by line, as volley run does
 
 
 def test_parquet_is_read_in_batches_and_counted_from_its_metadata(tmp_path):

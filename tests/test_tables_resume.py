@@ -25,7 +25,8 @@ MODEL = "gpt-4o-mini"
 def write_jsonl(path, n):
     # volley run's own line format (other keys would be request parameters): custom_id, prompt, metadata
     lines = [{"custom_id": f"q{i}", "prompt": f"question {i}", "metadata": {"i": i}} for i in range(n)]
-    path.write_text("".join(json.dumps(x) + "\n" for x in lines))
+    text = "".join(json.dumps(x) + "\n" for x in lines)
+    path.write_text(text.replace("\n", "\n\n", 1))  # a blank line: volley run numbers items by line, and so must we
     return path
 
 
@@ -138,7 +139,7 @@ def test_a_journal_of_another_input_is_refused(fake, tmp_path, env, capsys):
     longer = write_jsonl(tmp_path / "longer.jsonl", 3)
     from volley.tables import TableError
 
-    with pytest.raises(TableError, match="no item for row 3"):
+    with pytest.raises(TableError, match="no item for line 4 of"):
         rebuild_output(open_table(longer), "out.jsonl.journal.sqlite", "x.parquet")
     with pytest.raises(TableError, match="no journal at"):
         rebuild_output(open_table(longer), "missing.sqlite", "x.parquet")

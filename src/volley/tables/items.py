@@ -2,8 +2,9 @@
 
 A row that cannot be sent (unreadable, a messages column that holds no messages, an empty or
 duplicate id) comes back with ``error`` set and no messages: the job records it as invalid and
-goes on, as it does for a malformed JSONL line. ``line`` is the 1-based row number, the key the
-journal and :mod:`.resume` use to put each result back beside its row.
+goes on, as it does for a malformed JSONL line. ``line`` is the row's number (``Table.numbered_rows``:
+its 1-based position, or for JSONL its line number), the key the journal and :mod:`.resume` use to
+put each result back beside its row.
 
 Example::
 

@@ -79,7 +79,11 @@ class Table:
     arrow_schema: Any = field(default=None, repr=False)  # a pyarrow.Schema for typed formats
 
     def numbered_rows(self) -> Iterator[tuple[int, Row | TableError]]:
-        """``(row number from 1, row)``; a row that cannot be read is a :class:`TableError` in its place."""
+        """``(number, row)``; a row that cannot be read is a :class:`TableError` in its place.
+
+        The number is the row's 1-based position, except in JSONL, where it is the line number in the
+        file (blank lines are skipped, not rows), as ``volley run`` numbers JSONL items in its journal.
+        """
         return self._numbered()
 
     def rows(self) -> Iterator[Row]:
@@ -165,12 +169,9 @@ def _text(path: Path) -> IO[str]:
 def _jsonl(path: Path, fmt: str) -> Table:
     def numbered() -> Iterator[tuple[int, Row | TableError]]:
         with _text(path) as f:
-            n = 0
             for lineno, line in enumerate(f, 1):
-                if not line.strip():
-                    continue
-                n += 1
-                yield n, _json_row(path, lineno, line)
+                if line.strip():
+                    yield lineno, _json_row(path, lineno, line)
 
     first = next((r for _, r in numbered() if not isinstance(r, TableError)), None)
     return Table(path, fmt, list(first) if first else [], None, numbered)

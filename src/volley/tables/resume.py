@@ -2,10 +2,11 @@
 
 The journal (``OUT.journal.sqlite``, see ``volley.jobs.journal``) holds each item's state, attempts,
 tokens, cost, latency, error type and output line (OpenAI Batch output JSON), keyed by ``line``,
-the item's 1-based row number. :func:`rebuild_output` walks the input rows and the journal's items
-side by side (both in row order, so neither is held in memory) and writes every input column, then
-the result columns. Because it is rebuilt from the journal, whatever a crash did to the output
-file does not matter: run it after every run, interrupted or not.
+the item's number (its row's position, or for JSONL its line number: ``Table.numbered_rows``).
+:func:`rebuild_output` walks the input rows and the journal's items side by side (both in row
+order, so neither is held in memory) and writes every input column, then the result columns.
+Because it is rebuilt from the journal, whatever a crash did to the output file does not matter:
+run it after every run, interrupted or not.
 
 Rows the job has not finished (pending, in flight: interrupted, or held back by the budget) are
 written with ``error_type`` ``"NotFinished"``; pass ``include_unfinished=False`` to leave them out.
@@ -176,7 +177,8 @@ def _joined(
         while item is not None and item.line < n:
             item = next(items, None)
         if item is None or item.line != n:
-            raise TableError(f"the journal has no item for row {n} of {table.path}: it is not this input's journal")
+            where = f"line {n}" if table.format == "jsonl" else f"row {n}"
+            raise TableError(f"the journal has no item for {where} of {table.path}: it is not this input's journal")
         if not include_unfinished and item.state in ("pending", "in_flight"):
             continue
         values = row if isinstance(row, dict) else {}

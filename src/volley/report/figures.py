@@ -18,6 +18,7 @@ from .data import RunData
 
 _STEPS = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 21600, 43200, 86400)
 MAX_BINS = 60
+MAX_POINTS = 2000  # points per cumulative line
 COLORS = {
     "done": "#2a9d8f",
     "failed": "#e76f51",
@@ -64,12 +65,10 @@ def progress(run: RunData) -> Any:
     total = len(run.items)
     if finished:
         for state in ("done", "failed", "invalid"):
-            xs, ys, n = [], [], 0
-            for i in finished:
-                if i.state == state:
-                    n += 1
-                    xs.append(_when(i.updated or 0.0))
-                    ys.append(n)
+            times = [i.updated or 0.0 for i in finished if i.state == state]
+            step = max(1, math.ceil(len(times) / MAX_POINTS))  # a long job: every step-th point, and the last
+            keep = [*range(0, len(times), step), *([len(times) - 1] if (len(times) - 1) % step else [])]
+            xs, ys = [_when(times[k]) for k in keep], [k + 1 for k in keep]
             if xs:
                 fig.add_trace(
                     g.Scatter(
@@ -110,8 +109,19 @@ def latency(run: RunData) -> Any | None:
     if not lat:
         return None
     g = go()
+    n_bins = min(60, max(10, len(lat) // 5))
+    width = (max(lat) or 1.0) / n_bins
+    counts = Counter(min(int(v / width), n_bins - 1) for v in lat)  # binned here: the page holds 60 bars, not 1M values
     fig = g.Figure(
-        g.Histogram(x=lat, nbinsx=min(60, max(10, len(lat) // 5)), name="requests", marker={"color": COLORS["latency"]})
+        g.Bar(
+            x=[(b + 0.5) * width for b in range(n_bins)],
+            y=[counts.get(b, 0) for b in range(n_bins)],
+            width=width * 0.95,
+            customdata=[[b * width, (b + 1) * width] for b in range(n_bins)],
+            hovertemplate="%{customdata[0]:.3f}-%{customdata[1]:.3f} s: %{y} requests<extra></extra>",
+            name="requests",
+            marker={"color": COLORS["latency"]},
+        )
     )
     for k, v in run.latency_percentiles().items():
         if v is not None:
@@ -123,7 +133,10 @@ def latency(run: RunData) -> Any | None:
                 annotation_position="top right",
             )
     return _layout(
-        fig, f"Latency of {len(lat)} requests", xaxis={"title": "seconds"}, yaxis={"title": "requests"}, bargap=0.05
+        fig,
+        f"Latency of {len(lat)} requests",
+        xaxis={"title": "seconds", "rangemode": "tozero"},
+        yaxis={"title": "requests"},
     )
 
 

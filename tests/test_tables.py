@@ -353,3 +353,20 @@ def test_input_columns_that_results_would_hide_are_refused():
     check_collisions(["q", "answer"], prefix="new_")
     with pytest.raises(ValueError, match="stars"):
         check_collisions(["stars"], Schema.of(Review))
+
+
+def test_a_missing_optional_package_names_the_pip_command(monkeypatch):
+    import sys
+
+    from volley._optional import MissingDependencyError, need
+
+    monkeypatch.setitem(sys.modules, "plotly", None)  # as if not installed
+    with pytest.raises(
+        MissingDependencyError, match=r"charts needs the plotly package.*pip install 'volley-llm\[report\]'"
+    ):
+        need("plotly", extra="report", purpose="drawing the charts")
+    monkeypatch.setitem(sys.modules, "datasets", None)
+    with pytest.raises(
+        MissingDependencyError, match=r"needs the datasets package, which is not installed: pip install datasets$"
+    ):
+        need("datasets", extra=None, purpose="reading a saved dataset")

@@ -15,13 +15,12 @@ class MissingDependencyError(ImportError):
     """A feature needs a package that is not installed; the message names the pip command."""
 
 
-def need(module: str, *, extra: str, purpose: str, package: str | None = None) -> ModuleType:
-    """``import module``, or raise :class:`MissingDependencyError` naming ``pip install 'volley-llm[extra]'``."""
+def need(module: str, *, extra: str | None, purpose: str, package: str | None = None) -> ModuleType:
+    """``import module``, or raise :class:`MissingDependencyError` naming ``pip install 'volley-llm[extra]'``
+    (or, with ``extra=None``, the package itself)."""
     try:
         return importlib.import_module(module)
     except ImportError as exc:
         name = package or module.split(".")[0]
-        raise MissingDependencyError(
-            f"{purpose} needs the {name} package, which is not installed: pip install 'volley-llm[{extra}]' "
-            f"(or pip install {name})"
-        ) from exc
+        how = f"pip install 'volley-llm[{extra}]' (or pip install {name})" if extra else f"pip install {name}"
+        raise MissingDependencyError(f"{purpose} needs the {name} package, which is not installed: {how}") from exc

@@ -13,8 +13,8 @@ hf          a directory written by ``datasets.Dataset.save_to_disk``  a batch at
 ==========  ====================================================  ==========================
 
 CSV values stay text exactly as written (``"007"`` is not turned into 7); an empty cell is ``""``.
-Parquet, Arrow and datasets need ``pyarrow`` (``pip install 'volley-llm[tables]'``) and ``datasets``
-for the last; they are imported only when such a table is opened.
+Parquet and Arrow need ``pyarrow`` (``pip install 'volley-llm[tables]'``), a saved dataset also
+``datasets`` (``pip install datasets``); they are imported only when such a table is opened.
 
 Example::
 
@@ -291,7 +291,7 @@ def _hf(path: Path, fmt: str) -> Table:
     if not (path / "state.json").exists():
         raise TableError(f"{path} is a directory but not a saved Hugging Face dataset (no state.json: "
                          "write one with datasets.Dataset.save_to_disk)")  # fmt: skip
-    datasets = need("datasets", extra="tables", purpose="reading a saved Hugging Face dataset")
+    datasets = need("datasets", extra=None, purpose="reading a saved Hugging Face dataset")
     ds = datasets.load_from_disk(str(path))
 
     def batches() -> Iterator[Any]:

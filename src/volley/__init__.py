@@ -23,6 +23,8 @@ _EXPORTS: dict[str, str] = {
     "abatch_completion_models_all_responses": "api",
     "iter_batch_completion": "api",
     "abatch_completion_iter": "api",
+    "map": "tables.map",
+    "amap": "tables.map",
     "stream_chunk_builder": "streaming",
     "aclose": "transport",
     # cost
@@ -108,6 +110,7 @@ if TYPE_CHECKING:
         UnsupportedParamsError,
     )
     from .streaming import stream_chunk_builder
+    from .tables.map import amap, map
     from .transport import aclose
     from .types import Choice, Message, ModelResponse, StreamChunk, ToolCall, Usage
     from .validate import InvalidRequestError

@@ -31,6 +31,12 @@ def _compare(argv: list[str]) -> int:
     return compare_main(argv)
 
 
+def _report(argv: list[str]) -> int:
+    from .commands.report import main as report_main
+
+    return report_main(argv)
+
+
 def _batches(argv: list[str]) -> int:
     from .commands.batches import main as batches_main
 
@@ -41,6 +47,7 @@ VERBS: dict[str, tuple[Callable[[list[str]], int], str]] = {
     "run": (_run, "send every line of a JSONL file, exactly once, resumably (volley run IN.jsonl -m M -o OUT.jsonl)"),
     "race": (_race, "one prompt to several models; the fastest answer and each model's latency"),
     "compare": (_compare, "one prompt to several models; every answer with latency, tokens and cost"),
+    "report": (_report, "one self-contained HTML page about a volley run: progress, latency, cost, errors"),
     "batches": (_batches, "provider batch jobs: list | status ID | cancel ID | results ID"),
     "fake-server": (_fake_server, "run the local fake provider server (OpenAI, Anthropic, Cohere, Gemini)"),
 }

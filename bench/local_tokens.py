@@ -22,7 +22,7 @@ from typing import Any
 
 import volley
 from volley.local import runtime
-from volley.providers import local
+from volley.protocols import local
 
 ROOT = Path(__file__).resolve().parent.parent
 MODEL = "local/smollm2"

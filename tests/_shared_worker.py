@@ -103,7 +103,8 @@ async def resilient(args: argparse.Namespace) -> None:
 
 
 async def cache(args: argparse.Namespace) -> None:
-    from volley.call import execute, prepare
+    from volley.prepare import prepare
+    from volley.send import execute
     from volley.shared.redis_cache import RedisCache
 
     store = RedisCache(args.url)

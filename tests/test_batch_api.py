@@ -24,8 +24,8 @@ from volley.batch_api import (
     run_batch_api,
     run_template,
 )
-from volley.call import Template
 from volley.commands.batches import main as batches_main
+from volley.prepare import Template
 from volley.testing import FakeServer
 
 KEY = "sk-test-very-secret-0123456789"

@@ -23,7 +23,7 @@ from volley.batch_api import (
 from volley.batch_api import _anthropic as an
 from volley.batch_api import _openai as oa
 from volley.batch_api.run import body_of, to_result
-from volley.call import Template
+from volley.prepare import Template
 
 FIX = Path(__file__).parent / "fixtures" / "batch_api"
 MSGS = [{"role": "system", "content": "be brief"}, {"role": "user", "content": "hi"}]

@@ -3,7 +3,7 @@
 import pytest
 
 import volley
-from volley.jobs import cache as cache_mod
+from volley.hooks import cache as cache_mod
 
 KEY = "sk-test-cache-SECRET-0123456789"
 

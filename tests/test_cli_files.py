@@ -20,7 +20,7 @@ import pytest
 
 import volley
 from volley.cli import main
-from volley.jobs import cache as cache_mod
+from volley.hooks import cache as cache_mod
 from volley.jobs import runner as runner_mod
 
 KEY = "sk-test-files-SECRET-0123456789"

@@ -6,8 +6,11 @@ import json
 import pytest
 
 import volley
-from volley import cost
-from volley.cost import Budget, BudgetExceededError, model_price
+from volley import pricing as cost
+from volley.budget import Budget
+from volley.errors import BudgetExceededError
+from volley.hooks.budget import BudgetHook, reservation
+from volley.pricing import model_price
 
 KEY = "sk-test-cost-0123456789"
 
@@ -125,13 +128,19 @@ def test_budget_needs_a_price(fake):
 
 
 class _Route:
-    provider, model = "openai", "gpt-4o"
+    provider, model, label = "openai", "gpt-4o", "openai/gpt-4o"
+
+
+class _Request:
+    body = None
 
 
 class _Call:
     route = _Route()
     messages = [{"role": "user", "content": "x" * 400}]  # 400 bytes: at most 400 + 3 * 8 prompt tokens
     max_output = 100  # max_tokens=100
+    choices = 1
+    request = _Request()
 
 
 class _Usage:
@@ -149,18 +158,18 @@ class _Resp:
 async def test_budget_waits_for_in_flight_then_refuses():
     est = (424 * 2.5 + 100 * 10.0) / 1e6  # the worst case: every byte a token, max_tokens answer tokens
     b = Budget(est * 2.5)
-    assert b.reservation(_Call()) == pytest.approx(est)
+    assert reservation(_Call()) == pytest.approx(est)
     release = asyncio.Event()
 
     async def send():
         await release.wait()
         return _Resp(400, 100)  # a little less than the reservation
 
-    first = asyncio.ensure_future(b.spend(_Call(), send))
-    second = asyncio.ensure_future(b.spend(_Call(), send))
+    first = asyncio.ensure_future(BudgetHook(b)(_Call(), send))
+    second = asyncio.ensure_future(BudgetHook(b)(_Call(), send))
     await asyncio.sleep(0.01)
     assert b.reserved == pytest.approx(2 * est)
-    third = asyncio.ensure_future(b.spend(_Call(), send))  # does not fit while two are in flight: waits
+    third = asyncio.ensure_future(BudgetHook(b)(_Call(), send))  # does not fit while two are in flight: waits
     await asyncio.sleep(0.01)
     assert not third.done()
     release.set()
@@ -169,7 +178,7 @@ async def test_budget_waits_for_in_flight_then_refuses():
         await third
     assert b.exhausted and b.spent == pytest.approx(2 * (400 * 2.5 + 100 * 10.0) / 1e6)
     with pytest.raises(BudgetExceededError):  # and nothing is sent after that
-        await b.spend(_Call(), send)
+        await BudgetHook(b)(_Call(), send)
 
 
 async def test_budget_reserves_the_worst_case_even_after_short_answers():
@@ -178,10 +187,10 @@ async def test_budget_reserves_the_worst_case_even_after_short_answers():
     async def short():
         return _Resp(104, 10)
 
-    first = b.reservation(_Call())
+    first = reservation(_Call())
     for _ in range(5):
-        await b.spend(_Call(), short)
-    assert b.reservation(_Call()) == first  # short answers so far say nothing about the next one
+        await BudgetHook(b)(_Call(), short)
+    assert reservation(_Call()) == first  # short answers so far say nothing about the next one
     assert b.spent == pytest.approx(5 * (104 * 2.5 + 10 * 10.0) / 1e6)  # the real costs, not the reservations
 
 
@@ -197,8 +206,10 @@ async def test_budget_refuses_rather_than_waits_once_nothing_is_in_flight():
         return None
 
     for _ in range(7):  # reserve and release awkward amounts (no usage: nothing is spent)
-        await asyncio.gather(b.spend(Odd(), nothing), b.spend(_Call(), nothing), b.spend(Odd(), nothing))
+        await asyncio.gather(
+            BudgetHook(b)(Odd(), nothing), BudgetHook(b)(_Call(), nothing), BudgetHook(b)(Odd(), nothing)
+        )
     assert b.in_flight == 0 and b.reserved == 0.0
-    b.spent = 1.0 - b.reservation(_Call()) / 2
+    b.spent = 1.0 - reservation(_Call()) / 2
     with pytest.raises(BudgetExceededError):
-        await asyncio.wait_for(b.spend(_Call(), nothing), 1.0)
+        await asyncio.wait_for(BudgetHook(b)(_Call(), nothing), 1.0)

@@ -426,7 +426,7 @@ def test_a_redirect_loop_ends_with_a_typed_error(serve):
 def test_redirect_rule_same_origin_or_an_upgrade_to_https_only():
     from yarl import URL
 
-    from volley.transport import _may_follow
+    from volley.transports.http import _may_follow
 
     u = URL
     assert _may_follow(u("https://api.x.com/v1"), u("https://api.x.com/v2"))
@@ -739,7 +739,7 @@ def test_steady_events_keep_a_stream_alive(serve):
 
 
 def test_an_endless_line_is_cut_at_the_line_limit(serve, monkeypatch):
-    from volley import transport
+    from volley.transports import http as transport
 
     monkeypatch.setattr(transport, "MAX_LINE", 1 << 20)
 
@@ -788,7 +788,7 @@ class _Resp:
 
 
 async def test_stream_buffering_is_linear():
-    from volley.transport import sse_events
+    from volley.transports.http import sse_events
 
     line = b"data: " + b"y" * (8 << 20) + b"\n\n"  # one 8 MiB event in 512-byte blocks
     blocks = [line[i : i + 512] for i in range(0, len(line), 512)]
@@ -867,12 +867,11 @@ def test_a_huge_error_body_is_a_bounded_message(serve):
 def test_a_key_over_plain_http_to_another_host_is_warned_once(caplog):
     from yarl import URL
 
-    from volley import transport
-    from volley.providers.base import HTTPRequest
+    from volley.transports import http as transport
 
     caplog.set_level(logging.WARNING, logger="volley")
-    keyed = HTTPRequest("http://llm.example.com/v1", {"Authorization": f"Bearer {KEY}"}, {}, secrets=(KEY,))
-    keyless = HTTPRequest("http://other.example.com/v1", {}, {})
+    keyed = {"Authorization": f"Bearer {KEY}"}  # the credential headers of an attempt
+    keyless: dict[str, str] = {}
     transport._warned_plain_http.clear()
     for url, req in [
         ("http://llm.example.com/v1", keyed), ("http://llm.example.com/v1", keyed),  # once per host
@@ -935,7 +934,7 @@ def _body(wire: str) -> Any:
 
 
 def _prepared(wire: str, stream: bool = False) -> Any:
-    from volley.call import prepare
+    from volley.prepare import prepare
 
     return prepare(f"{wire}/m", Q, {"api_key": KEY, "api_base": "http://127.0.0.1:9/v1", "stream": stream})
 
@@ -950,7 +949,7 @@ def _typed(exc: BaseException, wire: str) -> None:
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data())
 def test_fuzzed_bodies_give_a_response_or_a_typed_error(wire, data):
-    from volley.call import parse_answer
+    from volley.send import parse_answer
 
     body = data.draw(_body(wire))
     raw = body if isinstance(body, bytes) else json.dumps(body).encode()
@@ -993,7 +992,7 @@ def _event(wire: str):
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data())
 def test_fuzzed_stream_events_give_chunks_or_a_typed_error(wire, data):
-    from volley.call import AsyncStream
+    from volley.stream import AsyncStream
 
     events = data.draw(st.lists(_event(wire), max_size=6))
     call = _prepared(wire, stream=True)

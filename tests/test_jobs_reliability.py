@@ -11,9 +11,10 @@ import threading
 import pytest
 
 import volley
-from volley import cost
+from volley import pricing as cost
 from volley.cli import main
-from volley.jobs import cache as cache_mod
+from volley.hooks import cache as cache_mod
+from volley.hooks.budget import reservation
 from volley.jobs import runner as runner_mod
 from volley.testing import FakeServer
 
@@ -173,14 +174,14 @@ def test_output_ceilings_per_model():
 
 
 def test_a_provider_default_cap_and_n_bound_the_reservation():
-    from volley.call import Template
+    from volley.prepare import Template
 
     claude = Template("anthropic/claude-sonnet-4-5", {"api_key": ANTHROPIC_KEY})
     assert claude.max_output == 4096  # volley sends max_tokens=4096 to Anthropic when none is given
     gpt = Template(MODEL, {"api_key": OPENAI_KEY, "max_tokens": 100, "n": 3})
     call = gpt.call([{"role": "user", "content": "hi"}])
     out_price = 0.60e-6
-    assert cost.Budget(1.0).reservation(call) >= 300 * out_price  # three answers of up to 100 tokens
+    assert reservation(call) >= 300 * out_price  # three answers of up to 100 tokens
 
 
 # ------------------------------------------------------------------ 6. the input file does not decide where keys go

@@ -6,7 +6,7 @@ import sqlite3
 import pytest
 
 from volley.cli import main
-from volley.jobs import cache as cache_mod
+from volley.hooks import cache as cache_mod
 
 KEY = "sk-test-jobs-SECRET-0123456789"
 MODEL = "gpt-4o-mini"

@@ -4,7 +4,8 @@ import asyncio
 
 import pytest
 
-from volley.engine.limits import PROBE, SAFETY, Lane, Pacer, parse_reset
+from volley.engine.limits import PROBE, SAFETY, Lane, Pacer
+from volley.providers.ratelimits import anthropic_style, openai_style, parse_reset
 
 
 class FakeClock:
@@ -93,11 +94,11 @@ async def test_learns_openai_headers():
     lane = Lane(clock=clock, sleep=clock.sleep)
     lane.configure(max_workers=100)
     await lane.acquire()
-    lane.release(ok=True, headers={
+    lane.release(ok=True, rate=openai_style({
         "x-ratelimit-limit-requests": "600", "x-ratelimit-remaining-requests": "599",
         "x-ratelimit-reset-requests": "100ms", "x-ratelimit-limit-tokens": "60000",
         "x-ratelimit-remaining-tokens": "59000", "x-ratelimit-reset-tokens": "1s",
-    })  # fmt: skip
+    }))  # fmt: skip
     assert lane.learned_rpm == 600 and lane.learned_tpm == 60000 and not lane.probing
     start = clock.now
     for _ in range(11):
@@ -109,10 +110,10 @@ async def test_remaining_zero_pauses_until_reset():
     clock = FakeClock()
     lane = Lane(clock=clock, sleep=clock.sleep)
     await lane.acquire()
-    lane.release(ok=True, headers={
+    lane.release(ok=True, rate=anthropic_style({
         "anthropic-ratelimit-requests-limit": "50", "anthropic-ratelimit-requests-remaining": "0",
         "anthropic-ratelimit-requests-reset": "3s",
-    })  # fmt: skip
+    }))  # fmt: skip
     assert lane.learned_rpm == 50
     await lane.acquire()
     assert clock.now - 1000.0 >= 3.0
@@ -186,8 +187,8 @@ async def test_a_pause_is_capped_whatever_the_server_says():
     lane.release(ok=False, rate_limited=True, retry_after=float("inf"))
     assert lane.paused_until - clock.now == MAX_SERVER_WAIT
     await lane.acquire()
-    lane.release(ok=True, headers={"x-ratelimit-limit-requests": "10", "x-ratelimit-remaining-requests": "0",
-                                   "x-ratelimit-reset-requests": "1000000h"})  # fmt: skip
+    lane.release(ok=True, rate=openai_style({"x-ratelimit-limit-requests": "10", "x-ratelimit-remaining-requests": "0",
+                                   "x-ratelimit-reset-requests": "1000000h"}))  # fmt: skip
     assert lane.paused_until - clock.now == MAX_SERVER_WAIT
 
 
@@ -212,7 +213,7 @@ async def test_a_learned_pace_waits_at_most_the_calls_timeout():
     clock = FakeClock()
     lane = Lane(clock=clock, sleep=clock.sleep)
     await lane.acquire()
-    lane.release(ok=True, headers={"x-ratelimit-limit-tokens": "1"})  # "one token a minute"
+    lane.release(ok=True, rate=openai_style({"x-ratelimit-limit-tokens": "1"}))  # "one token a minute"
     for _ in range(3):
         start = clock.now
         await lane.acquire(tokens=5000, patience=2)

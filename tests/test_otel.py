@@ -16,8 +16,9 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind, StatusCode
 
 from volley import otel
-from volley.call import execute, prepare
 from volley.errors import RateLimitError
+from volley.prepare import prepare
+from volley.send import execute
 
 KEY = "sk-otel-SECRET-key-0123456789"
 PROMPT = "a private prompt 7f3a"
@@ -146,7 +147,8 @@ class Block:
             raise ImportError('blocked')
 sys.meta_path.insert(0, Block())
 from volley import otel
-from volley.call import execute, prepare
+from volley.prepare import prepare
+from volley.send import execute
 assert not otel.available()
 params = {{"api_base": {fake.openai_base!r}, "api_key": "k"}}
 call = prepare("gpt-4o-mini", [{{"role": "user", "content": "hi"}}], params)

@@ -10,7 +10,8 @@ import pytest
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
 from volley import errors
-from volley.providers import anthropic as an
+from volley.protocols import anthropic as an
+from volley.testing import build_request
 
 FIXTURES = Path(__file__).parent / "fixtures" / "anthropic"
 BASE = "https://api.anthropic.com"
@@ -44,7 +45,9 @@ def run_stream(name: str) -> tuple[list[dict[str, Any]], an.StreamParser]:
 
 
 def body(messages: list[dict[str, Any]] | None = None, stream: bool = False, **params: Any) -> dict[str, Any]:
-    req = an.build_request(MODEL, messages or USER, params, api_base=BASE, api_key="sk-ant-test", stream=stream)
+    req = build_request(
+        "anthropic", MODEL, messages or USER, params, api_base=BASE, api_key="sk-ant-test", stream=stream
+    )
     assert req.body is not None
     return req.body
 
@@ -53,7 +56,7 @@ def body(messages: list[dict[str, Any]] | None = None, stream: bool = False, **p
 
 
 def test_request_basics() -> None:
-    req = an.build_request(MODEL, USER, {}, api_base=BASE + "/", api_key="sk-ant-test", stream=False)
+    req = build_request("anthropic", MODEL, USER, {}, api_base=BASE + "/", api_key="sk-ant-test", stream=False)
     assert req.url == "https://api.anthropic.com/v1/messages"
     assert req.method == "POST"
     assert req.headers["x-api-key"] == "sk-ant-test"
@@ -74,7 +77,7 @@ def test_request_basics() -> None:
     ],
 )
 def test_request_url_variants(base: str) -> None:
-    req = an.build_request(MODEL, USER, {}, api_base=base, api_key=None, stream=False)
+    req = build_request("anthropic", MODEL, USER, {}, api_base=base, api_key=None, stream=False)
     assert req.url == "http://localhost:8080/v1/messages"
     assert "x-api-key" not in req.headers
     assert req.secrets == ()
@@ -85,7 +88,7 @@ def test_request_extra_headers_and_body() -> None:
         "extra_headers": {"anthropic-beta": "x-1", "anthropic-version": "2099-01-01"},
         "extra_body": {"top_k": 5},
     }
-    req = an.build_request(MODEL, USER, params, api_base=BASE, api_key="k", stream=False)
+    req = build_request("anthropic", MODEL, USER, params, api_base=BASE, api_key="k", stream=False)
     assert req.headers["anthropic-beta"] == "x-1"
     assert req.headers["anthropic-version"] == "2099-01-01"
     assert req.body is not None
@@ -643,7 +646,7 @@ def test_error_message() -> None:
 
 
 def test_endpoint_takes_a_base_with_or_without_the_version_path() -> None:
-    from volley.providers.base import endpoint
+    from volley.protocols.base import endpoint
 
     for base in ("https://api.anthropic.com", "https://api.anthropic.com/", "https://api.anthropic.com/v1",
                  "https://api.anthropic.com/v1/messages"):  # fmt: skip

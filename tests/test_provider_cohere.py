@@ -10,7 +10,8 @@ import pytest
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
 from volley.errors import APIError, InternalServerError, UnsupportedParamsError
-from volley.providers import cohere
+from volley.protocols import cohere
+from volley.testing import build_request
 
 FIXTURES = Path(__file__).parent / "fixtures" / "cohere"
 MODEL = "command-a-03-2025"
@@ -60,7 +61,7 @@ def run_stream(name: str) -> tuple[cohere.StreamParser, list[dict[str, Any]]]:
 
 def build(messages: list[dict[str, Any]] | None = None, stream: bool = False, **params: Any):
     messages = messages or [{"role": "user", "content": "hi"}]
-    return cohere.build_request(MODEL, messages, params, api_base=BASE, api_key="co-secret-key", stream=stream)
+    return build_request("cohere", MODEL, messages, params, api_base=BASE, api_key="co-secret-key", stream=stream)
 
 
 # ---------------------------------------------------------------- build_request
@@ -87,7 +88,7 @@ def test_request_basics():
     ],
 )
 def test_url_from_any_base(base):
-    req = cohere.build_request(MODEL, [], {}, api_base=base, api_key=None, stream=False)
+    req = build_request("cohere", MODEL, [], {}, api_base=base, api_key=None, stream=False)
     assert req.url == "https://api.cohere.com/v2/chat"
     assert "Authorization" not in req.headers
     assert req.secrets == ()

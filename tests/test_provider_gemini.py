@@ -10,7 +10,8 @@ import pytest
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
 from volley.errors import APIError, BadRequestError, RateLimitError, ServiceUnavailableError
-from volley.providers import gemini
+from volley.protocols import gemini
+from volley.testing import build_request
 
 FIXTURES = Path(__file__).parent / "fixtures" / "gemini"
 MODEL = "gemini-2.0-flash"
@@ -61,7 +62,7 @@ def run_stream(name: str, model: str = MODEL) -> list[dict[str, Any]]:
 
 def build(messages: list[dict[str, Any]] | None = None, stream: bool = False, model: str = MODEL, **params: Any):
     messages = messages or [{"role": "user", "content": "hi"}]
-    return gemini.build_request(model, messages, params, api_base=BASE, api_key="AIza-secret", stream=stream)
+    return build_request("gemini", model, messages, params, api_base=BASE, api_key="AIza-secret", stream=stream)
 
 
 def tool_calls_of(chunks: list[dict[str, Any]]) -> list[dict[str, str]]:
@@ -93,7 +94,7 @@ def test_request_basics():
 def test_stream_url_and_model_prefix():
     assert build(stream=True).url == f"{BASE}/v1beta/models/gemini-2.0-flash:streamGenerateContent?alt=sse"
     assert build(model="models/gemini-2.0-flash").url == f"{BASE}/v1beta/models/gemini-2.0-flash:generateContent"
-    req = gemini.build_request(MODEL, [], {}, api_base=BASE + "/v1beta/", api_key=None, stream=False)
+    req = build_request("gemini", MODEL, [], {}, api_base=BASE + "/v1beta/", api_key=None, stream=False)
     assert req.url == f"{BASE}/v1beta/models/gemini-2.0-flash:generateContent"
     assert "x-goog-api-key" not in req.headers and req.secrets == ()
 

@@ -248,7 +248,9 @@ def test_key_never_in_logs_errors_or_reprs(fake, caplog):
     fake.script("m", fail_rate=1.0, seed=1)
     out = volley.batch_completion("openai/m", [Q, Q], num_retries=1, **kw(fake))
     texts = [caplog.text, str(ei.value), repr(ei.value), *map(str, out), *map(repr, out)]
-    call = volley.call.prepare("openai/m", Q, kw(fake))
+    from volley.prepare import prepare
+
+    call = prepare("openai/m", Q, kw(fake))
     texts += [repr(call), repr(call.request), repr(call.route)]
     assert "retrying" in caplog.text  # the DEBUG log did record the failures
     for t in texts:

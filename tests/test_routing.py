@@ -1,7 +1,8 @@
 import pytest
 
 import volley
-from volley.routing import PROVIDERS, resolve, split_model
+from volley.registry import get_provider
+from volley.routing import resolve, split_model
 
 
 @pytest.mark.parametrize(
@@ -50,7 +51,7 @@ def test_key_and_base_precedence(monkeypatch):
     monkeypatch.setenv("GROQ_API_KEY", "env-key-123")
     r = resolve("groq/llama")
     assert r.api_key == "env-key-123"
-    assert r.api_base == PROVIDERS["groq"].default_base
+    assert r.api_base == get_provider("groq").default_base
     r = resolve("groq/llama", api_key="param-key", api_base="http://127.0.0.1:9/v1/")
     assert (r.api_key, r.api_base) == ("param-key", "http://127.0.0.1:9/v1")
 

@@ -14,9 +14,10 @@ from pathlib import Path
 import pytest
 import redis.asyncio as aioredis
 
-from volley.call import execute, prepare
 from volley.errors import InternalServerError
-from volley.jobs.cache import request_key
+from volley.hooks.cache import request_key
+from volley.prepare import prepare
+from volley.send import execute
 from volley.shared.redis_cache import RedisCache, RedisCacheView
 
 KEY = "sk-test-redis-cache-SECRET-0123456789"

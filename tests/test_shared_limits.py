@@ -17,8 +17,9 @@ from pathlib import Path
 import pytest
 
 from volley.engine.limits import PROBE, SAFETY
+from volley.providers.ratelimits import openai_style
 from volley.shared import _redis
-from volley.shared.fallback import ResilientLane, header_facts, shared_lane
+from volley.shared.fallback import ResilientLane, rate_facts, shared_lane
 from volley.shared.redis_limits import RedisLimitStore
 from volley.shared.store import MAX_PAUSE, LaneConfig, MemoryStore, SharedLane, StoreUnavailable
 
@@ -200,11 +201,11 @@ async def test_a_cancelled_acquire_hands_its_lease_back(make_store):
     await lane.aclose()
 
 
-def test_header_facts_reads_the_limits_and_a_used_up_reset():
-    assert header_facts(None) == (None, None, 0.0)
+def test_rate_facts_reads_the_limits_and_a_used_up_reset():
+    assert rate_facts(None) == (None, None, 0.0)
     headers = {"x-ratelimit-limit-requests": "500", "x-ratelimit-limit-tokens": "30000",
                "x-ratelimit-remaining-requests": "0", "x-ratelimit-reset-requests": "1.5s"}  # fmt: skip
-    rpm, tpm, pause = header_facts(headers)
+    rpm, tpm, pause = rate_facts(openai_style(headers))
     assert (rpm, tpm, pause) == (500, 30000, 1.5)
 
 

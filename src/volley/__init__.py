@@ -26,10 +26,10 @@ _EXPORTS: dict[str, str] = {
     "map": "tables.map",
     "amap": "tables.map",
     "stream_chunk_builder": "streaming",
-    "aclose": "transport",
+    "aclose": "transports.http",
     # cost
-    "completion_cost": "cost",
-    "register_prices": "cost",
+    "completion_cost": "pricing",
+    "register_prices": "pricing",
     "BudgetExceededError": "errors",
     # types
     "ModelResponse": "types",
@@ -38,7 +38,7 @@ _EXPORTS: dict[str, str] = {
     "Message": "types",
     "ToolCall": "types",
     "Usage": "types",
-    "AsyncStream": "call",
+    "AsyncStream": "stream",
     # errors
     "APIError": "errors",
     "BadRequestError": "errors",
@@ -56,7 +56,7 @@ _EXPORTS: dict[str, str] = {
     "RedirectError": "errors",
     "AllModelsFailedError": "errors",
     "LocalModelCrashedError": "errors",
-    "InvalidRequestError": "validate",
+    "InvalidRequestError": "errors",
 }
 
 __all__ = sorted([*_EXPORTS, "__version__"])
@@ -88,8 +88,6 @@ if TYPE_CHECKING:
         completion,
         iter_batch_completion,
     )
-    from .call import AsyncStream
-    from .cost import completion_cost, register_prices
     from .errors import (
         AllModelsFailedError,
         APIConnectionError,
@@ -109,8 +107,10 @@ if TYPE_CHECKING:
         Timeout,
         UnsupportedParamsError,
     )
+    from .pricing import completion_cost, register_prices
+    from .stream import AsyncStream
     from .streaming import stream_chunk_builder
     from .tables.map import amap, map
-    from .transport import aclose
+    from .transports.http import aclose
     from .types import Choice, Message, ModelResponse, StreamChunk, ToolCall, Usage
     from .validate import InvalidRequestError

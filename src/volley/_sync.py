@@ -38,7 +38,7 @@ class _LoopThread:
     def stop(self) -> None:
         if self.loop.is_closed() or not self.thread.is_alive():
             return
-        from . import transport
+        from .transports import http as transport
 
         fut = asyncio.run_coroutine_threadsafe(transport.aclose(), self.loop)
         try:

@@ -11,10 +11,12 @@ from contextlib import aclosing
 from typing import Any
 
 from ._sync import SyncIterator, ThreadedInput, run_sync
-from .call import AsyncStream, Call, Template, execute, open_stream, prepare
 from .engine.progress import OnResult, Progress
 from .engine.race import first_success
 from .engine.run import run, run_chunks, within
+from .prepare import Call, Template, prepare
+from .send import execute
+from .stream import AsyncStream, open_stream
 from .types import ModelResponse
 from .validate import InvalidRequestError, positive_int, positive_seconds, validate_messages
 

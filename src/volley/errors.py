@@ -4,6 +4,7 @@ Tree::
 
     APIError
     ├── BadRequestError (400, 422)
+    │   ├── InvalidRequestError         (bad input caught before sending; also a ValueError)
     │   ├── ContextWindowExceededError
     │   └── UnsupportedParamsError      (raised before sending)
     ├── AuthenticationError (401)
@@ -109,6 +110,10 @@ def _rebuild(cls: type[APIError], message: str, kwargs: dict[str, Any]) -> APIEr
 
 class BadRequestError(APIError):
     status_code = 400
+
+
+class InvalidRequestError(BadRequestError, ValueError):
+    """Bad input caught before sending: both a ``BadRequestError`` and a ``ValueError``."""
 
 
 class ContextWindowExceededError(BadRequestError):

@@ -211,8 +211,8 @@ class Completions:
         include_response: bool = False,
         **params: Any,
     ) -> None:
-        from .call import Template
-        from .jobs.cache import key_fingerprint
+        from .hooks.cache import key_fingerprint
+        from .prepare import Template
         from .shared._redis import check_url, url_from_env
 
         if limits not in ("shared", "local"):
@@ -271,9 +271,10 @@ class Completions:
 
     async def _one(self, row: dict[str, Any], lane: Any) -> dict[str, Any]:
         from .api import acompletion
-        from .call import estimate_tokens
         from .engine.retry import RetryPolicy, retrying
         from .errors import RateLimitError
+        from .routing import find
+        from .tokens import estimate_tokens
 
         started = time.perf_counter()
         attempts = 0
@@ -287,6 +288,7 @@ class Completions:
                                          **params)  # fmt: skip
             else:
                 est = estimate_tokens(messages, params)
+                host = find(self.model)[0]
 
                 async def attempt() -> Any:
                     nonlocal attempts
@@ -295,12 +297,13 @@ class Completions:
                     try:
                         r = await acompletion(self.model, messages, num_retries=0, **params)
                     except BaseException as exc:
-                        await lane.release(lease, ok=False, headers=getattr(exc, "headers", None),
+                        headers = getattr(exc, "headers", None)
+                        await lane.release(lease, ok=False, rate=host.rate_info(headers) if headers else None,
                                            rate_limited=isinstance(exc, RateLimitError),
                                            retry_after=getattr(exc, "retry_after", None))  # fmt: skip
                         raise
                     used = r.usage.total_tokens if r.usage else None
-                    await lane.release(lease, ok=True, headers=r.response_headers, tokens_used=used)
+                    await lane.release(lease, ok=True, rate=host.rate_info(r.response_headers), tokens_used=used)
                     return r
 
                 resp = await retrying(attempt, RetryPolicy(num_retries=self.num_retries))

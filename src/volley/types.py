@@ -88,13 +88,15 @@ def new_id(prefix: str = "chatcmpl-") -> str:
 class ModelResponse(_Obj):
     """A chat completion: ``id, object, created, model, choices, usage``.
 
-    Besides the OpenAI fields it carries ``provider``, ``latency`` (seconds), ``response_headers``,
-    ``cache_hit`` and ``cost`` (USD); they are not part of ``model_dump()``.
+    Besides the OpenAI fields it carries declared metadata, not part of ``model_dump()``:
+    ``provider``, ``latency`` (seconds), ``response_headers``, ``cache_hit``, ``billing``
+    (``"standard"``, or ``"batch"`` for an answer from a provider batch API, with its ``batch_id``)
+    and ``cost`` (USD, set when the answer arrives; None for a model with no price).
 
     Example::
 
         r = volley.completion("gpt-4o-mini", [{"role": "user", "content": "hi"}])
-        print(r.choices[0].message.content, r.usage.total_tokens, r.latency)
+        print(r.choices[0].message.content, r.usage.total_tokens, r.latency, r.cost)
     """
 
     id: str = Field(default_factory=new_id)
@@ -109,6 +111,9 @@ class ModelResponse(_Obj):
     _latency: float | None = PrivateAttr(default=None)
     _headers: Mapping[str, str] = PrivateAttr(default_factory=dict)
     _cache_hit: bool = PrivateAttr(default=False)
+    _billing: Literal["standard", "batch"] = PrivateAttr(default="standard")
+    _batch_id: str | None = PrivateAttr(default=None)
+    _cost: float | None = PrivateAttr(default=None)
 
     @property
     def provider(self) -> str:
@@ -121,11 +126,20 @@ class ModelResponse(_Obj):
         return self._cache_hit
 
     @property
-    def cost(self) -> float | None:
-        """USD this answer cost (usage x price table; 0.0 for a cache hit; None for a model with no price)."""
-        from .cost import completion_cost
+    def billing(self) -> Literal["standard", "batch"]:
+        """How the provider bills this answer: ``"standard"``, or ``"batch"`` (a provider batch API's price)."""
+        return self._billing
 
-        return completion_cost(self)
+    @property
+    def batch_id(self) -> str | None:
+        """The provider batch this answer came from (``mode="batch_api"``), else None."""
+        return self._batch_id
+
+    @property
+    def cost(self) -> float | None:
+        """USD this answer cost (usage x price table, set when it arrived; 0.0 for a cache hit; None
+        for a model with no price, or a response volley did not receive). See ``volley.completion_cost``."""
+        return self._cost
 
     @property
     def latency(self) -> float | None:

@@ -7,14 +7,15 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from .errors import BadRequestError
+from .errors import InvalidRequestError
+
+__all__ = [
+    "InvalidRequestError", "non_negative_int", "positive_int", "positive_number", "positive_seconds",
+    "validate_messages", "validate_params",
+]  # fmt: skip
 
 ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
 _TOOL_NAME = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
-
-
-class InvalidRequestError(BadRequestError, ValueError):
-    """Bad input caught before sending: both a ``BadRequestError`` and a ``ValueError``."""
 
 
 def _fail(msg: str) -> InvalidRequestError:
@@ -79,6 +80,20 @@ def positive_int(name: str, value: Any) -> int:
     return value
 
 
+def non_negative_int(name: str, value: Any) -> int:
+    """``value`` if it is an integer >= 0, else a clear ``InvalidRequestError`` naming ``name``."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise _fail(f"{name} must be a non-negative integer; got {value!r}")
+    return value
+
+
+def positive_number(name: str, value: Any) -> float:
+    """``value`` if it is a finite number > 0 (an int or a float), else ``InvalidRequestError``."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+        raise _fail(f"{name} must be a positive number; got {value!r}")
+    return value
+
+
 def positive_seconds(name: str, value: Any, *, zero: bool = False) -> float:
     """``value`` as seconds if it is a finite number > 0 (>= 0 with ``zero``); else ``InvalidRequestError``.
 
@@ -111,10 +126,8 @@ def _number(params: Mapping[str, Any], name: str, lo: float, hi: float) -> None:
 
 def _positive_int(params: Mapping[str, Any], name: str) -> None:
     v = params.get(name)
-    if v is None:
-        return
-    if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-        raise _fail(f"{name} must be a positive integer; got {v!r}")
+    if v is not None:
+        positive_int(name, v)
 
 
 def validate_params(params: Mapping[str, Any]) -> None:

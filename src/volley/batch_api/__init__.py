@@ -3,7 +3,7 @@
 Example::
 
     from volley.batch_api import run_batch_api
-    from volley.call import Template
+    from volley.prepare import Template
 
     template = Template("claude-3-5-haiku-latest", {"max_tokens": 100})
     results = await run_batch_api([template.call(m) for m in prompts], poll_interval=30)

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
-from ..providers.anthropic import ERROR_STATUS
+from ..protocols.anthropic import ERROR_STATUS
 from ._http import Client
 from ._types import BatchInfo, ItemResult
 

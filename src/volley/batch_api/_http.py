@@ -80,7 +80,7 @@ class Client:
     async def _send(self, method: str, url: str, headers: dict[str, str], data: Any) -> bytes:
         import aiohttp
 
-        from ..transport import get_session
+        from ..transports.http import get_session
 
         session = await get_session()
         timeout = aiohttp.ClientTimeout(total=self.timeout)

@@ -10,7 +10,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from ..providers import openai as wire
+from ..protocols import openai as wire
 from ._http import Client
 from ._types import BatchInfo, ItemResult
 

@@ -10,7 +10,7 @@ from ._types import Adapter
 from .errors import BatchModeUnsupportedError
 
 if TYPE_CHECKING:
-    from ..call import Call
+    from ..prepare import Call
 
 SUPPORTED_PROVIDERS = ("openai", "anthropic")
 """Providers whose batch API volley speaks: OpenAI Batch and Anthropic Message Batches."""
@@ -34,14 +34,6 @@ def provider_of(batch_id: str) -> str | None:
     return None
 
 
-def _auth_headers(provider: str, api_key: str | None) -> dict[str, str]:
-    if provider == "anthropic":
-        from ..providers.anthropic import API_VERSION
-
-        return {"anthropic-version": API_VERSION, **({"x-api-key": api_key} if api_key else {})}
-    return {"Authorization": f"Bearer {api_key}"} if api_key else {}
-
-
 def make_adapter(
     provider: str,
     api_base: str,
@@ -52,18 +44,22 @@ def make_adapter(
     max_bytes: int | None = None,
     timeout: float | None = DEFAULT_TIMEOUT,
 ) -> Adapter:
-    """The batch adapter of ``provider`` at ``api_base``; ``headers`` (with the key) replace the default auth.
+    """The batch adapter of ``provider`` at ``api_base``; ``headers`` (with the key) replace the host's default.
 
     Limits default to the provider's documented ones (OpenAI: 50,000 requests / 200 MB per file;
     Anthropic: 100,000 requests / 256 MB per batch).
     """
     if provider not in SUPPORTED_PROVIDERS:
         raise unsupported(provider)
-    from .. import providers
+    from ..routing import Route
+    from ..routing import provider as host_of
 
-    module = providers.get(provider)
-    hdrs = {k: v for k, v in (headers or _auth_headers(provider, api_key)).items() if k.lower() != "content-type"}
-    client = Client(provider, api_base, hdrs, (api_key,) if api_key else (), module.error_message, timeout)
+    host = host_of(provider)
+    if headers is None:
+        route = Route(provider, host.protocol, "-", api_base, api_key, host)
+        headers = {**host.headers(route), **host.key_headers(route)}
+    hdrs = {k: v for k, v in headers.items() if k.lower() != "content-type"}
+    client = Client(provider, api_base, hdrs, (api_key,) if api_key else (), host.wire.error_message, timeout)
     limits: dict[str, Any] = {}
     if max_requests is not None:
         limits["max_requests"] = max_requests
@@ -80,9 +76,9 @@ def make_adapter(
 
 def adapter_for_call(call: Call, **kwargs: Any) -> Adapter:
     """The adapter that sends ``call``'s batch with the same base, key and extra headers as online."""
-    assert call.request is not None
     r = call.route
-    return make_adapter(r.provider, r.api_base, r.api_key, headers=call.request.headers, **kwargs)
+    headers = {**call.request.headers, **call.host.key_headers(r)}
+    return make_adapter(r.provider, r.api_base, r.api_key, headers=headers, **kwargs)
 
 
 def adapter_from_env(provider: str, api_base: str | None = None, api_key: str | None = None, **kwargs: Any) -> Adapter:

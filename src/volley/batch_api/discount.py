@@ -1,23 +1,24 @@
-"""The batch price: responses that came through a provider batch API are marked for cost accounting.
+"""The batch price: a response that came through a provider batch API is billed at the batch rate.
 
-Both OpenAI Batch and Anthropic Message Batches bill every token at half the online price. A
-response that came back through a batch carries ``response._batch_discount == 0.5`` (and
-``response._batch_id``); cost code multiplies the online price by :func:`batch_discount`.
-No aiohttp here: cost code may import this module freely.
+Both OpenAI Batch and Anthropic Message Batches bill every token at half the online price
+(``pricing.BATCH_DISCOUNT``). :func:`mark_batch` sets the response's declared ``billing`` to
+``"batch"`` (and its ``batch_id``) and prices it again at that rate.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-BATCH_DISCOUNT = 0.5
-"""Price multiplier of provider batch APIs (OpenAI and Anthropic: 50% off input and output tokens)."""
+from ..pricing import BATCH_DISCOUNT, completion_cost
+
+__all__ = ["BATCH_DISCOUNT", "batch_discount", "batch_id_of", "mark_batch"]
 
 
-def mark_batch(response: Any, batch_id: str, discount: float = BATCH_DISCOUNT) -> Any:
-    """Mark ``response`` as answered inside provider batch ``batch_id``; returns it."""
-    response._batch_discount = discount
+def mark_batch(response: Any, batch_id: str) -> Any:
+    """Mark ``response`` as answered inside provider batch ``batch_id`` and price it so; returns it."""
+    response._billing = "batch"
     response._batch_id = batch_id
+    response._cost = completion_cost(response)
     return response
 
 
@@ -28,10 +29,9 @@ def batch_discount(response: Any) -> float:
 
         cost = online_price(response) * batch_discount(response)
     """
-    value = getattr(response, "_batch_discount", None)
-    return float(value) if value is not None else 1.0
+    return BATCH_DISCOUNT if getattr(response, "billing", "standard") == "batch" else 1.0
 
 
 def batch_id_of(response: Any) -> str | None:
     """The provider batch a response came from, or None for an online answer."""
-    return getattr(response, "_batch_id", None)
+    return getattr(response, "batch_id", None)

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from .run import Result, run_batch_api
 
 if TYPE_CHECKING:
-    from ..call import Template
+    from ..prepare import Template
 
 BATCH_OPTIONS = frozenset(
     {"poll_interval", "max_poll_interval", "on_submitted", "resume_ids", "custom_ids", "fallback", "on_status",

@@ -74,13 +74,13 @@ async def batch_results(
 
 
 def _result(provider: str, cid: str, item: ItemResult, info: BatchInfo) -> ModelResponse | BatchItemError:
-    from .. import providers
+    from ..registry import get_protocol
 
     where: dict[str, Any] = {"provider": provider, "batch_id": info.id, "custom_id": cid}
     if item.kind == "succeeded":
         model = str(item.body.get("model", "")) if isinstance(item.body, dict) else ""
         try:
-            resp = ModelResponse.model_validate(providers.get(provider).parse_response(item.body, model))
+            resp = ModelResponse.model_validate(get_protocol(provider).parse_response(item.body, model))
         except Exception as exc:
             return BatchItemError(f"unreadable result: {exc}", **where)
         resp._provider = provider

@@ -26,7 +26,7 @@ from .discount import mark_batch
 from .errors import BatchItemCanceled, BatchItemError, BatchItemExpired, BatchModeUnsupportedError, BatchResumeError
 
 if TYPE_CHECKING:
-    from ..call import Call
+    from ..prepare import Call
 
 Result = ModelResponse | BaseException
 OnSubmitted = Callable[[list[str]], None]
@@ -67,14 +67,14 @@ def check(calls: Sequence[Call], fallback: str | None = None, poll_interval: flo
     for call in calls:
         if call.stream:
             raise BatchModeUnsupportedError("stream=True cannot go through a provider batch API")
-        if call.module is not None and call.route.provider not in SUPPORTED_PROVIDERS:
+        if call.transport.limited and call.route.provider not in SUPPORTED_PROVIDERS:
             raise unsupported(call.route.provider)
 
 
 def body_of(call: Call) -> dict[str, Any]:
     """The online request body of ``call``, as a batch item carries it (never a stream)."""
-    assert call.request is not None and call.request.body is not None
     body = call.request.body
+    assert isinstance(body, dict)
     if "stream" in body or "stream_options" in body:
         body = {k: v for k, v in body.items() if k not in ("stream", "stream_options")}
     return body
@@ -154,9 +154,9 @@ def to_result(call: Call, cid: str, item: ItemResult | None, info: BatchInfo) ->
     """One item's outcome → the ModelResponse (marked as batch-priced) or the exception for its slot."""
     r = call.route
     where = {"provider": r.provider, "model": r.model, "batch_id": info.id, "custom_id": cid}
-    secrets = call.request.secrets if call.request is not None else ()
+    secrets = call.request.secrets
     if item is not None and item.kind == "succeeded":
-        from ..call import parse_answer
+        from ..send import parse_answer
 
         try:
             resp = parse_answer(call, item.body)
@@ -212,8 +212,8 @@ async def _all(aws: Sequence[Awaitable[Any]]) -> list[Any]:
 
 
 async def _online(calls: Sequence[Call], indices: list[int]) -> dict[int, Result]:
-    from ..call import execute
     from ..engine.run import run
+    from ..send import execute
 
     if not indices:
         return {}
@@ -281,7 +281,7 @@ async def run_batch_api(
     ids = check_ids(custom_ids, len(calls)) if custom_ids is not None else [custom_id(i) for i in range(len(calls))]
     limits = {k: v for k, v in (("max_requests", max_requests), ("max_bytes", max_bytes)) if v is not None}
     results: list[Result | None] = [None] * len(calls)
-    batchable = [i for i, c in enumerate(calls) if c.module is not None]  # mock_response: answered locally
+    batchable = [i for i, c in enumerate(calls) if c.transport.limited]  # mock_response: answered locally
 
     slot = {ids[i]: i for i in batchable}
 
@@ -321,7 +321,7 @@ async def run_batch_api(
             on_submitted(list(submitted))
     settle(await _all([follow(c.adapter, info) for c, info in zip(chunks, infos)]), [c.indices for c in chunks])
 
-    mocks = [i for i, c in enumerate(calls) if c.module is None]
+    mocks = [i for i, c in enumerate(calls) if not c.transport.limited]
     again = [i for i in batchable if isinstance(results[i], BatchItemError)] if fallback == "online" else []
     for i, r in (await _online(calls, mocks + again)).items():
         results[i] = r

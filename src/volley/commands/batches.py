@@ -15,7 +15,7 @@ from ..batch_api._types import BatchInfo
 from ..batch_api.adapters import SUPPORTED_PROVIDERS
 from ..batch_api.run import index_of
 from ..errors import APIError
-from ..jobs.files import open_private
+from ..files import open_private
 from ..types import ModelResponse
 
 

@@ -121,7 +121,7 @@ def check_one_provider(models: Sequence[str], args: argparse.Namespace) -> None:
 def load_prices(args: argparse.Namespace) -> None:
     """Register ``--prices FILE`` (raises UsageError when unreadable)."""
     if getattr(args, "prices", None):
-        from ..cost import load_prices as load
+        from ..pricing import load_prices as load
 
         try:
             load(args.prices)
@@ -165,10 +165,11 @@ def secrets_in(argv: Sequence[str]) -> list[str]:
             elif i + 1 < len(argv):
                 found.append(argv[i + 1])
         found += _KEY_LIKE.findall(arg)
-    from ..routing import PROVIDERS
+    from ..registry import get_provider, provider_names
 
-    for info in PROVIDERS.values():
-        found += [os.environ[n] for n in info.key_env if os.environ.get(n)]
+    for name in provider_names():
+        host = get_provider(name)
+        found += [os.environ[n] for n in (host.key_env if host else ()) if os.environ.get(n)]
     return sorted({s for s in found if s}, key=len, reverse=True)  # longest first: no partial leftovers
 
 

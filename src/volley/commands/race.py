@@ -7,9 +7,10 @@ import json
 import time
 from typing import Any
 
-from ..call import Call, execute, prepare
 from ..engine.race import first_success
 from ..errors import AllModelsFailedError, APIError
+from ..prepare import Call, prepare
+from ..send import execute
 from ..types import ModelResponse
 from .common import (
     EXIT_INTERRUPTED,

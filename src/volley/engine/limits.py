@@ -8,9 +8,9 @@ lane shares its limits (one lane table per event loop; all sync calls share the 
   caller gave ``rpm``/``tpm``, only a few probe requests go out, not ``max_workers`` blind.
 - Pacing: a GCRA pacer per limit spaces requests ``60/rpm`` seconds apart, and tokens at ``tpm/60``
   per second, instead of letting a minute's budget go out in one burst.
-- Learning: ``x-ratelimit-limit-requests/-tokens`` (OpenAI, Groq, ...) and
-  ``anthropic-ratelimit-*`` set the pace when the caller gave none; ``remaining == 0`` pauses the
-  lane until the matching ``reset``.
+- Learning: the limits a host reads from its responses (a neutral ``RateInfo``: the engine knows
+  no header names) set the pace when the caller gave none; a used-up budget (``remaining == 0``)
+  pauses the lane until its reset.
 - A 429 pauses the whole lane for the server's ``retry-after`` (or one second) and slows it down.
 - Server hints are capped (``errors.MAX_SERVER_WAIT``): a pause, and the pacing one request costs
   under a learned limit, last at most that long. A call never waits out a pause longer than its own
@@ -26,12 +26,11 @@ from __future__ import annotations
 
 import asyncio
 import math
-import re
 import time
 import weakref
 from collections import deque
-from collections.abc import Awaitable, Callable, Hashable, Mapping
-from datetime import datetime
+from collections.abc import Awaitable, Callable, Hashable
+from dataclasses import dataclass
 
 from ..errors import MAX_SERVER_WAIT, QuotaExceededError, RateLimitError, server_wait
 from .run import deadline_left
@@ -46,6 +45,33 @@ SAFETY = 0.97
 PROBE = 4
 #: Pause after a 429 that gave no retry-after.
 DEFAULT_PAUSE = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class RateInfo:
+    """What a response said about the account's rate limits, in neutral terms (seconds, counts).
+
+    A host reads it from its response headers (``Provider.rate_info``); lanes learn from it and
+    know no header names.
+    """
+
+    limit_requests: float | None = None  # per minute
+    limit_tokens: float | None = None  # per minute
+    remaining_requests: int | None = None
+    remaining_tokens: int | None = None
+    reset_requests: float | None = None  # seconds until the request budget refills
+    reset_tokens: float | None = None
+
+    @property
+    def pause(self) -> float | None:
+        """Seconds to hold off when a budget is used up (``remaining == 0``), else None."""
+        waits = [
+            reset
+            for remaining, reset in ((self.remaining_requests, self.reset_requests),
+                                     (self.remaining_tokens, self.reset_tokens))
+            if remaining == 0 and reset
+        ]  # fmt: skip
+        return max(waits) if waits else None
 
 
 class Pacer:
@@ -76,43 +102,6 @@ class Pacer:
         shift = delta_cost / self.rate
         if math.isfinite(shift):
             self._tat += min(max(shift, -MAX_SERVER_WAIT), MAX_SERVER_WAIT)
-
-
-_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)")
-
-
-def parse_reset(value: str | None, now_wall: float | None = None) -> float | None:
-    """Seconds until a rate-limit reset: ``"1s"``, ``"6m0s"``, ``"20ms"``, ``"2.5"`` or an RFC 3339 time."""
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        number = float(value)
-    except (ValueError, OverflowError):
-        pass
-    else:
-        return None if math.isnan(number) else max(0.0, number)
-    parts = _DURATION.findall(value)
-    if parts and "".join(n + u for n, u in parts) == value:
-        scale = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
-        return sum(float(n) * scale[u] for n, u in parts)
-    try:
-        at = datetime.fromisoformat(value.replace("Z", "+00:00"))
-        return max(0.0, at.timestamp() - (time.time() if now_wall is None else now_wall))
-    except (ValueError, OverflowError, OSError):
-        return None
-
-
-def _int(headers: Mapping[str, str], name: str) -> int | None:
-    """A non-negative integer header, or None when absent or not a sane number."""
-    v = headers.get(name)
-    if v is None:
-        return None
-    try:
-        n = int(float(v))
-    except (ValueError, OverflowError):
-        return None
-    return n if n >= 0 else None
 
 
 class Lane:
@@ -288,7 +277,7 @@ class Lane:
         self,
         *,
         ok: bool,
-        headers: Mapping[str, str] | None = None,
+        rate: RateInfo | None = None,
         tokens_reserved: float = 0.0,
         tokens_used: float | None = None,
         rate_limited: bool = False,
@@ -303,8 +292,8 @@ class Lane:
         if quota_exhausted is not None:
             self.quota_until = now + MAX_SERVER_WAIT
             self.quota_message = quota_exhausted[:300]
-        if headers:
-            self._learn(headers, now)
+        if rate is not None:
+            self._learn(rate, now)
         if tokens_used is not None and self._tok_pacer is not None:
             self._tok_pacer.adjust(tokens_used - tokens_reserved)
         if rate_limited:
@@ -339,33 +328,18 @@ class Lane:
 
     # ------------------------------------------------------------------ learning
 
-    def _learn(self, h: Mapping[str, str], now: float) -> None:
-        for names in _HEADER_STYLES:
-            lim_r, rem_r, reset_r, lim_t, rem_t, reset_t = names
-            if lim_r not in h and lim_t not in h:
-                continue
-            limit_r, limit_t = _int(h, lim_r), _int(h, lim_t)
-            if (limit_r and limit_r != self.learned_rpm) or (limit_t and limit_t != self.learned_tpm):
-                self.learned_rpm = float(limit_r) if limit_r else self.learned_rpm
-                self.learned_tpm = float(limit_t) if limit_t else self.learned_tpm
-                self._repace()
-            for remaining, reset in ((rem_r, reset_r), (rem_t, reset_t)):
-                if _int(h, remaining) == 0:
-                    wait = server_wait(parse_reset(h.get(reset)))
-                    if wait:
-                        self.paused_until = max(self.paused_until, now + wait)
+    def _learn(self, rate: RateInfo, now: float) -> None:
+        """Pace by the limits the server reported, and pause while a reported budget is used up."""
+        limit_r, limit_t = rate.limit_requests, rate.limit_tokens
+        if (limit_r and limit_r != self.learned_rpm) or (limit_t and limit_t != self.learned_tpm):
+            self.learned_rpm = float(limit_r) if limit_r else self.learned_rpm
+            self.learned_tpm = float(limit_t) if limit_t else self.learned_tpm
+            self._repace()
+        wait = server_wait(rate.pause)
+        if wait:
+            self.paused_until = max(self.paused_until, now + wait)
+        if limit_r or limit_t or rate.remaining_requests is not None or rate.remaining_tokens is not None:
             self._end_probe()
-            return
-
-
-# (limit, remaining, reset) for requests, then tokens, in each provider family's header names
-_HEADER_STYLES = (
-    ("x-ratelimit-limit-requests", "x-ratelimit-remaining-requests", "x-ratelimit-reset-requests",
-     "x-ratelimit-limit-tokens", "x-ratelimit-remaining-tokens", "x-ratelimit-reset-tokens"),
-    ("anthropic-ratelimit-requests-limit", "anthropic-ratelimit-requests-remaining",
-     "anthropic-ratelimit-requests-reset", "anthropic-ratelimit-tokens-limit",
-     "anthropic-ratelimit-tokens-remaining", "anthropic-ratelimit-tokens-reset"),
-)  # fmt: skip
 
 
 _lanes: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[Hashable, Lane]] = weakref.WeakKeyDictionary()

@@ -32,8 +32,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..call import CONTROL_PARAMS
 from ..errors import APIConnectionError, APIError
+from ..prepare import CONTROL_PARAMS
 from ..types import ModelResponse
 from ..validate import InvalidRequestError, validate_messages
 

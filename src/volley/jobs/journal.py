@@ -31,7 +31,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from .files import ensure_private, open_private
+from ..files import ensure_private, open_private
 
 SCHEMA_VERSION = 1
 STATES = ("pending", "in_flight", "done", "failed", "invalid")

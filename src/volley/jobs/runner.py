@@ -28,16 +28,20 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from .. import __version__
-from ..call import Template, execute
-from ..cost import Budget, BudgetExceededError, ceiling_note, model_price
+from ..budget import Budget
 from ..engine.progress import Progress
 from ..engine.run import run as run_jobs
-from ..errors import APIError, UnsupportedParamsError, redact
-from ..routing import PROVIDERS, split_model
+from ..errors import APIError, BudgetExceededError, UnsupportedParamsError, redact
+from ..files import open_private
+from ..hooks.budget import BudgetHook
+from ..prepare import Template
+from ..pricing import ceiling_note, model_price
+from ..registry import get_provider, provider_names
+from ..routing import split_model
+from ..send import execute
 from ..types import ModelResponse
 from ..validate import InvalidRequestError
 from . import journal as journal_mod
-from .files import open_private
 from .io import Item, dumps, file_digest, invalid_record, parse_line, read_lines, result_record
 from .journal import Journal, rewrite_output
 from .summary import RunSummary, percentile
@@ -116,6 +120,7 @@ class Job:
         self.log = log or sys.stderr
         self.journal: Journal | None = None
         self.budget: Budget | None = None
+        self._budget_hook: BudgetHook | None = None
         self.invalid_items: list[Item] = []
         self._templates: dict[tuple[str, str], Template] = {}
         self._control = options.control()
@@ -181,7 +186,8 @@ class Job:
         except OSError as exc:
             raise SetupError(f"cannot write the output {o.output}: {_reason(exc)}") from None
         if o.budget_usd is not None:
-            self.budget = Budget(o.budget_usd, spent=self.journal.spent(), warn=False)
+            self.budget = Budget(o.budget_usd, spent=self.journal.spent())
+            self._budget_hook = BudgetHook(self.budget, warn=False)
             self._summary.budget_note = "; ".join(self._budget_notes.values()) or None
             if not o.quiet:
                 for note in self._budget_notes.values():
@@ -191,8 +197,8 @@ class Job:
         """The job's own provider, when the command line names it (``-m`` or ``--api-provider``)."""
         o = self.opts
         named = o.api_provider
-        if named is not None and named not in PROVIDERS and named != "local":
-            known = ", ".join(sorted([*PROVIDERS, "local"]))
+        if named is not None and get_provider(named) is None:
+            known = ", ".join(provider_names())
             raise SetupError(f"--api-provider {named!r} is not a known provider; known providers: {known}")
         if o.model:
             try:
@@ -419,7 +425,8 @@ class Job:
                 if self.budget is not None and self.budget.exhausted:
                     self._custom_ids.pop(n, None)
                     return
-                call.budget = self.budget
+                if self._budget_hook is not None:
+                    call.add_hook(self._budget_hook)
                 yield n, self._job(n, call, tracker)
         except _JobIOError as exc:
             self._io_error = exc

@@ -33,9 +33,11 @@ from typing import Any
 from urllib.parse import quote
 
 from ..errors import APIError, BadRequestError, UnsupportedParamsError, error_from_status
-from ..providers.base import (
+from ..transports.eventstream import aws_error
+from .base import (
     chunk,
     copy_renamed,
+    endpoint,
     error_text,
     load_json,
     output_cap,
@@ -44,7 +46,6 @@ from ..providers.base import (
     tool_arguments,
     usage,
 )
-from ..transports.eventstream import aws_error
 
 NAME = "bedrock_converse"
 
@@ -123,6 +124,11 @@ def model_family(model: str) -> str:
             name = name[len(prefix) :]
             break
     return name.split(".", 1)[0] if "." in name else ""
+
+
+def url(base: str, model: str, *, stream: bool) -> str:
+    """``{base}/model/{model id}/converse`` (``/converse-stream`` for a stream)."""
+    return endpoint(base, path(model, stream=stream))
 
 
 def path(model: str, *, stream: bool) -> str:

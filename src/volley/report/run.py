@@ -12,7 +12,7 @@ import datetime as dt
 import os
 from pathlib import Path
 
-from ..jobs.files import open_private
+from ..files import open_private
 from . import figures
 from .data import RunData, load_run
 from .page import Page, count, money, seconds

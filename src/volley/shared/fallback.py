@@ -19,7 +19,7 @@ Example::
     lane = ResilientLane(key, RedisLimitStore.from_url(url, key))
     lane.configure(max_workers=50, rpm=600)
     lease = await lane.acquire(tokens=300)
-    await lane.release(lease, ok=True, headers=resp.response_headers, tokens_used=280)
+    await lane.release(lease, ok=True, rate=host.rate_info(resp.response_headers), tokens_used=280)
 """
 
 from __future__ import annotations
@@ -30,26 +30,22 @@ import logging
 import time
 import uuid
 import weakref
-from collections.abc import Hashable, Mapping
+from collections.abc import Hashable
 from typing import Literal
 
-from ..engine.limits import Lane
+from ..engine.limits import Lane, RateInfo
+from ..errors import server_wait
 from .store import LEASE_TTL, Lease, LimitStore, SharedLane, StoreUnavailable, lane_id
 
 log = logging.getLogger("volley.shared")
 
 
-def header_facts(headers: Mapping[str, str] | None) -> tuple[float | None, float | None, float]:
-    """``(rpm, tpm, pause)`` that rate-limit headers state: the limits, and seconds until a used-up one resets.
-
-    Reads them with :class:`volley.engine.limits.Lane` itself (one place knows the header names).
-    """
-    if not headers:
+def rate_facts(rate: RateInfo | None) -> tuple[float | None, float | None, float]:
+    """``(rpm, tpm, pause)`` that a host's ``RateInfo`` states: the limits, and seconds until a used-up one
+    resets (capped like every server hint)."""
+    if rate is None:
         return None, None, 0.0
-    probe = Lane(clock=lambda: 0.0)
-    probe.in_flight = 1
-    probe.release(ok=True, headers=headers)
-    return probe.learned_rpm, probe.learned_tpm, probe.paused_until
+    return rate.limit_requests, rate.limit_tokens, server_wait(rate.pause) or 0.0
 
 
 def _label(key: Hashable) -> str:
@@ -126,7 +122,7 @@ class ResilientLane:
         lease: Lease,
         *,
         ok: bool,
-        headers: Mapping[str, str] | None = None,
+        rate: RateInfo | None = None,
         tokens_reserved: float | None = None,
         tokens_used: float | None = None,
         rate_limited: bool = False,
@@ -135,13 +131,13 @@ class ResilientLane:
         """Return ``lease`` where it came from, with what the attempt taught (as ``Lane.release``)."""
         if lease.origin == "local":
             reserved = lease.tokens if tokens_reserved is None else tokens_reserved
-            self.local.release(ok=ok, headers=headers, tokens_reserved=reserved, tokens_used=tokens_used,
+            self.local.release(ok=ok, rate=rate, tokens_reserved=reserved, tokens_used=tokens_used,
                                rate_limited=rate_limited, retry_after=retry_after)  # fmt: skip
             if self.local.learned_rpm or self.local.learned_tpm:
                 self._learned = (self.local.learned_rpm or self._learned[0], self.local.learned_tpm or self._learned[1])
                 self._configure_local()  # the share of what the headers say, not all of it
             return
-        rpm, tpm, pause = header_facts(headers)
+        rpm, tpm, pause = rate_facts(rate)
         if rpm or tpm:
             self._learned = (rpm or self._learned[0], tpm or self._learned[1])
         try:

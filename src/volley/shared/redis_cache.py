@@ -1,6 +1,6 @@
 """The response cache in Redis: one cache for every process, and one request in flight per cache key.
 
-Keys are :func:`volley.jobs.cache.request_key` (the request without credentials; with
+Keys are :func:`volley.hooks.cache.request_key` (the request without credentials; with
 ``scope="key"`` a fingerprint of the API key is mixed in, so each key has its own answers), under
 ``volley:cache:``. A value holds the provider and the answer's JSON, never a key. Only successful
 answers are stored; ``ttl`` (seconds) bounds how long they live (None: until Redis evicts them).
@@ -9,7 +9,7 @@ In-flight dedupe across processes: the first process to miss takes a lock (``SET
 expiry, renewed while its request runs) and sends; an identical request elsewhere waits for the
 answer to appear (a hit), at most ``wait`` seconds, and sends itself if the lock goes away without
 an answer (the first request failed, or its process died) or the wait runs out. Within one process
-identical requests share one future, as in :class:`volley.jobs.cache.ResponseCache`.
+identical requests share one future, as in :class:`volley.hooks.cache.ResponseCache`.
 
 Redis unreachable: a warning, and the request is sent as if there were no cache (never lost).
 
@@ -31,7 +31,7 @@ import weakref
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from ..jobs.cache import SCOPES, _hit, request_key
+from ..hooks.cache import SCOPES, _hit, request_key
 from ..types import ModelResponse
 from . import _redis
 
@@ -208,7 +208,7 @@ class RedisCache:
 
 
 class RedisCacheView:
-    """A Redis cache seen under one scope: what a call's ``cache`` holds (as ``jobs.cache.CacheView``)."""
+    """A Redis cache seen under one scope: what a call's ``cache`` holds (as ``hooks.cache.CacheView``)."""
 
     __slots__ = ("cache", "scope")
 

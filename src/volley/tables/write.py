@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from .._optional import need
-from ..jobs.files import open_private
+from ..files import open_private
 from .read import TableError
 
 OUTPUT_FORMATS = {

@@ -1,8 +1,9 @@
-"""HTTP over aiohttp: one pooled ClientSession per event loop, JSON requests, an SSE reader.
+"""The HTTP transport over aiohttp: one pooled ClientSession per event loop, and the stream framings.
 
 Errors leave this module already typed: an HTTP error status becomes the matching ``APIError``
-subclass (the provider module supplies the message), network trouble becomes
-``APIConnectionError``, and a timeout becomes ``Timeout``.
+subclass (the host reads its error body), network trouble becomes ``APIConnectionError``, and a
+timeout becomes ``Timeout``. Stream framings: server-sent events (``sse``), the AWS event-stream
+binary framing (``aws-eventstream``, Bedrock) and newline-delimited JSON (``ndjson``, Ollama).
 
 Keys stay with their host: redirects are followed only within the request's origin (or from http
 to https on the same host); any other redirect is a ``RedirectError`` naming the target host.
@@ -26,11 +27,10 @@ from typing import Any
 import aiohttp
 from yarl import URL
 
-from .errors import APIConnectionError, APIError, RedirectError, Timeout, error_from_status
-from .masking import mask
-from .providers.base import HTTPRequest
+from ..errors import APIConnectionError, RedirectError, Timeout
+from ..masking import mask
+from .base import ErrorReader, Reply, Request, StreamReply
 
-ErrorMessage = Callable[[int, bytes], str]
 log = logging.getLogger("volley.transport")
 
 MAX_ERROR_BODY = 64 * 1024
@@ -99,15 +99,6 @@ def _timeout(seconds: float | None, stream: bool) -> aiohttp.ClientTimeout:
     return aiohttp.ClientTimeout(total=seconds)
 
 
-def _encode(body: dict[str, Any] | None) -> bytes | None:
-    if body is None:
-        return None
-    try:
-        return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-    except (TypeError, ValueError, UnicodeEncodeError) as exc:
-        raise APIError(f"request body is not JSON-serialisable: {exc}") from None
-
-
 def _is_loopback(host: str) -> bool:
     host = host.strip("[]").lower()
     if host == "localhost" or host.endswith(".localhost"):
@@ -118,10 +109,10 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
-def _warn_plain_http(url: URL, req: HTTPRequest) -> None:
+def _warn_plain_http(url: URL, auth: Mapping[str, str]) -> None:
     """Log once per host when a key goes over plain http to another machine."""
     host = url.host or ""
-    if url.scheme != "http" or host in _warned_plain_http or _is_loopback(host) or not req.credential_headers():
+    if url.scheme != "http" or host in _warned_plain_http or _is_loopback(host) or not auth:
         return
     _warned_plain_http.add(host)
     log.warning(
@@ -144,18 +135,20 @@ def _origin(url: URL) -> str:
     return f"{url.scheme}://{url.host}:{url.port}"
 
 
-async def _send(req: HTTPRequest, timeout: float | None, stream: bool) -> aiohttp.ClientResponse:
-    """Send ``req``; follow only the redirects that keep its key with its origin."""
+async def _send(req: Request, auth: Mapping[str, str], timeout: float | None) -> aiohttp.ClientResponse:
+    """Send ``req`` with this attempt's ``auth`` headers; follow only the redirects that keep its key
+    with its origin. The URL goes out exactly as built (``encoded=True``: a signature covers it)."""
     session = await get_session()
     loop = asyncio.get_running_loop()
     give_up = None if timeout is None else loop.time() + timeout
-    url, method, data = URL(req.url), req.method, _encode(req.body)
+    url, method, data = URL(req.url, encoded=True), req.method, req.content
+    headers = {**req.headers, **auth} if auth else req.headers
     for _ in range(MAX_REDIRECTS + 1):
-        _warn_plain_http(url, req)
+        _warn_plain_http(url, auth)
         left = None if give_up is None else max(give_up - loop.time(), 0.001)
         try:
             resp = await session.request(
-                method, url, data=data, headers=req.headers, timeout=_timeout(left, stream), allow_redirects=False
+                method, url, data=data, headers=headers, timeout=_timeout(left, req.stream), allow_redirects=False
             )
         except asyncio.TimeoutError:
             raise Timeout(f"no answer within {timeout} s") from None
@@ -201,7 +194,7 @@ async def _read_capped(resp: aiohttp.ClientResponse, limit: int) -> bytes:
     return b"".join(parts)
 
 
-async def _raise_for_status(resp: aiohttp.ClientResponse, req: HTTPRequest, error_message: ErrorMessage) -> None:
+async def _raise_for_status(resp: aiohttp.ClientResponse, req: Request, error: ErrorReader) -> None:
     if resp.status < 400:
         return
     log.debug("%s %s -> %d", req.method, mask(req.url), resp.status)  # never the headers: they carry the key
@@ -209,43 +202,56 @@ async def _raise_for_status(resp: aiohttp.ClientResponse, req: HTTPRequest, erro
         body = await _read_capped(resp, MAX_ERROR_BODY)
     finally:
         _done_with(resp)
-    message = error_message(resp.status, body)
+    exc = error(resp.status, resp.headers, body)
     if len(body) >= MAX_ERROR_BODY:
-        message += f" [error body cut at {MAX_ERROR_BODY // 1024} KiB]"
-    raise error_from_status(resp.status, message, headers=resp.headers, body=body, secrets=req.secrets)
+        exc.message += f" [error body cut at {MAX_ERROR_BODY // 1024} KiB]"
+    raise exc
 
 
-async def request_json(
-    req: HTTPRequest, *, timeout: float | None, error_message: ErrorMessage
-) -> tuple[bytes, Mapping[str, str]]:
-    """Send ``req`` and return ``(body, headers)`` of a 2xx answer; raise a typed error otherwise.
+class HTTPTransport:
+    """Requests over aiohttp (the transport of every HTTP provider)."""
 
-    ``headers`` is the answer's read-only, case-insensitive header mapping.
-    """
-    resp = await _send(req, timeout, stream=False)
-    try:
-        await _raise_for_status(resp, req, error_message)
-        body = await resp.read()
-        return body, resp.headers
-    except asyncio.TimeoutError:
-        raise Timeout(f"no complete answer within {timeout} s") from None
-    except aiohttp.ClientError as exc:
-        raise APIConnectionError(f"{type(exc).__name__} while reading the answer: {exc}") from None
-    finally:
-        _done_with(resp)
+    limited = True
+
+    async def send(
+        self, request: Request, *, auth: Mapping[str, str], timeout: float | None, error: ErrorReader
+    ) -> Reply:
+        """Send ``request``; the body and headers of a 2xx answer, a typed error otherwise."""
+        resp = await _send(request, auth, timeout)
+        try:
+            await _raise_for_status(resp, request, error)
+            return Reply(await resp.read(), resp.headers)
+        except asyncio.TimeoutError:
+            raise Timeout(f"no complete answer within {timeout} s") from None
+        except aiohttp.ClientError as exc:
+            raise APIConnectionError(f"{type(exc).__name__} while reading the answer: {exc}") from None
+        finally:
+            _done_with(resp)
+
+    async def open_stream(
+        self, request: Request, *, auth: Mapping[str, str], timeout: float | None, error: ErrorReader
+    ) -> StreamReply:
+        """Send ``request`` and return its events, read with the request's framing."""
+        resp = await _send(request, auth, timeout)
+        try:
+            await _raise_for_status(resp, request, error)
+        except BaseException:
+            _done_with(resp)
+            raise
+        return StreamReply(frames(resp, request.framing, timeout), resp.headers)
 
 
-async def open_stream(
-    req: HTTPRequest, *, timeout: float | None, error_message: ErrorMessage
-) -> aiohttp.ClientResponse:
-    """Send ``req`` and return the open response of a 2xx answer, ready for :func:`sse_events`."""
-    resp = await _send(req, timeout, stream=True)
-    try:
-        await _raise_for_status(resp, req, error_message)
-    except BaseException:
-        _done_with(resp)
-        raise
-    return resp
+def frames(resp: aiohttp.ClientResponse, framing: str, timeout: float | None) -> AsyncIterator[tuple[str | None, Any]]:
+    """The ``(event, data)`` pairs of a stream answer in ``framing``."""
+    if framing == "sse":
+        return sse_events(resp, timeout=timeout)
+    if framing == "ndjson":
+        return ndjson_events(resp, timeout=timeout)
+    if framing == "aws-eventstream":
+        from .eventstream import aws_eventstream_events
+
+        return aws_eventstream_events(resp)
+    raise ValueError(f"unknown stream framing {framing!r}")
 
 
 def _reader(content: aiohttp.StreamReader) -> Callable[[float | None], Awaitable[bytes]]:
@@ -335,3 +341,50 @@ def _line(buf: bytearray, start: int, end: int) -> str:
         return buf[start:end].decode("utf-8")
     except UnicodeDecodeError as exc:
         raise APIConnectionError(f"stream is not valid UTF-8 ({exc.reason} at byte {exc.start})") from None
+
+
+async def ndjson_events(
+    resp: aiohttp.ClientResponse, *, timeout: float | None = None
+) -> AsyncIterator[tuple[str | None, Any]]:
+    """Yield ``(None, object)`` for each line of a newline-delimited JSON stream (Ollama's framing).
+
+    Same bounds as :func:`sse_events`: ``timeout`` seconds without a line is a ``Timeout``; a line
+    over :data:`MAX_LINE` bytes, or one that is not JSON, is an ``APIConnectionError``.
+    """
+    loop = asyncio.get_running_loop()
+    read = _reader(resp.content)
+    buf = bytearray()
+    scan = 0
+    try:
+        while True:
+            block = await read(None if timeout is None else loop.time() + timeout)
+            if not block:
+                break
+            buf += block
+            start = 0
+            while (nl := buf.find(b"\n", scan)) >= 0:
+                line = _line(buf, start, nl).strip()
+                start = scan = nl + 1
+                if line:
+                    yield None, _json_line(line)
+            if start:
+                del buf[:start]
+            scan = len(buf)
+            if scan > MAX_LINE:
+                raise APIConnectionError(f"stream line longer than {MAX_LINE // 2**20} MiB")
+        tail = _line(buf, 0, len(buf)).strip()
+        if tail:
+            yield None, _json_line(tail)
+    except asyncio.TimeoutError:
+        raise Timeout(f"stream stalled: no line within {timeout} s") from None
+    except aiohttp.ClientError as exc:
+        raise APIConnectionError(f"stream broken: {type(exc).__name__}: {exc}") from None
+    finally:
+        _done_with(resp)
+
+
+def _json_line(line: str) -> Any:
+    try:
+        return json.loads(line)
+    except (ValueError, RecursionError):
+        raise APIConnectionError(f"malformed JSON line in the stream: {line[:200]!r}") from None

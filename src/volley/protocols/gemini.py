@@ -21,12 +21,11 @@ from typing import Any
 
 from ..errors import error_from_status
 from .base import (
-    HTTPRequest,
     chunk,
     copy_renamed,
     error_text,
-    json_request,
     load_json,
+    merge_extra,
     output_cap,
     parse_arguments,
     stop_list,
@@ -74,25 +73,31 @@ ERROR_STATUS = {
 # ---------------------------------------------------------------- request
 
 
-def build_request(
-    model: str,
-    messages: list[dict[str, Any]],
-    params: dict[str, Any],
-    *,
-    api_base: str,
-    api_key: str | None,
-    stream: bool,
-) -> HTTPRequest:
-    """OpenAI-style ``messages`` + ``params`` → a ``generateContent`` request.
+HEADERS: dict[str, str] = {}
+AUTH = ("x-goog-api-key", "{key}")
+
+
+def url(base: str, model: str, *, stream: bool) -> str:
+    """``{base}/v1beta/models/{model}:generateContent`` (``:streamGenerateContent?alt=sse`` for a stream);
+    a base that already ends with a version (``/v1``, ``/v1beta``, ``/v1alpha``) keeps it."""
+    base = base.rstrip("/")
+    if not base.endswith(("/v1beta", "/v1", "/v1alpha")):
+        base += "/v1beta"
+    name = model.removeprefix("models/")
+    method = "streamGenerateContent?alt=sse" if stream else "generateContent"
+    return f"{base}/models/{name}:{method}"
+
+
+def build_body(model: str, messages: list[dict[str, Any]], params: dict[str, Any], *, stream: bool) -> dict[str, Any]:
+    """OpenAI-style ``messages`` + ``params`` → a ``generateContent`` body.
 
     ``extra_body`` is merged one level deep, so ``{"generationConfig": {"thinkingConfig": ...}}``
     adds to the generated ``generationConfig`` instead of replacing it.
 
     Example::
 
-        build_request("gemini-2.0-flash", [{"role": "user", "content": "hi"}], {"max_tokens": 50},
-                      api_base="https://generativelanguage.googleapis.com", api_key="AIza...", stream=True)
-        # POST .../v1beta/models/gemini-2.0-flash:streamGenerateContent?alt=sse
+        build_body("gemini-2.0-flash", [{"role": "user", "content": "hi"}], {"max_tokens": 50}, stream=True)
+        # {"contents": [{"role": "user", "parts": [{"text": "hi"}]}], "generationConfig": {"maxOutputTokens": 50}}
     """
     system, contents = convert_messages(messages)
     body: dict[str, Any] = {"contents": contents}
@@ -107,17 +112,7 @@ def build_request(
     tool_config = _tool_config(params.get("tool_choice"))
     if tool_config and params.get("tools"):
         body["toolConfig"] = tool_config
-    headers = {"x-goog-api-key": api_key} if api_key else {}
-    return json_request(_url(api_base, model, stream), body, params, headers, api_key)
-
-
-def _url(api_base: str, model: str, stream: bool) -> str:
-    base = api_base.rstrip("/")
-    if not base.endswith(("/v1beta", "/v1", "/v1alpha")):
-        base += "/v1beta"
-    name = model.removeprefix("models/")
-    method = "streamGenerateContent?alt=sse" if stream else "generateContent"
-    return f"{base}/models/{name}:{method}"
+    return merge_extra(body, params)
 
 
 _RENAMED = {

@@ -1,4 +1,4 @@
-"""What a completion cost: a price table, ``completion_cost``, and ``Budget`` (stop before a spend limit).
+"""What a completion costs: the price table, output ceilings, and ``completion_cost`` (pure numbers).
 
 Prices are USD per million tokens, ``(input, output)``, at each provider's standard (pay-as-you-go)
 list price: no prompt-cache, batch or long-context (>200k tokens) rates. Checked 2026-11-27 against
@@ -19,16 +19,13 @@ request sent without ``max_tokens``. A model not in it is assumed to reach
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import os
 import re
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TypeVar
-
-from .errors import BudgetExceededError
 
 log = logging.getLogger("volley")
 
@@ -117,6 +114,9 @@ MAX_OUTPUT_TOKENS: dict[str, int] = {
 #: Output ceiling assumed for a model not in ``MAX_OUTPUT_TOKENS`` (as large as the largest common ones).
 DEFAULT_MAX_OUTPUT_TOKENS = 131_072
 
+BATCH_DISCOUNT = 0.5
+"""Price multiplier of provider batch APIs (OpenAI and Anthropic bill batch tokens at half the online price)."""
+
 #: Providers that run on your own hardware: every token costs 0.
 FREE_PROVIDERS = frozenset({"ollama", "vllm", "hosted_vllm", "llamacpp", "local"})
 
@@ -186,6 +186,11 @@ def load_prices(path: str | os.PathLike[str]) -> dict[str, Price]:
         raise ValueError(f"{path}: a price file holds one JSON object of model -> price")
     register_prices(data)
     return {str(k).lower(): _as_price(k, v) for k, v in data.items()}
+
+
+def load_env() -> None:
+    """Register the price file named by ``VOLLEY_PRICES`` (once per file; when a call is set up)."""
+    _load_env()
 
 
 def _load_env() -> None:
@@ -290,9 +295,8 @@ def completion_cost(
     if completion_response is not None:
         if getattr(completion_response, "cache_hit", False):
             return 0.0
-        from .batch_api.discount import batch_discount
-
-        discount = batch_discount(completion_response)  # 0.5 for an answer from a provider batch API
+        if getattr(completion_response, "billing", "standard") == "batch":
+            discount = BATCH_DISCOUNT  # answered through a provider batch API
         usage = getattr(completion_response, "usage", None)
         prompt_tokens = (getattr(usage, "prompt_tokens", 0) or 0) if usage is not None else 0
         completion_tokens = (getattr(usage, "completion_tokens", 0) or 0) if usage is not None else 0
@@ -304,144 +308,6 @@ def completion_cost(
     if price is None:
         return None
     return (prompt_tokens * price[0] + completion_tokens * price[1]) / 1e6 * discount
-
-
-class Budget:
-    """A spend limit shared by the requests of a batch (or a ``volley run`` job).
-
-    Each request is reserved at its worst case before it is sent (:meth:`reservation`), and
-    ``spent + reserved + reservation`` must stay within ``limit_usd``; once it is answered, its
-    real cost (from the usage) replaces the reservation. When a request does not fit but others
-    are in flight, it waits for them to settle; when it does not fit with nothing in flight, the
-    budget is exhausted: this request and every later one raise :class:`BudgetExceededError`
-    without being sent. So the spend stays within the limit as long as each answer costs at most
-    its reservation, and the job stops at most one reservation short of it.
-
-    Worst case of one request, at the list price: one prompt token per byte of its text (a token is
-    at least one byte; see :func:`prompt_bound`), plus ``max_tokens`` times ``n`` output tokens
-    (the provider's default cap when volley sends one), or, without ``max_tokens``, the model's output
-    ceiling (:data:`MAX_OUTPUT_TOKENS`, :data:`DEFAULT_MAX_OUTPUT_TOKENS` when unknown), which is
-    logged once as a warning. Images, audio and files are not counted; an answer without usage
-    counts at its reservation; a failed request counts at 0.
-
-    Example::
-
-        out = volley.batch_completion("gpt-4o-mini", prompts, budget_usd=2.00, max_tokens=300)
-    """
-
-    def __init__(self, limit_usd: float, *, spent: float = 0.0, warn: bool = True) -> None:
-        if isinstance(limit_usd, bool) or not isinstance(limit_usd, (int, float)) or not limit_usd >= 0:
-            raise ValueError(f"budget_usd must be a non-negative number; got {limit_usd!r}")
-        self.limit = float(limit_usd)
-        self.spent = float(spent)
-        self.reserved = 0.0
-        self.in_flight = 0  # requests holding a reservation (an int: float sums never quite return to 0)
-        self.exhausted = False
-        self.refused = 0
-        self._warn = warn
-        self._warned: set[str] = set()
-        self._changed: asyncio.Event | None = None
-
-    def check_price(self, provider: str, model: str) -> None:
-        """Raise ``ValueError`` when the model has no price (a budget cannot be kept without one)."""
-        if model_price(model, provider) is None:
-            raise ValueError(
-                f"budget_usd needs a price for {provider}/{model}: add one with volley.register_prices "
-                "(or VOLLEY_PRICES / --prices FILE)"
-            )
-
-    def reservation(self, call: Any) -> float:
-        """USD a prepared call can cost at most (see the class docstring)."""
-        provider, model = call.route.provider, call.route.model
-        price = model_price(model, provider) or (0.0, 0.0)
-        out, note = output_ceiling(call)
-        label = f"{provider}/{model}"
-        if note and self._warn and price[1] and label not in self._warned:
-            self._warned.add(label)
-            log.warning("budget_usd: %s", note)
-        return (prompt_bound(call) * price[0] + out * price[1]) / 1e6
-
-    async def spend(self, call: Any, send: Callable[[], Awaitable[T]]) -> T:
-        """Send ``send()`` once the call's reservation fits in the budget; count what it really cost."""
-        reserved = self.reservation(call)
-        await self._reserve(reserved)
-        response: Any = None
-        try:
-            response = await send()
-            return response
-        finally:
-            self._settle(reserved, response)
-
-    async def _reserve(self, amount: float) -> None:
-        while True:
-            if not self.exhausted and self.spent + self.reserved + amount <= self.limit:
-                self.reserved += amount
-                self.in_flight += 1
-                return
-            if self.exhausted or self.in_flight == 0:
-                self.exhausted = True
-                self.refused += 1
-                raise BudgetExceededError(
-                    f"budget of ${self.limit:.4f} reached (spent ${self.spent:.4f}; the next request may cost "
-                    f"up to ${amount:.4f}); request not sent",
-                    spent=self.spent,
-                    budget=self.limit,
-                )
-            if self._changed is None:
-                self._changed = asyncio.Event()
-            await self._changed.wait()
-
-    def _settle(self, reserved: float, response: Any) -> None:
-        self.in_flight -= 1
-        self.reserved = max(0.0, self.reserved - reserved) if self.in_flight else 0.0
-        if response is not None:
-            cost = completion_cost(response) if getattr(response, "usage", None) is not None else None
-            self.spent += reserved if cost is None else cost  # no usage: assume the worst case
-        if self._changed is not None:
-            self._changed.set()
-            self._changed = None
-
-
-TOOL_PREAMBLE_TOKENS = 1024  # what a provider may add to the prompt to describe tools
-MESSAGE_OVERHEAD_TOKENS = 8  # role and separator tokens of one message in the provider's chat template
-
-
-def prompt_bound(call: Any) -> int:
-    """Most prompt tokens a prepared call can bill: one per UTF-8 byte of its text (a token is at least a byte).
-
-    Counts each message's text, tool calls and name, plus ``MESSAGE_OVERHEAD_TOKENS`` per message,
-    and the request's tools (plus ``TOOL_PREAMBLE_TOKENS``) and response format. Images, audio and
-    files are not counted.
-    """
-    from .providers.base import text_of
-
-    size = 2 * MESSAGE_OVERHEAD_TOKENS
-    for m in call.messages:
-        size += MESSAGE_OVERHEAD_TOKENS + len(text_of(m.get("content")).encode("utf-8"))
-        for extra in ("tool_calls", "name", "function_call"):
-            if m.get(extra):
-                size += _json_size(m[extra])
-    body = getattr(getattr(call, "request", None), "body", None)
-    if isinstance(body, Mapping):
-        if body.get("tools"):
-            size += _json_size(body["tools"]) + TOOL_PREAMBLE_TOKENS
-        if body.get("response_format"):
-            size += _json_size(body["response_format"])
-    return size
-
-
-def _json_size(value: Any) -> int:
-    return len(json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str).encode("utf-8"))
-
-
-def output_ceiling(call: Any) -> tuple[int, str | None]:
-    """Most output tokens a prepared call can bill, and a note when that is the model's ceiling (no max_tokens)."""
-    cap = getattr(call, "max_output", None)
-    n = getattr(call, "choices", 1) or 1
-    if cap is not None:
-        return int(cap) * n, None
-    ceiling, note = ceiling_note(call.route.provider, call.route.model)
-    return ceiling * n, note
 
 
 def ceiling_note(provider: str, model: str) -> tuple[int, str]:

@@ -34,12 +34,12 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+from ..files import DIR_MODE, ensure_private
+from ..transports.base import CREDENTIAL_HEADERS
 from ..types import ModelResponse
-from .files import DIR_MODE, ensure_private
 
 log = logging.getLogger("volley.cache")
 SCOPES = ("shared", "key")
-_CREDENTIAL_HEADERS = frozenset({"authorization", "x-api-key", "api-key", "x-goog-api-key", "proxy-authorization"})
 HIT_HEADERS = {"x-volley-cache": "hit"}
 
 
@@ -65,30 +65,27 @@ def key_fingerprint(api_key: str | None) -> str:
 def request_key(call: Any, scope: str = "shared") -> str:
     """The cache key of a prepared call: never includes the API key (or any credential header).
 
-    ``scope="key"`` mixes in :func:`key_fingerprint` of the call's key, so each key has its own answers.
+    It hashes the request body's bytes as encoded once for sending (no second encoding), the URL and
+    the non-credential headers. ``scope="key"`` mixes in :func:`key_fingerprint` of the call's key,
+    so each key has its own answers.
     """
     request = call.request
     secrets = [s for s in request.secrets if s]
-    headers = {
-        k.lower(): v
+    headers = sorted(
+        (k.lower(), v)
         for k, v in request.headers.items()
-        if k.lower() not in _CREDENTIAL_HEADERS and not any(s in str(v) for s in secrets)
-    }
+        if k.lower() not in CREDENTIAL_HEADERS and not any(s in str(v) for s in secrets)
+    )
     url = request.url
     for s in secrets:
         url = url.replace(s, "")
-    material = {
-        "v": 1,
-        "provider": call.route.provider,
-        "model": call.route.model,
-        "url": url,
-        "headers": headers,
-        "body": request.body,
-    }
+    head = {"v": 2, "provider": call.route.provider, "model": call.route.model, "url": url, "headers": headers}
     if scope == "key":
-        material["key_scope"] = key_fingerprint(call.route.api_key)
-    blob = json.dumps(material, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
-    return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+        head["key_scope"] = key_fingerprint(call.route.api_key)
+    digest = hashlib.sha256(json.dumps(head, separators=(",", ":"), ensure_ascii=False).encode("utf-8"))
+    digest.update(b"\0")
+    digest.update(request.content or b"")
+    return digest.hexdigest()
 
 
 class ResponseCache:
@@ -229,6 +226,7 @@ def _hit(response: ModelResponse, provider: str, latency: float) -> ModelRespons
     response._latency = latency
     response._headers = dict(HIT_HEADERS)
     response._cache_hit = True
+    response._cost = 0.0
     return response
 
 

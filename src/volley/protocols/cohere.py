@@ -15,13 +15,12 @@ from typing import Any
 
 from ..errors import UnsupportedParamsError, error_from_status
 from .base import (
-    HTTPRequest,
     chunk,
     copy_renamed,
     endpoint,
     error_text,
-    json_request,
     load_json,
+    merge_extra,
     output_cap,
     stop_list,
     text_of,
@@ -64,22 +63,22 @@ _RENAMED = {
 }
 
 
-def build_request(
-    model: str,
-    messages: list[dict[str, Any]],
-    params: dict[str, Any],
-    *,
-    api_base: str,
-    api_key: str | None,
-    stream: bool,
-) -> HTTPRequest:
-    """OpenAI-style ``messages`` + ``params`` → a Cohere v2 chat request.
+HEADERS: dict[str, str] = {}
+AUTH = ("Authorization", "Bearer {key}")
+
+
+def url(base: str, model: str, *, stream: bool) -> str:
+    """``{base}/v2/chat``."""
+    return endpoint(base, "/v2/chat")
+
+
+def build_body(model: str, messages: list[dict[str, Any]], params: dict[str, Any], *, stream: bool) -> dict[str, Any]:
+    """OpenAI-style ``messages`` + ``params`` → a Cohere v2 chat body.
 
     Example::
 
-        build_request("command-a-03-2025", [{"role": "user", "content": "hi"}], {"top_p": 0.9},
-                      api_base="https://api.cohere.com", api_key="co-...", stream=False)
-        # body: {"model": "command-a-03-2025", "messages": [...], "p": 0.9}
+        build_body("command-a-03-2025", [{"role": "user", "content": "hi"}], {"top_p": 0.9}, stream=False)
+        # {"model": "command-a-03-2025", "messages": [...], "p": 0.9}
     """
     body: dict[str, Any] = {"model": model, "messages": convert_messages(messages)}
     copy_renamed(params, body, _RENAMED)
@@ -106,8 +105,7 @@ def build_request(
         body["response_format"] = response_format
     if stream:
         body["stream"] = True
-    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-    return json_request(endpoint(api_base, "/v2/chat"), body, params, headers, api_key)
+    return merge_extra(body, params)
 
 
 def _tool(tool: dict[str, Any]) -> dict[str, Any]:

@@ -14,13 +14,12 @@ from typing import Any
 
 from ..errors import error_from_status
 from .base import (
-    HTTPRequest,
     chunk,
     copy_renamed,
     endpoint,
     error_text,
-    json_request,
     load_json,
+    merge_extra,
     output_cap,
     parse_arguments,
     stop_list,
@@ -72,21 +71,22 @@ ERROR_STATUS = {
 # ---------------------------------------------------------------- request
 
 
-def build_request(
-    model: str,
-    messages: list[dict[str, Any]],
-    params: dict[str, Any],
-    *,
-    api_base: str,
-    api_key: str | None,
-    stream: bool,
-) -> HTTPRequest:
-    """OpenAI-style ``messages`` + ``params`` → a Messages API request.
+HEADERS = {"anthropic-version": API_VERSION}
+AUTH = ("x-api-key", "{key}")
+
+
+def url(base: str, model: str, *, stream: bool) -> str:
+    """``{base}/v1/messages`` (a base that already ends with ``/v1`` keeps it)."""
+    return endpoint(base, "/v1/messages")
+
+
+def build_body(model: str, messages: list[dict[str, Any]], params: dict[str, Any], *, stream: bool) -> dict[str, Any]:
+    """OpenAI-style ``messages`` + ``params`` → a Messages API body.
 
     Example::
 
-        build_request("claude-sonnet-4-5", [{"role": "user", "content": "hi"}], {},
-                      api_base="https://api.anthropic.com", api_key="sk-ant-...", stream=False)
+        build_body("claude-sonnet-4-5", [{"role": "user", "content": "hi"}], {}, stream=False)
+        # {"model": "claude-sonnet-4-5", "messages": [...], "max_tokens": 4096}
     """
     system, turns = convert_messages(messages)
     max_tokens = output_cap(params)
@@ -121,8 +121,7 @@ def build_request(
             body["tool_choice"] = tool_choice
     if stream:
         body["stream"] = True
-    headers = {"anthropic-version": API_VERSION, **({"x-api-key": api_key} if api_key else {})}
-    return json_request(endpoint(api_base, "/v1/messages"), body, params, headers, api_key)
+    return merge_extra(body, params)
 
 
 def _tool(tool: dict[str, Any]) -> dict[str, Any]:

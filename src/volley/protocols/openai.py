@@ -10,7 +10,7 @@ import time
 from typing import Any
 
 from ..errors import error_from_status
-from .base import HTTPRequest, error_text, json_request, load_json, text_of
+from .base import endpoint, error_text, load_json, merge_extra, text_of
 
 NAME = "openai"
 
@@ -27,15 +27,23 @@ SUPPORTED_PARAMS = frozenset(
 _VALID_FINISH = {"stop", "length", "tool_calls", "content_filter", "function_call"}
 
 
-def build_request(
-    model: str,
-    messages: list[dict[str, Any]],
-    params: dict[str, Any],
-    *,
-    api_base: str,
-    api_key: str | None,
-    stream: bool,
-) -> HTTPRequest:
+HEADERS: dict[str, str] = {}
+AUTH = ("Authorization", "Bearer {key}")
+
+
+def url(base: str, model: str, *, stream: bool) -> str:
+    """``{base}/chat/completions`` (the base ends with the version: ``.../v1``)."""
+    return endpoint(base, "/chat/completions")
+
+
+def build_body(model: str, messages: list[dict[str, Any]], params: dict[str, Any], *, stream: bool) -> dict[str, Any]:
+    """OpenAI-style ``messages`` + ``params`` → the Chat Completions body (the shape is already OpenAI's).
+
+    Example::
+
+        build_body("gpt-4o-mini", [{"role": "user", "content": "hi"}], {"temperature": 0}, stream=False)
+        # {"model": "gpt-4o-mini", "messages": [...], "temperature": 0}
+    """
     body: dict[str, Any] = {"model": model, "messages": messages}
     for k, v in params.items():
         if k not in ("extra_body", "extra_headers") and v is not None:
@@ -45,8 +53,7 @@ def build_request(
         opts = dict(body.get("stream_options") or {})
         opts.setdefault("include_usage", True)
         body["stream_options"] = opts
-    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-    return json_request(api_base.rstrip("/") + "/chat/completions", body, params, headers, api_key)
+    return merge_extra(body, params)
 
 
 def _finish(reason: Any) -> str | None:

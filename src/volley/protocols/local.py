@@ -22,12 +22,9 @@ reading the prompt) and ``VOLLEY_LOCAL_EXTRA_BUFTS`` (``auto``: see ``volley.loc
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
-from contextlib import aclosing
 from typing import Any
 
 from ..errors import BadRequestError, LocalModelCrashedError, error_from_status
-from ..local import pool
 from ..local.files import (
     ALIASES,
     INSTALL_HINT,
@@ -39,12 +36,12 @@ from ..local.files import (
     require,
     smollm2_path,
 )
-from .base import HTTPRequest, chunk, text_of, usage
+from .base import chunk, text_of, usage
 
 __all__ = [
     "ALIASES", "INSTALL_HINT", "NAME", "SMOLLM2_DIST", "SMOLLM2_FILE", "SMOLLM2_PACKAGE", "SUPPORTED_PARAMS",
-    "LocalModelCrashedError", "MissingExtraError", "StreamParser", "build_request", "check", "complete",
-    "error_message", "events", "model_path", "parse_response", "smollm2_path",
+    "LocalModelCrashedError", "MissingExtraError", "StreamParser", "build_body", "check", "error_message",
+    "model_path", "parse_response", "smollm2_path", "url",
 ]  # fmt: skip
 
 NAME = "local"
@@ -124,43 +121,28 @@ def _sampling_kwargs(model: str, params: dict[str, Any]) -> dict[str, Any]:
     return kwargs
 
 
-def build_request(
-    model: str,
-    messages: list[dict[str, Any]],
-    params: dict[str, Any],
-    *,
-    api_base: str,
-    api_key: str | None,
-    stream: bool,
-) -> HTTPRequest:
-    """Check the extra and the model file (cheap: cached per file), then say in ``body`` what to run."""
+HEADERS: dict[str, str] = {}
+AUTH = ("", "")  # no credentials: the model runs on this machine
+
+
+def url(base: str, model: str, *, stream: bool) -> str:
+    """``local://<model file>`` (the local transport reads what to run from the body)."""
+    return "local://" + model_path(model)
+
+
+def build_body(model: str, messages: list[dict[str, Any]], params: dict[str, Any], *, stream: bool) -> dict[str, Any]:
+    """Check the extra and the model file (cheap: cached per file), then say what to run.
+
+    Example::
+
+        build_body("smollm2", [{"role": "user", "content": "hi"}], {"max_tokens": 8}, stream=False)
+        # {"path": ".../SmolLM2-135M-Instruct.Q4_1.gguf", "model": "smollm2", "messages": [...],
+        #  "kwargs": {"max_tokens": 8}, "stream": False}
+    """
     require("llama_cpp")
     path = model_path(model)
     kwargs = _sampling_kwargs(model, params)
-    pool.worker(path, model).warm()
-    body = {"path": path, "model": model, "messages": _norm_messages(messages), "kwargs": kwargs, "stream": stream}
-    return HTTPRequest(url="local://" + path, headers={}, body=body)
-
-
-# --- running ---------------------------------------------------------------------------------------------------
-
-
-async def complete(request: HTTPRequest, *, timeout: float | None) -> dict[str, Any]:
-    """Run one non-stream completion on the model's worker process; the loop stays free meanwhile."""
-    body = request.body or {}
-    return await pool.complete(body["path"], body["model"], _worker_msg(body, timeout))
-
-
-async def events(request: HTTPRequest, *, timeout: float | None) -> AsyncIterator[tuple[str | None, Any]]:
-    """Stream events ``(None, chunk)`` …, then ``("end", usage)``; closing early stops the generation."""
-    body = request.body or {}
-    async with aclosing(pool.events(body["path"], body["model"], _worker_msg(body, timeout))) as stream:
-        async for item in stream:
-            yield item
-
-
-def _worker_msg(body: dict[str, Any], timeout: float | None) -> dict[str, Any]:
-    return {"messages": body["messages"], "kwargs": body["kwargs"], "stream": body["stream"], "timeout": timeout}
+    return {"path": path, "model": model, "messages": _norm_messages(messages), "kwargs": kwargs, "stream": stream}
 
 
 # --- responses ---------------------------------------------------------------------------------------------------

@@ -1,0 +1,315 @@
+"""Preparing calls: a batch's :class:`Template` (route, protocol, parameters checked once) and one
+:class:`Call` per item (messages validated once, the body built and encoded once, tokens estimated once).
+
+Everything that can fail without the network fails here, before any request is sent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from . import pricing
+from .engine.retry import RetryPolicy
+from .errors import InvalidRequestError, UnsupportedParamsError
+from .protocols.base import output_cap
+from .routing import Route, find, resolve
+from .tokens import estimate_tokens
+from .transports.base import CREDENTIAL_HEADERS, Request
+from .validate import (
+    non_negative_int,
+    positive_int,
+    positive_number,
+    positive_seconds,
+    validate_messages,
+    validate_params,
+)
+
+if TYPE_CHECKING:
+    from .hooks import Hook
+    from .protocols.base import ProtocolModule
+    from .providers.base import Provider
+    from .transports.base import Transport
+
+# Keyword arguments that steer volley itself rather than the model.
+CONTROL_PARAMS = frozenset(
+    {
+        "timeout", "num_retries", "max_retries", "retry_delay", "api_key", "api_base", "base_url",
+        "drop_params", "mock_response", "stream", "custom_llm_provider", "max_workers", "rpm", "tpm",
+        "cache", "cache_path", "cache_scope", "budget_usd", "transport",
+    }
+)  # fmt: skip
+PASS_THROUGH = frozenset({"extra_body", "extra_headers"})
+DEFAULT_TIMEOUT = 600.0
+DEFAULT_NUM_RETRIES = 3
+DEFAULT_RETRY_DELAY = 0.5
+
+
+def _all_completion_params() -> frozenset[str]:
+    from .protocols import openai
+
+    return openai.SUPPORTED_PARAMS
+
+
+@dataclass(slots=True)
+class Call:
+    """One prepared request: where it goes (``route``), what is sent (``request``), how (``transport``,
+    ``timeout``, ``retry``, lane ``limits``) and what runs around it (``hooks``: cache, budget...)."""
+
+    route: Route
+    request: Request
+    stream: bool
+    timeout: float | None
+    retry: RetryPolicy
+    transport: Transport
+    messages: list[dict[str, Any]] = field(repr=False)
+    limits: dict[str, Any] = field(default_factory=dict)  # max_workers / rpm / tpm for the lane
+    est_tokens: int = 0  # what the request may cost against a tokens-per-minute limit
+    hooks: tuple[Hook, ...] = ()
+    max_output: int | None = None  # output-token cap the request carries (max_tokens or the provider's default)
+    choices: int = 1  # answers asked for (n)
+
+    @property
+    def label(self) -> str:
+        return self.route.label
+
+    @property
+    def host(self) -> Provider:
+        assert self.route.host is not None
+        return self.route.host
+
+    @property
+    def module(self) -> ProtocolModule:
+        """The protocol module that maps this call."""
+        return self.host.wire
+
+    def add_hook(self, hook: Hook) -> None:
+        """Run ``hook`` around this call's send, inside the hooks it already has."""
+        self.hooks = (*self.hooks, hook)
+
+
+def _split(params: Mapping[str, Any], options: frozenset[str]) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """``params`` → (control, completion, provider options); an unknown name is a clear error."""
+    control: dict[str, Any] = {}
+    completion: dict[str, Any] = {}
+    opts: dict[str, Any] = {}
+    known = _all_completion_params()
+    for k in sorted(params):  # one canonical order: equal requests encode to equal bytes (the cache key)
+        v = params[k]
+        if k in CONTROL_PARAMS:
+            control[k] = v
+        elif k in known or k in PASS_THROUGH:
+            completion[k] = v
+        elif k in options:
+            opts[k] = v
+        else:
+            extra = f"; {', '.join(sorted(options))} for this provider" if options else ""
+            raise InvalidRequestError(
+                f"unknown parameter {k!r}; completion parameters are {', '.join(sorted(known))}{extra}; "
+                "put provider-specific fields in extra_body={...}",
+                status_code=400,
+            )
+    return control, completion, opts
+
+
+class Template:
+    """Everything about a call except its messages, checked once; ``call(messages)`` makes each Call.
+
+    Batches build one template and reuse it for every item, so routing, key lookup and parameter
+    checks run once per batch rather than once per prompt. Raises before any request when the
+    model, key or parameters are wrong.
+
+    ``model`` may be a dict ``{"model": ..., "api_base": ..., "api_key": ..., **params}`` whose
+    entries override ``params`` for this model.
+
+    Example::
+
+        t = Template("gpt-4o-mini", {"temperature": 0, "max_tokens": 50})
+        calls = [t.call([{"role": "user", "content": q}]) for q in questions]
+    """
+
+    def __init__(self, model: str | Mapping[str, Any], params: Mapping[str, Any]) -> None:
+        if isinstance(model, Mapping):
+            override = dict(model)
+            if "model" not in override:
+                raise InvalidRequestError("a per-model override dict needs a 'model' key", status_code=400)
+            model = override.pop("model")
+            params = {**params, **override}
+        hint = params.get("custom_llm_provider")
+        if hint and isinstance(model, str) and not model.startswith(f"{hint}/"):
+            model = f"{hint}/{model}"
+        host, name = find(model)  # unknown provider: raise now
+        control, completion, options = _split(params, host.options)
+        validate_params(completion)
+        timeout = control.get("timeout", DEFAULT_TIMEOUT)
+        self.timeout: float | None = None if timeout is None else positive_seconds("timeout", timeout)
+        self.stream = bool(control.get("stream", False))
+        self.limits = _limits(control)
+        pricing.load_env()
+        api_base = control.get("api_base") or control.get("base_url")
+        mock = control.get("mock_response", _NONE)
+        transport = control.get("transport")
+        if mock is not _NONE:
+            from .transports.mock import mock_response
+
+            # A mock speaks OpenAI's wire for any model; it needs no key; it answers at once (no retries
+            # unless asked) and shares no lanes.
+            mock_host = _mock_host(host)
+            self.route = Route(host.name, mock_host.protocol, name, api_base or "mock", None, mock_host, options)
+            self.transport: Transport = mock_response(mock)
+            control.setdefault("num_retries", 0)
+        else:
+            self.route = resolve(model, api_key=control.get("api_key"), api_base=api_base, options=options)
+            self.transport = transport if transport is not None else _transport(self.route.host)
+        self.retry = _retry(control)
+        wire = self.host.wire
+        unsupported = [k for k in completion if k not in wire.SUPPORTED_PARAMS and k not in PASS_THROUGH]
+        if unsupported:
+            if not control.get("drop_params"):
+                raise UnsupportedParamsError(
+                    f"{self.route.provider} does not support {', '.join(sorted(unsupported))}; "
+                    "pass drop_params=True to drop them",
+                    provider=self.route.provider,
+                    model=self.route.model,
+                )
+            completion = {k: v for k, v in completion.items() if k not in unsupported}
+        if mock is _NONE:
+            self.host.check(self.route, completion)
+        self.completion = completion
+        self._extra_headers = _extra_headers(completion)
+        cap = output_cap(completion)
+        self.max_output: int | None = cap if cap is not None else getattr(wire, "DEFAULT_MAX_TOKENS", None)
+        n = completion.get("n")
+        self.choices = n if isinstance(n, int) and not isinstance(n, bool) and n > 1 else 1
+        self.hooks: tuple[Hook, ...] = (*_cache(control, self.stream), *_budget(control, self.route))
+
+    @property
+    def host(self) -> Provider:
+        assert self.route.host is not None
+        return self.route.host
+
+    def call(self, messages: Any, *, validated: bool = False) -> Call:
+        """The prepared Call for one message list (validated here unless the caller already did)."""
+        msgs = messages if validated else validate_messages(messages)
+        request = build_request(self.route, msgs, self.completion, stream=self.stream, extra=self._extra_headers)
+        return Call(
+            self.route, request, self.stream, self.timeout, self.retry, self.transport, msgs, self.limits,
+            estimate_tokens(msgs, self.completion), self.hooks, self.max_output, self.choices,
+        )  # fmt: skip
+
+
+def build_request(
+    route: Route,
+    messages: list[dict[str, Any]],
+    params: dict[str, Any],
+    *,
+    stream: bool,
+    extra: tuple[dict[str, str], tuple[str, ...]] | None = None,
+) -> Request:
+    """The request ``route``'s host gets for these (validated) messages and (checked) parameters,
+    without credentials: the protocol's body with the host's tweaks, the host's URL and headers, then
+    ``extra_headers``. ``extra`` is ``_extra_headers(params)`` when the caller already has it."""
+    host = route.host
+    assert host is not None
+    headers, secrets = extra if extra is not None else _extra_headers(params)
+    body = host.prepare_body(host.wire.build_body(route.model, messages, params, stream=stream), route, stream=stream)
+    return Request(host.url(route, stream=stream), {**host.headers(route), **headers}, body, stream=stream,
+                   framing=host.framing, secrets=(*host.secrets(route), *secrets))  # fmt: skip
+
+
+def prepare(model: str | Mapping[str, Any], messages: Any, params: Mapping[str, Any]) -> Call:
+    """Validate and map one call; raise before any request when something is wrong."""
+    return Template(model, params).call(messages)
+
+
+_NONE: Any = object()
+
+
+def _mock_host(host: Provider) -> Provider:
+    from .providers.base import Provider
+
+    return Provider(host.name, "openai", default_base="mock", key_required=False)
+
+
+def _transport(host: Provider | None) -> Transport:
+    assert host is not None
+    if host.transport == "local":
+        from .transports.local import LocalTransport
+
+        return LocalTransport()
+    return _http()
+
+
+_http_transport: Any = None
+
+
+def _http() -> Transport:
+    global _http_transport
+    if _http_transport is None:
+        from .transports.http import HTTPTransport  # aiohttp: loaded with the first HTTP call's setup
+
+        _http_transport = HTTPTransport()
+    return _http_transport  # type: ignore[no-any-return]
+
+
+def _retry(control: Mapping[str, Any]) -> RetryPolicy:
+    retries = control.get("num_retries", control.get("max_retries", DEFAULT_NUM_RETRIES))
+    retries = non_negative_int("num_retries", retries)
+    delay = positive_seconds("retry_delay", control.get("retry_delay", DEFAULT_RETRY_DELAY), zero=True)
+    return RetryPolicy(num_retries=retries, base_delay=delay)
+
+
+def _extra_headers(params: Mapping[str, Any]) -> tuple[dict[str, str], tuple[str, ...]]:
+    """The caller's ``extra_headers``, and the credentials among them (masked like the key)."""
+    headers = dict(params.get("extra_headers") or {})
+    secrets: list[str] = []
+    for k, v in headers.items():
+        if k.lower() in CREDENTIAL_HEADERS and isinstance(v, str) and v:
+            token = v.split(" ", 1)[1] if v.lower().startswith(("bearer ", "basic ")) else v
+            if token and token not in secrets:
+                secrets.append(token)
+    return headers, tuple(secrets)
+
+
+def _cache(control: Mapping[str, Any], stream: bool) -> tuple[Hook, ...]:
+    """The response cache hook for ``cache=True`` (``cache_path=`` picks the file, ``cache_scope=``
+    "shared" or "key"). A cache file that cannot be opened raises ``hooks.cache.CacheError`` (an OSError)."""
+    on = control.get("cache", False)
+    if not isinstance(on, bool):
+        raise InvalidRequestError(f"cache must be True or False; got {on!r}", status_code=400)
+    scope = control.get("cache_scope", "shared")
+    if scope not in ("shared", "key"):
+        raise InvalidRequestError(f"cache_scope must be 'shared' or 'key'; got {scope!r}", status_code=400)
+    if not on or stream:
+        return ()
+    from .hooks.cache import CacheView, open_cache
+
+    view = CacheView(open_cache(control.get("cache_path")), scope)
+    return (view.fetch,)
+
+
+def _budget(control: Mapping[str, Any], route: Route) -> tuple[Hook, ...]:
+    """A fresh budget hook for ``budget_usd=`` (shared by the calls of one template)."""
+    limit = control.get("budget_usd")
+    if limit is None:
+        return ()
+    from .budget import Budget
+    from .hooks.budget import BudgetHook, check_price
+
+    try:
+        budget = Budget(limit)
+        check_price(route.provider, route.model)
+    except ValueError as exc:
+        raise InvalidRequestError(str(exc), status_code=400) from None
+    return (BudgetHook(budget),)
+
+
+def _limits(control: Mapping[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if control.get("max_workers") is not None:
+        out["max_workers"] = positive_int("max_workers", control["max_workers"])
+    for name in ("rpm", "tpm"):
+        if control.get(name) is not None:
+            out[name] = positive_number(name, control[name])
+    return out

@@ -1,0 +1,172 @@
+"""Sending a prepared call: its hooks, then attempts with retries — each attempt takes a lane slot,
+gets fresh credentials from the host, goes through the transport, and is parsed by the protocol.
+
+Example::
+
+    call = prepare("gpt-4o-mini", [{"role": "user", "content": "hi"}], {})
+    response = await execute(call)
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from . import pricing
+from .engine.limits import Lane, get_lane
+from .engine.retry import retrying
+from .errors import APIConnectionError, APIError, QuotaExceededError, RateLimitError
+from .prepare import Call
+from .protocols.base import load_json
+from .types import ModelResponse
+
+log = logging.getLogger("volley")
+
+OnRetry = Callable[[BaseException, int, float], None]
+
+
+async def execute(call: Call, on_retry: OnRetry | None = None) -> ModelResponse:
+    """Send a prepared non-stream call through its hooks and its lane (limits, retries); the parsed answer.
+
+    With a cache hook an identical earlier (or in-flight) request answers instead; with a budget
+    hook the call waits for (or is refused) room in it before anything is sent.
+    """
+    if not call.hooks:
+        return await _send(call, on_retry)
+    send: Callable[[], Any] = lambda: _send(call, on_retry)  # noqa: E731
+    for hook in reversed(call.hooks):
+        send = _wrap(hook, call, send)
+    return await send()  # type: ignore[no-any-return]
+
+
+def _wrap(hook: Any, call: Call, inner: Callable[[], Any]) -> Callable[[], Any]:
+    return lambda: hook(call, inner)
+
+
+async def _send(call: Call, on_retry: OnRetry | None = None) -> ModelResponse:
+    started = time.perf_counter()
+    host, route, request, transport = call.host, call.route, call.request, call.transport
+    lane = lane_of(call)
+
+    def error(status: int, headers: Mapping[str, str], body: bytes) -> APIError:
+        return host.error(status, headers, body, route)
+
+    async def attempt() -> ModelResponse:
+        async with Slot(lane, call) as slot:
+            auth = await host.auth(request, route)
+            reply = await transport.send(request, auth=auth, timeout=call.timeout, error=error)
+            slot.headers = reply.headers
+            resp = parse_answer(call, reply.body)
+            slot.tokens_used = resp.usage.total_tokens if resp.usage else None
+        return finish(resp, call, started, reply.headers)
+
+    return await retrying(attempt, call.retry, logged(call, on_retry))
+
+
+def finish(resp: ModelResponse, call: Call, started: float, headers: Mapping[str, str]) -> ModelResponse:
+    """Set the answer's declared metadata: provider, latency, headers and cost."""
+    resp._provider = call.route.provider
+    resp._latency = time.perf_counter() - started
+    resp._headers = headers
+    resp._cost = pricing.completion_cost(resp)
+    return resp
+
+
+def parse_answer(call: Call, body: bytes | str | Any) -> ModelResponse:
+    """A provider's answer (raw JSON, or already decoded) → :class:`ModelResponse`.
+
+    Every failure is a typed ``APIError`` with the call's provider and model: an error the provider
+    put in the body as itself, anything else (not JSON, nested too deep, the wrong shape) as a
+    retryable ``APIConnectionError`` (see :func:`malformed`).
+    """
+    try:
+        data = load_json(body) if isinstance(body, (bytes, bytearray, str)) else body
+        return ModelResponse.model_validate(call.module.parse_response(data, call.route.model))
+    except Exception as exc:
+        err = malformed(exc, "answer")
+        tag(err, call)
+        raise err from None
+
+
+def malformed(exc: Exception, what: str) -> APIError:
+    """A parser's failure on a provider's answer as a typed error: an ``APIError`` stays as it is;
+    anything else (a ``ValidationError``, ``KeyError``, ``RecursionError`` ...) becomes an
+    ``APIConnectionError`` (a malformed answer: retried like a broken connection)."""
+    if isinstance(exc, APIError):
+        return exc
+    try:
+        detail = str(exc)
+    except Exception:  # e.g. RecursionError while showing a deeply nested value
+        detail = ""
+    return APIConnectionError(f"malformed {what} from the provider ({type(exc).__name__}: {detail[:300]})")
+
+
+def tag(exc: BaseException, call: Call) -> None:
+    """Name the call's provider and model on an error that does not say them yet."""
+    if isinstance(exc, APIError):
+        if not exc.provider:
+            exc.provider = call.route.provider
+        if not exc.model:
+            exc.model = call.route.model
+
+
+def lane_of(call: Call) -> Lane | None:
+    """The call's lane (its limits applied), or None when its transport shares no lanes (a mock)."""
+    if not call.transport.limited:
+        return None
+    lane = get_lane(call.route.lane)
+    if call.limits:
+        lane.configure(**call.limits)
+    return lane
+
+
+class Slot:
+    """One attempt's turn in its lane: acquired on entry; on exit returned with what the attempt
+    taught (rate-limit headers read by the host, real token use, a 429 and its retry-after), and
+    any error tagged with the model. Without a lane it only tags errors."""
+
+    def __init__(self, lane: Lane | None, call: Call) -> None:
+        self.lane, self.call = lane, call
+        self.headers: Mapping[str, str] | None = None
+        self.tokens_used: float | None = None
+
+    async def __aenter__(self) -> Slot:
+        if self.lane is not None:
+            try:  # the call's timeout bounds its wait for a server-imposed pause
+                await self.lane.acquire(self.call.est_tokens, patience=self.call.timeout)
+            except Exception as exc:
+                tag(exc, self.call)
+                raise
+        return self
+
+    async def __aexit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
+        if isinstance(exc, Exception):
+            tag(exc, self.call)
+        if self.lane is None:
+            return
+        quota = isinstance(exc, QuotaExceededError)
+        headers = getattr(exc, "headers", None) or self.headers
+        self.lane.release(
+            ok=exc is None,
+            rate=self.call.host.rate_info(headers) if headers else None,
+            tokens_reserved=self.call.est_tokens,
+            tokens_used=self.tokens_used,
+            rate_limited=isinstance(exc, RateLimitError) and not quota,
+            retry_after=exc.retry_after if isinstance(exc, RateLimitError) else None,
+            quota_exhausted=exc.message if isinstance(exc, QuotaExceededError) else None,
+        )
+
+
+def logged(call: Call, on_retry: OnRetry | None) -> OnRetry:
+    """The retry hook, plus a DEBUG line per retry (the error's text is already free of the key)."""
+
+    def hook(exc: BaseException, attempt: int, wait: float) -> None:
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("%s: attempt %d failed (%s: %s); retrying in %.2f s",
+                      call.label, attempt + 1, type(exc).__name__, exc, wait)  # fmt: skip
+        if on_retry is not None:
+            on_retry(exc, attempt, wait)
+
+    return hook

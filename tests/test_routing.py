@@ -1,7 +1,7 @@
 import pytest
 
 import volley
-from volley.registry import get_provider
+from volley.providers import get_provider
 from volley.routing import resolve, split_model
 
 

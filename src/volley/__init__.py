@@ -26,6 +26,11 @@ _EXPORTS: dict[str, str] = {
     "map": "tables.map",
     "amap": "tables.map",
     "stream_chunk_builder": "streaming",
+    # hosts and wire formats
+    "Provider": "providers",
+    "RateInfo": "providers",
+    "register_provider": "providers",
+    "register_protocol": "protocols",
     "aclose": "transports.http",
     # cost
     "completion_cost": "pricing",
@@ -108,6 +113,8 @@ if TYPE_CHECKING:
         UnsupportedParamsError,
     )
     from .pricing import completion_cost, register_prices
+    from .protocols import register_protocol
+    from .providers import Provider, RateInfo, register_provider
     from .stream import AsyncStream
     from .streaming import stream_chunk_builder
     from .tables.map import amap, map

@@ -6,6 +6,7 @@ Each has a sync and an async form; the sync forms run the async core on volley's
 from __future__ import annotations
 
 import asyncio
+import importlib
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator, Mapping, Sequence
 from contextlib import aclosing
 from typing import Any
@@ -199,6 +200,19 @@ def _flatten(chunks: SyncIterator[list[tuple[int, Result]]]) -> Iterator[tuple[i
         chunks.close()
 
 
+#: ``mode=`` of the batch calls besides "online": the module that runs a whole batch another way
+#: (``split_options(params)`` and ``run_template(template, messages, validated=, **options)``), imported
+#: on first use — the provider batch APIs live around the core, not in it.
+BATCH_MODES = {"batch_api": "volley.batch_api"}
+
+
+def _mode(mode: Any) -> Any:
+    path = BATCH_MODES.get(mode) if isinstance(mode, str) else None
+    if path is None:
+        raise InvalidRequestError(f"mode must be 'online' or {' or '.join(map(repr, BATCH_MODES))}; got {mode!r}")
+    return importlib.import_module(path)
+
+
 def _check_batch(messages: Any) -> list[Any]:
     if isinstance(messages, (str, bytes)) or not isinstance(messages, Sequence):
         raise InvalidRequestError("messages must be a list of message lists", status_code=400)
@@ -208,9 +222,7 @@ def _check_batch(messages: Any) -> list[Any]:
             "got a single message list",
             status_code=400,
         )
-    for i, m in enumerate(messages):
-        validate_messages(m, f"messages[{i}]")
-    return list(messages)
+    return [validate_messages(m, f"messages[{i}]") for i, m in enumerate(messages)]
 
 
 async def abatch_completion(
@@ -237,14 +249,11 @@ async def abatch_completion(
 
         out = await volley.abatch_completion("gpt-4o-mini", [[{"role": "user", "content": q}] for q in qs])
     """
-    if mode == "batch_api":
-        from .batch_api import run_template, split_options
-
-        options, params = split_options(params)
-        template = _batch_template(model, max_workers, params)
-        return await run_template(template, _check_batch(messages), validated=True, **options)
     if mode != "online":
-        raise InvalidRequestError(f"mode must be 'online' or 'batch_api'; got {mode!r}", status_code=400)
+        runner = _mode(mode)
+        options, params = runner.split_options(params)
+        template = _batch_template(model, max_workers, params)
+        return await runner.run_template(template, _check_batch(messages), validated=True, **options)  # type: ignore[no-any-return]
     template = _batch_template(model, max_workers, params)
     items = _check_batch(messages)
     results: list[Result | None] = [None] * len(items)

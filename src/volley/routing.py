@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from . import registry
+from . import providers as registry
 from .errors import BadRequestError
 
 if TYPE_CHECKING:

@@ -74,7 +74,7 @@ async def batch_results(
 
 
 def _result(provider: str, cid: str, item: ItemResult, info: BatchInfo) -> ModelResponse | BatchItemError:
-    from ..registry import get_protocol
+    from ..protocols import get_protocol
 
     where: dict[str, Any] = {"provider": provider, "batch_id": info.id, "custom_id": cid}
     if item.kind == "succeeded":

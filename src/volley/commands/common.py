@@ -165,7 +165,7 @@ def secrets_in(argv: Sequence[str]) -> list[str]:
             elif i + 1 < len(argv):
                 found.append(argv[i + 1])
         found += _KEY_LIKE.findall(arg)
-    from ..registry import get_provider, provider_names
+    from ..providers import get_provider, provider_names
 
     for name in provider_names():
         host = get_provider(name)

@@ -36,7 +36,7 @@ from ..files import open_private
 from ..hooks.budget import BudgetHook
 from ..prepare import Template
 from ..pricing import ceiling_note, model_price
-from ..registry import get_provider, provider_names
+from ..providers import get_provider, provider_names
 from ..routing import split_model
 from ..send import execute
 from ..types import ModelResponse

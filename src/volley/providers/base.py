@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..engine.limits import RateInfo
 from ..errors import APIError, AuthenticationError, BadRequestError, error_from_status
+from ..protocols import get_protocol
 
 if TYPE_CHECKING:
     from ..protocols.base import ProtocolModule
@@ -113,7 +114,6 @@ class Provider:
     @property
     def wire(self) -> ProtocolModule:
         """The protocol module."""
-        from ..registry import get_protocol
 
         return get_protocol(self.protocol)
 

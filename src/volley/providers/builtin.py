@@ -64,11 +64,3 @@ def providers() -> list[Provider]:
         oc("llamacpp", "http://localhost:8080/v1", ("LLAMACPP_API_KEY",), ("LLAMACPP_API_BASE",), key_required=False),
         LocalProvider(),
     ]  # fmt: skip
-
-
-def register() -> None:
-    """Register every built-in host (the registry calls this on its first lookup)."""
-    from ..registry import register_provider
-
-    for p in providers():
-        register_provider(p)

@@ -1,7 +1,8 @@
 """Hosts: one :class:`~volley.providers.base.Provider` per place a model can be sent, and the registry of them.
 
 ``builtin`` holds volley's own hosts; they are registered through the same ``register_provider``
-a plugin uses, on the first lookup; the wire formats they speak live in ``volley.protocols``. A name the registry does not know is looked up once among the ``volley.providers``
+a plugin uses, on the first lookup; the wire formats they speak live in ``volley.protocols``.
+A name the registry does not know is looked up once among the ``volley.providers``
 entry points of installed packages (an entry point may name a :class:`~volley.providers.base.Provider`,
 or a function returning one or a list of them), so plugins cost nothing until used.
 

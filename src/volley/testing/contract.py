@@ -32,8 +32,8 @@ from ..streaming import stream_chunk_builder
 from ..types import ModelResponse
 
 PROMPT = [{"role": "user", "content": "contract check"}]
-TOOL = {"type": "function", "function": {"name": "lookup", "description": "Look a thing up",
-                                         "parameters": {"type": "object", "properties": {"q": {"type": "string"}}}}}  # fmt: skip
+_PARAMS = {"type": "object", "properties": {"q": {"type": "string"}}}
+TOOL = {"type": "function", "function": {"name": "lookup", "description": "Look a thing up", "parameters": _PARAMS}}
 _ERRORS: tuple[tuple[int, type[APIError]], ...] = (
     (400, BadRequestError), (401, AuthenticationError), (429, RateLimitError), (500, InternalServerError),
 )  # fmt: skip

@@ -54,3 +54,15 @@ def prompt_bound(messages: list[dict[str, Any]], body: Any) -> int:
 
 def _json_size(value: Any) -> int:
     return len(json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str).encode("utf-8"))
+
+
+def count_tokens(model: str, messages: list[dict[str, Any]]) -> tuple[int, bool]:
+    """Prompt tokens of ``messages`` for ``model``, and whether the count is exact (a real tokenizer).
+
+    Without a tokenizer for the model this is an estimate (characters / 4 plus 4 per message),
+    and says so with ``False``.
+
+    Example: ``count_tokens("gpt-4o-mini", [{"role": "user", "content": "hello there"}])`` → ``(6, False)``
+    """
+    chars = sum(len(text_of(m.get("content"))) for m in messages)
+    return chars // 4 + 4 * len(messages), False

@@ -80,44 +80,49 @@ def __dir__() -> list[str]:
     return __all__
 
 
-if TYPE_CHECKING:
-    from .api import (
-        abatch_completion,
-        abatch_completion_iter,
-        abatch_completion_models,
-        abatch_completion_models_all_responses,
-        acompletion,
-        batch_completion,
-        batch_completion_models,
-        batch_completion_models_all_responses,
-        completion,
-        iter_batch_completion,
-    )
-    from .errors import (
-        AllModelsFailedError,
-        APIConnectionError,
-        APIError,
-        AuthenticationError,
-        BadRequestError,
-        BudgetExceededError,
-        ContextWindowExceededError,
-        InternalServerError,
-        LocalModelCrashedError,
-        NotFoundError,
-        PermissionDeniedError,
-        QuotaExceededError,
-        RateLimitError,
-        RedirectError,
-        ServiceUnavailableError,
-        Timeout,
-        UnsupportedParamsError,
-    )
-    from .pricing import completion_cost, register_prices
-    from .protocols import register_protocol
-    from .providers import Provider, RateInfo, register_provider
-    from .stream import AsyncStream
-    from .streaming import stream_chunk_builder
-    from .tables.map import amap, map
-    from .transports.http import aclose
-    from .types import Choice, Message, ModelResponse, StreamChunk, ToolCall, Usage
-    from .validate import InvalidRequestError
+if TYPE_CHECKING:  # explicit re-exports ("X as X") for type checkers; at run time __getattr__ loads them
+    from .api import abatch_completion as abatch_completion
+    from .api import abatch_completion_iter as abatch_completion_iter
+    from .api import abatch_completion_models as abatch_completion_models
+    from .api import abatch_completion_models_all_responses as abatch_completion_models_all_responses
+    from .api import acompletion as acompletion
+    from .api import batch_completion as batch_completion
+    from .api import batch_completion_models as batch_completion_models
+    from .api import batch_completion_models_all_responses as batch_completion_models_all_responses
+    from .api import completion as completion
+    from .api import iter_batch_completion as iter_batch_completion
+    from .errors import AllModelsFailedError as AllModelsFailedError
+    from .errors import APIConnectionError as APIConnectionError
+    from .errors import APIError as APIError
+    from .errors import AuthenticationError as AuthenticationError
+    from .errors import BadRequestError as BadRequestError
+    from .errors import BudgetExceededError as BudgetExceededError
+    from .errors import ContextWindowExceededError as ContextWindowExceededError
+    from .errors import InternalServerError as InternalServerError
+    from .errors import InvalidRequestError as InvalidRequestError
+    from .errors import LocalModelCrashedError as LocalModelCrashedError
+    from .errors import NotFoundError as NotFoundError
+    from .errors import PermissionDeniedError as PermissionDeniedError
+    from .errors import QuotaExceededError as QuotaExceededError
+    from .errors import RateLimitError as RateLimitError
+    from .errors import RedirectError as RedirectError
+    from .errors import ServiceUnavailableError as ServiceUnavailableError
+    from .errors import Timeout as Timeout
+    from .errors import UnsupportedParamsError as UnsupportedParamsError
+    from .pricing import completion_cost as completion_cost
+    from .pricing import register_prices as register_prices
+    from .protocols import register_protocol as register_protocol
+    from .providers import Provider as Provider
+    from .providers import RateInfo as RateInfo
+    from .providers import register_provider as register_provider
+    from .stream import AsyncStream as AsyncStream
+    from .streaming import stream_chunk_builder as stream_chunk_builder
+    from .tables.map import amap as amap
+    from .tables.map import map as map
+    from .transports.http import aclose as aclose
+    from .types import Choice as Choice
+    from .types import Message as Message
+    from .types import ModelResponse as ModelResponse
+    from .types import StreamChunk as StreamChunk
+    from .types import ToolCall as ToolCall
+    from .types import Usage as Usage

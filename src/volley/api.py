@@ -9,7 +9,7 @@ import asyncio
 import importlib
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator, Mapping, Sequence
 from contextlib import aclosing
-from typing import Any
+from typing import Any, Literal, overload
 
 from ._sync import SyncIterator, ThreadedInput, run_sync
 from .engine.progress import OnResult, Progress
@@ -18,7 +18,7 @@ from .engine.run import run, run_chunks, within
 from .prepare import Call, Template, prepare
 from .send import execute
 from .stream import AsyncStream, open_stream
-from .types import ModelResponse
+from .types import ModelResponse, StreamChunk
 from .validate import InvalidRequestError, positive_int, positive_seconds, validate_messages
 
 ModelSpec = str | Mapping[str, Any]
@@ -27,7 +27,16 @@ DEFAULT_MAX_WORKERS = 100
 READ_AHEAD = 1024  # lazy input items the sync API's reader thread keeps ready (fewer: it waits on the GIL more)
 
 
-async def acompletion(model: ModelSpec, messages: list[dict[str, Any]], **params: Any) -> Any:
+Messages = Sequence[Mapping[str, Any]]
+
+
+@overload
+async def acompletion(model: ModelSpec, messages: Messages, *, stream: Literal[True], **params: Any) -> AsyncStream: ...
+@overload
+async def acompletion(
+    model: ModelSpec, messages: Messages, *, stream: Literal[False] = False, **params: Any
+) -> ModelResponse: ...
+async def acompletion(model: ModelSpec, messages: Messages, *, stream: bool = False, **params: Any) -> Any:
     """One chat completion, async. With ``stream=True`` returns an async iterator of chunks.
 
     Example::
@@ -35,13 +44,21 @@ async def acompletion(model: ModelSpec, messages: list[dict[str, Any]], **params
         r = await volley.acompletion("anthropic/claude-3-5-haiku-latest",
                                      [{"role": "user", "content": "Hi"}], max_tokens=50)
     """
-    call = prepare(model, messages, params)
+    call = prepare(model, messages, {**params, "stream": stream} if stream else params)
     if call.stream:
         return await open_stream(call)
     return await execute(call)
 
 
-def completion(model: ModelSpec, messages: list[dict[str, Any]], **params: Any) -> Any:
+@overload
+def completion(
+    model: ModelSpec, messages: Messages, *, stream: Literal[True], **params: Any
+) -> SyncIterator[StreamChunk]: ...
+@overload
+def completion(
+    model: ModelSpec, messages: Messages, *, stream: Literal[False] = False, **params: Any
+) -> ModelResponse: ...
+def completion(model: ModelSpec, messages: Messages, *, stream: bool = False, **params: Any) -> Any:
     """One chat completion. With ``stream=True`` returns an iterator of chunks.
 
     Example::
@@ -49,7 +66,7 @@ def completion(model: ModelSpec, messages: list[dict[str, Any]], **params: Any) 
         r = volley.completion("gpt-4o-mini", [{"role": "user", "content": "Hi"}])
         print(r.choices[0].message.content)
     """
-    call = prepare(model, messages, params)
+    call = prepare(model, messages, {**params, "stream": stream} if stream else params)
     if call.stream:
         return SyncIterator(run_sync(open_stream(call)))
     return run_sync(execute(call))

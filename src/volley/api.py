@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib
-from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterable, Iterable, Iterator, Mapping, Sequence
 from contextlib import aclosing
 from typing import Any, Literal, overload
 
@@ -96,7 +96,7 @@ async def abatch_completion_iter(
     progress: bool = False,
     on_result: OnResult | None = None,
     **params: Any,
-) -> AsyncIterator[tuple[int, Result]]:
+) -> AsyncGenerator[tuple[int, Result], None]:
     """Many prompts to one model; yield ``(index, response or exception)`` as each one finishes.
 
     ``messages`` is read lazily (any iterable, e.g. a generator over a file, or an async iterable),
@@ -135,7 +135,7 @@ async def _run_batch(
     *,
     validated: bool,
     threaded: bool = False,
-) -> AsyncIterator[list[tuple[int, Result]]]:
+) -> AsyncGenerator[list[tuple[int, Result]], None]:
     """The batch core: yields the results that are ready, a list at a time (one hop per list).
 
     ``threaded``: read a lazy sync ``messages`` in a thread of its own (the sync API: the caller's
@@ -172,7 +172,7 @@ def _numbered(messages: Iterable[Any] | AsyncIterable[Any], job: Any) -> Any:
     if not isinstance(messages, AsyncIterable):
         return ((i, job(m)) for i, m in enumerate(messages))
 
-    async def numbered() -> AsyncIterator[tuple[int, Any]]:
+    async def numbered() -> AsyncGenerator[tuple[int, Any], None]:
         i = 0
         async for m in messages:
             yield i, job(m)

@@ -42,7 +42,7 @@ _PROVIDER_NAMES = {
 
 _UNSET: Any = object()
 _state: dict[str, Any] = {"api": _UNSET, "tracer_provider": None, "meter_provider": None, "capture": None}
-_instruments: Any = None
+_instruments: _Instruments | None = None
 
 
 def available() -> bool:

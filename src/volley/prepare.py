@@ -139,6 +139,8 @@ class Template:
         hint = params.get("custom_llm_provider")
         if hint and isinstance(model, str) and not model.startswith(f"{hint}/"):
             model = f"{hint}/{model}"
+        if not isinstance(model, str):
+            raise InvalidRequestError(f"model must be a name or an override dict; got {model!r}", status_code=400)
         host, name = find(model)  # unknown provider: raise now
         control, completion, options = _split(params, host.options)
         validate_params(completion)

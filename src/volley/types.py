@@ -41,7 +41,7 @@ class _Obj(BaseModel):
     def keys(self) -> Iterator[str]:
         return iter(self.model_dump(exclude_none=True).keys())
 
-    def json(self, **kwargs: Any) -> str:  # type: ignore[override]
+    def json(self, **kwargs: Any) -> str:
         """The object as a JSON string (LiteLLM and openai<1 spelling)."""
         return self.model_dump_json(**kwargs)
 

@@ -42,14 +42,17 @@ def batch_info(obj: dict[str, Any]) -> BatchInfo:
 def parse_line(data: dict[str, Any]) -> tuple[str, ItemResult]:
     """One line of the results file → ``(custom_id, ItemResult)``."""
     cid = str(data.get("custom_id"))
-    result = data.get("result") if isinstance(data.get("result"), dict) else {}
+    raw = data.get("result")
+    result: dict[str, Any] = raw if isinstance(raw, dict) else {}
     kind = result.get("type")
     if kind == "succeeded":
         return cid, ItemResult("succeeded", result.get("message"))
     if kind in ("expired", "canceled"):
         return cid, ItemResult(kind)
-    err = result.get("error") if isinstance(result.get("error"), dict) else {}
-    inner = err.get("error") if isinstance(err.get("error"), dict) else err  # {type: "error", error: {...}}
+    raw_err = result.get("error")
+    err: dict[str, Any] = raw_err if isinstance(raw_err, dict) else {}
+    raw_inner = err.get("error")
+    inner: dict[str, Any] = raw_inner if isinstance(raw_inner, dict) else err  # {type: "error", error: {...}}
     etype = inner.get("type")
     message = str(inner.get("message") or "the request errored")
     return cid, ItemResult("errored", None, ERROR_STATUS.get(str(etype)), etype, message)

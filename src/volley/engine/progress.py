@@ -131,14 +131,15 @@ class _RichView:
         from rich.table import Column
 
         count = 2 * len(str(total or 0)) + 1
-        cut = {"no_wrap": True, "overflow": "ellipsis"}
         # Narrow terminals cut the counters' text, never the count or the bar.
         self._progress = Progress(
-            TextColumn("[bold]{task.description}", table_column=Column(max_width=30, **cut)),
+            TextColumn(
+                "[bold]{task.description}", table_column=Column(max_width=30, no_wrap=True, overflow="ellipsis")
+            ),
             BarColumn(bar_width=None, table_column=Column(ratio=1, max_width=40)),
             MofNCompleteColumn(table_column=Column(no_wrap=True, min_width=count)),
             TimeElapsedColumn(table_column=Column(no_wrap=True, min_width=7)),
-            TextColumn("{task.fields[info]}", table_column=Column(ratio=3, **cut)),
+            TextColumn("{task.fields[info]}", table_column=Column(ratio=3, no_wrap=True, overflow="ellipsis")),
             console=Console(stderr=True),
             transient=False,
             expand=True,

@@ -155,11 +155,11 @@ def result_record(custom_id: str, result: ModelResponse | BaseException) -> dict
     """The Batch output line of one item."""
     rid = "batch_req_" + uuid.uuid4().hex
     if isinstance(result, ModelResponse):
-        response = {"status_code": 200, "request_id": _request_id(result), "body": result.model_dump(mode="json")}
-        return {"id": rid, "custom_id": custom_id, "response": response, "error": None}
+        ok = {"status_code": 200, "request_id": _request_id(result), "body": result.model_dump(mode="json")}
+        return {"id": rid, "custom_id": custom_id, "response": ok, "error": None}
     code, message = error_code(result), str(getattr(result, "message", "") or result)
     status = getattr(result, "status_code", None)
-    response = None
+    response: dict[str, Any] | None = None
     answered = isinstance(result, APIError) and not isinstance(result, (APIConnectionError, InvalidRequestError))
     if status and answered:  # the provider answered with an HTTP error
         headers = getattr(result, "headers", None) or {}

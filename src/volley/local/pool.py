@@ -244,9 +244,10 @@ class Worker:
                 self._queue.clear()
                 self._current = None
                 return
-            job = self._current
-            if job is None or ev.get("id") != job.id:
+            current = self._current
+            if current is None or ev.get("id") != current.id:
                 return
+            job = current
             if kind == "chunk":
                 job.deliver(ev)
                 return
@@ -280,13 +281,13 @@ class Worker:
                     self._queue.appendleft(job)
                 return
             if not self._ready:  # cannot load at all: fail everything waiting, start again on the next request
-                err = LocalModelCrashedError(
+                load_err = LocalModelCrashedError(
                     f"local model {self.model!r} could not start: its worker {what} while loading {self.path}"
                     + (f" (stderr: {tail})" if tail else ""),
                     signal=sig, exit_code=code, provider=files.NAME, model=self.model,
                 )  # fmt: skip
                 for waiting in [*([job] if job else []), *self._queue]:
-                    waiting.deliver({"ev": "crash", "error": err})
+                    waiting.deliver({"ev": "crash", "error": load_err})
                 self._queue.clear()
                 self._check_idle()
                 return

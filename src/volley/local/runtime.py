@@ -159,7 +159,7 @@ def llama_class() -> Any:
         return _llama_cls
     import llama_cpp
 
-    class VolleyLlama(llama_cpp.Llama):  # type: ignore[misc, name-defined]
+    class VolleyLlama(llama_cpp.Llama):
         volley_run: Run | None = None
 
         def generate(self, tokens: Any, *args: Any, **kwargs: Any) -> Any:

@@ -13,8 +13,8 @@ JSON, no I/O. Where to send it and how to authenticate is the host's business
 ``build_body(model, messages, params, *, stream) -> dict``
     ``messages`` are OpenAI-shape chat messages (already validated); ``params`` holds only names
     from ``SUPPORTED_PARAMS`` plus ``extra_body`` (merge it with :func:`merge_extra`).
-``path(model, *, stream) -> str``
-    The endpoint relative to the host's base, e.g. ``"/v1/messages"``.
+``url(base, model, *, stream) -> str``
+    The endpoint under a host's base URL, e.g. ``base + "/v1/messages"``.
 ``HEADERS: Mapping[str, str]`` and ``AUTH: tuple[str, str]``
     Headers every request of the protocol carries (``anthropic-version``), and the header that
     carries the key by default with its format (``("x-api-key", "{key}")``); a host may override both.
@@ -60,7 +60,7 @@ class ProtocolModule(Protocol):
         self, model: str, messages: list[dict[str, Any]], params: dict[str, Any], *, stream: bool
     ) -> dict[str, Any]: ...
 
-    def path(self, model: str, *, stream: bool) -> str: ...
+    def url(self, base: str, model: str, *, stream: bool) -> str: ...
 
     def parse_response(self, data: dict[str, Any], model: str) -> dict[str, Any]: ...
 
@@ -109,7 +109,7 @@ def text_of(content: Any) -> str:
     return "".join(parts)
 
 
-def load_json(data: str | bytes, what: str = "response") -> Any:
+def load_json(data: str | bytes | bytearray, what: str = "response") -> Any:
     """``json.loads`` that turns a malformed body into ``APIConnectionError``."""
     try:
         return json.loads(data)

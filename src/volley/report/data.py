@@ -129,7 +129,8 @@ def load_run(output: str | os.PathLike[str], journal: str | os.PathLike[str] | N
     db = connect(jpath)
     try:
         meta = read_meta(db)
-        settings = meta.get("settings") if isinstance(meta.get("settings"), dict) else {}
+        raw = meta.get("settings")
+        settings: dict[str, Any] = raw if isinstance(raw, dict) else {}
         asked = str(settings.get("model") or "")
         items = []
         for it in journal_items(db):

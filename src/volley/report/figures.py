@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from .._optional import need
@@ -145,7 +145,7 @@ def tokens_by_model(models: dict[str, dict[str, float]]) -> Any:
     g = go()
     names = list(models)
     fig = g.Figure()
-    parts = (
+    parts: tuple[tuple[str, Callable[[dict[str, float]], float], str], ...] = (
         ("prompt (uncached)", lambda m: m["prompt"] - m["cached"], "prompt"),
         ("prompt (cached)", lambda m: m["cached"], "cached"),
         ("completion", lambda m: m["completion"], "completion"),
@@ -167,7 +167,7 @@ def cost_by_model(models: dict[str, dict[str, float]]) -> Any:
     return _layout(fig, "Cost by model (USD)", yaxis={"title": "USD", "rangemode": "tozero"})
 
 
-def errors(groups: dict[str, Sequence[Any]]) -> Any | None:
+def errors(groups: Mapping[str, Sequence[Any]]) -> Any | None:
     """Horizontal bars: failed and invalid items per error type."""
     if not groups:
         return None

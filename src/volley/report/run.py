@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 from pathlib import Path
+from typing import Any
 
 from ..files import open_private
 from . import figures
@@ -29,7 +30,8 @@ def default_path(output: str | os.PathLike[str]) -> Path:
 def render(run: RunData) -> str:
     """The report page of ``run`` as HTML text."""
     counts = run.counts
-    settings = run.meta.get("settings") if isinstance(run.meta.get("settings"), dict) else {}
+    raw = run.meta.get("settings")
+    settings: dict[str, Any] = raw if isinstance(raw, dict) else {}
     created = run.meta.get("created")
     when = dt.datetime.fromtimestamp(created).strftime("%Y-%m-%d %H:%M:%S") if isinstance(created, float) else "?"
     page = Page(

@@ -331,8 +331,8 @@ def event_of(message: Message, *, model: str = "") -> tuple[str | None, dict[str
         raise aws_error(exc_type if isinstance(exc_type, str) else None, text, model=model, body=data)
     if kind == "error":
         code = message.headers.get(":error-code")
-        text = message.headers.get(":error-message")
-        raise aws_error(code if isinstance(code, str) else None, str(text or "error in stream"), model=model)
+        detail = message.headers.get(":error-message")
+        raise aws_error(code if isinstance(code, str) else None, str(detail or "error in stream"), model=model)
     raise _malformed(f"unknown :message-type {kind!r}")
 
 

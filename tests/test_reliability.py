@@ -147,7 +147,7 @@ def test_cancelled_async_batch_closes_everything_without_warnings(fake):
             t = asyncio.ensure_future(volley.abatch_completion(
                 "openai/m", [[{{"role": "user", "content": str(i)}}] for i in range(5)],
                 api_base="{fake.openai_base}", api_key="k", rpm=1e6))
-            await asyncio.sleep(2.0)  # the 5 requests are at the server (which answers after 5 s), even on a loaded machine
+            await asyncio.sleep(2.0)  # the 5 requests reach the server (it answers after 5 s), even under load
             t.cancel()
             try:
                 await t

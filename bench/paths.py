@@ -223,13 +223,9 @@ def scenario(name: str, repeats: int, src: str) -> None:
                for c, rs in results.items() if rs}  # fmt: skip
         ref = med.get("aiohttp")
         for c, m in med.items():
-            ratio = (
-                ""
-                if not ref
-                else (
-                    f"{m['wall'] / ref['wall']:>7.2f} {m['cpu'] / ref['cpu']:>6.2f} {m['peak_mb'] / ref['peak_mb']:>6.2f}"
-                )
-            )
+            ratio = ""
+            if ref:
+                ratio = " ".join(f"{m[k] / ref[k]:>{w}.2f}" for k, w in (("wall", 7), ("cpu", 6), ("peak_mb", 6)))
             print(f"{c:<8} {m['ok']:>7.0f} {m['wall']:>7.2f} {m['cpu']:>7.2f} {m['cpu'] / unit * 1e6:>16.1f} "
                   f"{m['peak_mb']:>8.0f} {ratio}")  # fmt: skip
 

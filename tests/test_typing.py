@@ -40,7 +40,8 @@ def _mypy(tmp_path: Path, code: str) -> subprocess.CompletedProcess[str]:
     script = tmp_path / "user_script.py"
     script.write_text(code)
     return subprocess.run(
-        [sys.executable, "-m", "mypy", "--strict", "--no-incremental", "--cache-dir", str(tmp_path / "cache"), str(script)],
+        [sys.executable, "-m", "mypy", "--strict", "--no-incremental",
+         "--cache-dir", str(tmp_path / "cache"), str(script)],
         capture_output=True, text=True, timeout=300,
     )  # fmt: skip
 

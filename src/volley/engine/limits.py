@@ -31,6 +31,7 @@ import weakref
 from collections import deque
 from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass
+from typing import Any, Protocol
 
 from ..errors import MAX_SERVER_WAIT, QuotaExceededError, RateLimitError, server_wait
 from .run import deadline_left
@@ -178,7 +179,7 @@ class Lane:
         ``patience``. Waiting for a slot behind the lane's other calls, or for the caller's own
         ``rpm``/``tpm`` pace, is queueing and does not count against ``patience``.
         """
-        self._check_quota()
+        self.check_quota()
         if self.in_flight < self.limit and not self._waiters:
             self.in_flight += 1
         else:
@@ -198,7 +199,7 @@ class Lane:
         try:
             give_up = None if patience is None else self._clock() + patience
             while True:
-                self._check_quota()
+                self.check_quota()
                 wait = self.paused_until - self._clock()
                 if wait > 0:
                     self._check_wait(wait, give_up, "pause")
@@ -266,7 +267,8 @@ class Lane:
             retry_after=wait,
         )
 
-    def _check_quota(self) -> None:
+    def check_quota(self) -> None:
+        """Raise ``QuotaExceededError`` while an earlier call found the account's quota used up."""
         if self.quota_until > self._clock():
             raise QuotaExceededError(
                 f"not sent: an earlier call on this lane found the quota used up ({self.quota_message}); "
@@ -341,6 +343,34 @@ class Lane:
         if limit_r or limit_t or rate.remaining_requests is not None or rate.remaining_tokens is not None:
             self._end_probe()
 
+
+class LeasedLane(Protocol):
+    """A lane whose turns are leases that ``release`` takes back, awaited: the limits a lane shares with
+    other processes (``volley.shared.fallback.ResilientLane``). ``acquire`` and ``release`` take what
+    :class:`Lane`'s do; ``send.Slot`` treats both alike."""
+
+    def configure(
+        self, *, max_workers: int | None = None, rpm: float | None = None, tpm: float | None = None
+    ) -> None: ...
+
+    async def acquire(self, tokens: float = 0.0, *, patience: float | None = None) -> Any: ...
+
+    async def release(
+        self,
+        lease: Any,
+        *,
+        ok: bool,
+        rate: RateInfo | None = None,
+        tokens_reserved: float | None = None,
+        tokens_used: float | None = None,
+        rate_limited: bool = False,
+        retry_after: float | None = None,
+        quota_exhausted: str | None = None,
+    ) -> None: ...
+
+
+#: Where a call's lanes come from when they are not this process's own: lane key -> its leased lane.
+LaneSource = Callable[[Hashable], LeasedLane]
 
 _lanes: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[Hashable, Lane]] = weakref.WeakKeyDictionary()
 

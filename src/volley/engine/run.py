@@ -5,10 +5,10 @@ from __future__ import annotations
 import asyncio
 import contextvars
 from collections import deque
-from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncGenerator, AsyncIterable, Awaitable, Callable, Iterable
 from contextlib import aclosing
 from functools import partial
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 from ..errors import Timeout
 
@@ -27,7 +27,7 @@ def deadline_left() -> float | None:
 
 async def run(
     jobs: Jobs[T], *, concurrency: int, deadline: float | None = None
-) -> AsyncIterator[tuple[int, T | BaseException]]:
+) -> AsyncGenerator[tuple[int, T | BaseException], None]:
     """Run ``jobs`` (read lazily), at most ``concurrency`` at a time; yield results as they complete.
 
     A job that raises yields its exception in place of a result; nothing is lost. With
@@ -47,7 +47,7 @@ async def run(
 
 async def run_chunks(
     jobs: Jobs[T], *, concurrency: int, deadline: float | None = None
-) -> AsyncIterator[list[tuple[int, T | BaseException]]]:
+) -> AsyncGenerator[list[tuple[int, T | BaseException]], None]:
     """Like :func:`run`, but yield every result that is ready at once as one list.
 
     A slow consumer holds the workers back: at most ``concurrency`` results wait to be taken and
@@ -59,7 +59,7 @@ async def run_chunks(
         raise ValueError(f"concurrency must be >= 1, got {concurrency}")
     loop = asyncio.get_running_loop()
     done: asyncio.Queue[tuple[int, T | BaseException] | None] = asyncio.Queue(maxsize=concurrency)
-    source = _Source(jobs, deadline, loop, ahead=concurrency)
+    source: _Source[T] = _Source(jobs, deadline, loop, ahead=concurrency)
     workers: list[asyncio.Future[None]] = []
 
     async def worker() -> None:
@@ -101,7 +101,7 @@ async def run_chunks(
         await source.aclose()
 
 
-class _Source:
+class _Source(Generic[T]):
     """The jobs, taken one at a time by the workers, from a sync or an async iterable.
 
     A sync iterable is read when a worker asks. An async one is read ahead (up to ``ahead`` items)

@@ -496,6 +496,7 @@ def run(
 
         volley.ray.run("prompts.jsonl", "out/", "gpt-4o-mini", address="ray://head:10001", concurrency=8, rpm=500)
     """
+    Completions(model, id_column=id_column, limits_url=limits_url, **kwargs)  # bad model, key, params: raise now
     ray = _ray()
     if not ray.is_initialized():
         ray.init(address=address)

@@ -39,6 +39,7 @@ from .store import LEASE_TTL, RAY_ACTOR, Lease, LimitStore, SharedLane, StoreUna
 
 log = logging.getLogger("volley.shared")
 
+
 def rate_facts(rate: RateInfo | None) -> tuple[float | None, float | None, float]:
     """``(rpm, tpm, pause)`` that a host's ``RateInfo`` states: the limits, and seconds until a used-up one
     resets (capped like every server hint)."""
@@ -62,7 +63,7 @@ class ResilientLane:
         store: LimitStore,
         *,
         lease_ttl: float = LEASE_TTL,
-        rejoin_every: float = 1.0,
+        rejoin_every: float = 0.25,
         local: Lane | None = None,
     ) -> None:
         self.key = key

@@ -401,7 +401,10 @@ class SharedLane:
                 if delay > 0:
                     await asyncio.sleep(delay)
                 if not self._pushed and delay > 0:  # nobody told us of a pause that began meanwhile: ask
-                    left = await self.store.paused()
+                    try:
+                        left = await self.store.paused()
+                    except StoreUnavailable:  # the store granted this turn: it goes out at its time
+                        left = 0.0
                     self.paused_until = max(self.paused_until, time.monotonic() + left)
                 if self.paused_until <= time.monotonic():
                     return lease

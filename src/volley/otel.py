@@ -15,11 +15,16 @@ Metrics: ``gen_ai.client.operation.duration`` (s) and ``gen_ai.client.token.usag
 counters ``volley.requests`` (by ``volley.outcome``), ``volley.errors`` (by ``error.type``),
 ``volley.tokens`` (by ``gen_ai.token.type``), ``volley.cost`` (USD), up-down ``volley.queue.depth``.
 
+volley's calls record all this themselves once the application has set up OpenTelemetry
+(:func:`enabled`): ``prepare.Template`` puts :func:`traced` first in each call's hooks, and the batch
+calls open a :class:`BatchSpan` whose children the requests' spans are. Unset, a call does no extra work.
+
 Example::
 
-    from volley import otel
-    with otel.batch("gpt-4o-mini", provider="openai", size=len(prompts)):
-        answer = await otel.traced(call, lambda: execute(call))  # the tracing hook: (call, next)
+    from opentelemetry import trace
+    from opentelemetry.sdk.trace import TracerProvider
+    trace.set_tracer_provider(TracerProvider())      # plus an exporter of the application's choice
+    volley.batch_completion("gpt-4o-mini", prompts)  # one "batch gpt-4o-mini" span, a "chat" span per request
 """
 
 from __future__ import annotations

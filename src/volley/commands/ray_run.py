@@ -111,6 +111,7 @@ def _record(custom_id: str, row: dict[str, Any] | None) -> dict[str, Any]:
     from ..jobs.io import error_code
 
     kind = str(row.get("error_type") or "Error")
-    code = error_code(type(kind, (Exception,), {})())  # the code of an exception of that class name
+    # as volley run writes them: a line that cannot be sent is "invalid_request", else the error's class
+    code = "invalid_request" if kind == "InvalidRequestError" else error_code(type(kind, (Exception,), {})())
     message = str(row["error"]).split(": ", 1)[-1]
     return {"id": rid, "custom_id": custom_id, "response": None, "error": {"code": code, "message": message}}

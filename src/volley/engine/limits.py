@@ -121,6 +121,7 @@ class Lane:
         self.probing = True
         self.in_flight = 0
         self.paused_until = 0.0
+        self._limited_until = 0.0  # end of the latest pause a 429 imposed
         self.quota_until = 0.0  # refuse calls until then: the account's quota ran out
         self.quota_message = ""
         self.rate_limited = 0  # 429s seen
@@ -198,6 +199,7 @@ class Lane:
                 raise
         try:
             give_up = None if patience is None else self._clock() + patience
+            held: int | None = None  # a turn kept through a used-up budget's pause (the 429s seen then)
             while True:
                 self.check_quota()
                 wait = self.paused_until - self._clock()
@@ -205,12 +207,17 @@ class Lane:
                     self._check_wait(wait, give_up, "pause")
                     await self._sleep(wait)
                     continue
+                if held is not None and held == self.rate_limited:
+                    break
                 delay = self._reserve(tokens, give_up)
                 if delay > 0:
                     await self._sleep(delay)
                 if self.paused_until <= self._clock():
                     break
-                # a pause began while this request waited for its turn: wait it out, then take a new turn
+                # A pause began while this request waited for its turn: wait it out. After a 429's pause
+                # it takes a new turn (the pace was too fast); after a used-up budget's (remaining 0 until
+                # the reset) it keeps its turn and goes at the reset: a new turn would waste this one.
+                held = self.rate_limited if self._limited_until < self.paused_until else None
         except BaseException:
             self._release_slot()
             raise
@@ -305,6 +312,7 @@ class Lane:
             hint = server_wait(retry_after)
             pause = hint if hint is not None else DEFAULT_PAUSE
             self.paused_until = max(self.paused_until, now + pause)
+            self._limited_until = self.paused_until
             self.slowdown = max(0.1, self.slowdown * 0.9)  # the pace was too fast for this server
             self._repace()
         elif ok:

@@ -56,7 +56,7 @@ async def test_spans_per_request_and_batch_with_genai_attributes(fake, recorded)
     async def one(call):
         otel.queued(1, provider="openai", model="gpt-4o-mini")
         try:
-            return await otel.traced(call, lambda: execute(call))
+            return await execute(call)  # the template put the tracing hook first in the call's hooks
         finally:
             otel.queued(-1, provider="openai", model="gpt-4o-mini")
 
@@ -112,7 +112,7 @@ async def test_content_is_recorded_only_when_asked(fake, recorded):
     otel.configure(tracer_provider=otel._state["tracer_provider"], meter_provider=otel._state["meter_provider"],
                    capture_content=True)  # fmt: skip
     call = _call(fake, PROMPT)
-    await otel.traced(call, lambda: execute(call))
+    await execute(call)
     (span,) = exporter.get_finished_spans()
     assert PROMPT in span.attributes["gen_ai.input.messages"]
     assert "echo: " + PROMPT in span.attributes["gen_ai.output.messages"]
@@ -124,7 +124,7 @@ async def test_concurrent_requests_are_children_of_the_batch(fake, recorded):
     fake.script("gpt-4o-mini", latency=0.05)
     calls = [_call(fake, f"c{i}") for i in range(4)]
     with otel.batch("gpt-4o-mini", size=4):
-        await asyncio.gather(*(otel.traced(c, lambda c=c: execute(c)) for c in calls))
+        await asyncio.gather(*(execute(c) for c in calls))
     spans = exporter.get_finished_spans()
     (batch,) = [s for s in spans if s.name.startswith("batch")]
     reqs = [s for s in spans if s.name.startswith("chat")]
@@ -165,3 +165,73 @@ print(asyncio.run(main()))
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "echo: hi"
+
+
+# ---------------------------------------------------------------- wired into the public calls
+
+
+def test_batch_completion_is_one_batch_span_with_a_child_per_request(fake, recorded):
+    import volley
+
+    exporter, reader = recorded
+    fake.script("gpt-4o-mini", latency=0.02, failures=[None, None, 500], retry_after=None)
+    prompts = [[{"role": "user", "content": f"{PROMPT} {i}"}] for i in range(6)]
+    # the sync API: the batch's steps run in different tasks on volley's loop
+    out = volley.batch_completion("gpt-4o-mini", prompts, max_workers=3, api_base=fake.openai_base, api_key=KEY,
+                                  num_retries=0)  # fmt: skip
+    assert sum(isinstance(r, BaseException) for r in out) == 1
+    spans = exporter.get_finished_spans()
+    (batch,) = [s for s in spans if s.name == "batch gpt-4o-mini"]
+    reqs = [s for s in spans if s.name == "chat gpt-4o-mini"]
+    assert len(reqs) == 6 and {s.parent.span_id for s in reqs} == {batch.context.span_id}
+    assert {s.context.trace_id for s in reqs} == {batch.context.trace_id}
+    assert batch.attributes["volley.batch.size"] == 6 and batch.attributes["gen_ai.provider.name"] == "openai"
+    assert (batch.attributes["volley.batch.ok"], batch.attributes["volley.batch.errors"]) == (5, 1)
+    assert batch.end_time >= max(s.end_time for s in reqs)
+    m = _metrics(reader)
+    assert m["volley.queue.depth"][0].value == 0
+    assert {p.attributes["volley.outcome"]: p.value for p in m["volley.requests"]} == {"ok": 5, "error": 1}
+    assert KEY not in json.dumps([dict(s.attributes) for s in spans], default=str)
+
+
+async def test_async_batch_span_is_a_child_of_the_callers_span(fake, recorded):
+    import volley
+
+    exporter, _ = recorded
+    tracer = otel._state["tracer_provider"].get_tracer("app")
+    with tracer.start_as_current_span("app work") as app:
+        async for _ in volley.abatch_completion_iter("gpt-4o-mini", [[{"role": "user", "content": "a"}]] * 3,
+                                                     api_base=fake.openai_base, api_key=KEY):  # fmt: skip
+            pass
+    spans = exporter.get_finished_spans()
+    (batch,) = [s for s in spans if s.name.startswith("batch")]
+    assert batch.parent.span_id == app.get_span_context().span_id
+    assert len([s for s in spans if s.parent and s.parent.span_id == batch.context.span_id]) == 3
+
+
+def test_unconfigured_opentelemetry_adds_nothing_to_a_call(fake):
+    # Installed but not set up by the application: no hook, no span objects, and volley imports none of it.
+    code = f"""
+import sys, volley
+from volley.prepare import Template
+t = Template("gpt-4o-mini", {{"api_base": {fake.openai_base!r}, "api_key": "k"}})
+r = volley.batch_completion("gpt-4o-mini", [[{{"role": "user", "content": "hi"}}]], api_base={fake.openai_base!r},
+                            api_key="k")
+print(len(t.hooks), r[0].choices[0].message.content, [m for m in sys.modules if m.startswith("opentelemetry")])
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "0 echo: hi []"
+
+
+def test_enabled_follows_the_application_and_the_switch(monkeypatch, recorded):
+    assert otel.enabled()  # configure() was given providers
+    monkeypatch.setenv(otel.ENABLE_ENV, "0")
+    assert not otel.enabled()
+    from volley.prepare import Template
+
+    assert Template("gpt-4o-mini", {"api_key": "k"}).hooks == ()
+    monkeypatch.delenv(otel.ENABLE_ENV)
+    assert Template("gpt-4o-mini", {"api_key": "k"}).hooks == (otel.traced,)
+    otel.configure()  # back to the global providers, which this test process never set: off
+    assert not otel.enabled()

@@ -19,8 +19,14 @@ import volley.ray as vray  # noqa: E402
 KEY = "sk-ray-SECRET-0123456789"
 
 
+ENV_KEY = "sk-ray-env-SECRET-9876543210"
+
+
 @pytest.fixture(scope="module")
 def cluster():
+    # The workers' environment holds the key a job without api_key= uses (volley run --ray takes none).
+    before = os.environ.get("OPENAI_API_KEY")
+    os.environ["OPENAI_API_KEY"] = ENV_KEY
     ray.init(num_cpus=2, include_dashboard=False, object_store_memory=200 * 1024 * 1024,
              log_to_driver=False, configure_logging=False)  # fmt: skip
     ctx = ray.data.DataContext.get_current()
@@ -30,6 +36,10 @@ def cluster():
     yield ray.get_runtime_context().gcs_address
     del actor
     ray.shutdown()
+    if before is None:
+        os.environ.pop("OPENAI_API_KEY", None)
+    else:
+        os.environ["OPENAI_API_KEY"] = before
 
 
 def _kw(fake, **extra):
@@ -133,3 +143,61 @@ def test_a_killed_job_rerun_skips_what_finished(cluster, fake, tmp_path):
     assert len(vray.finished_ids(out)) == n
     for path in out.rglob("*.parquet"):
         assert b"SECRET" not in path.read_bytes()
+
+
+def test_actors_share_one_redis_lane(cluster, fake, redis_url):
+    fake.script("gpt-4o-mini", rpm=600, window=1.0)
+    ds = ray.data.from_items([{"id": i, "prompt": f"r{i}"} for i in range(30)], override_num_blocks=2)
+    kw = _kw(fake, rpm=600, max_workers=8, limits_url=redis_url)
+    out = ds.map_batches(vray.Completions, fn_constructor_kwargs=kw, concurrency=2, num_cpus=0.5, batch_size=15,
+                         batch_format="pyarrow").take_all()  # fmt: skip
+    assert sorted(r["id"] for r in out) == list(range(30))
+    assert all(r["error"] is None and r["answer"] == f"echo: r{r['id']}" for r in out)
+    key = vray.Completions(**kw).lane_key
+
+    async def state() -> dict:
+        from volley.shared.redis_limits import RedisLimitStore
+
+        store = RedisLimitStore.from_url(redis_url, key)
+        return {**(await store.snapshot()), "members": await store.client.zcard(store.keys[2])}
+
+    import asyncio
+
+    s = asyncio.run(state())
+    assert int(s["gr"]) >= 30 and s["members"] == 2 and s["in_flight"] == 0, s  # both actors, one lane in Redis
+    assert _refused(fake) <= 1, _refused(fake)
+
+
+def test_volley_run_on_ray_writes_every_line_in_order_and_resumes(cluster, fake, tmp_path):
+    source = tmp_path / "in.jsonl"
+    lines = [{"custom_id": f"c{i:02d}", "prompt": f"v{i}"} for i in range(10)]
+    lines.insert(4, {"custom_id": "bad", "nothing": "here"})
+    source.write_text("".join(json.dumps(x) + "\n" for x in lines))
+    out = tmp_path / "out.jsonl"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).parents[1] / "src"),
+                                                        os.environ.get("PYTHONPATH", "")])}  # fmt: skip
+    cmd = [sys.executable, "-c", "import sys, volley.cli; sys.exit(volley.cli.main())", "run", str(source), "-m",
+           "gpt-4o-mini", "-o", str(out), "--ray", cluster, "--ray-actors", "2", "--api-base", fake.openai_base,
+           "--json", "-q"]  # fmt: skip
+    first = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=240)
+    assert first.returncode == 1, first.stderr[-3000:]  # one line cannot be sent
+    report = json.loads(first.stdout.strip().splitlines()[-1])
+    assert (report["sent"], report["skipped"], report["failed"]) == (11, 0, 1)
+    got = [json.loads(x) for x in out.read_text().splitlines()]
+    assert [g["custom_id"] for g in got] == [x["custom_id"] for x in lines]  # input order
+    for g, x in zip(got, lines):
+        if x["custom_id"] == "bad":
+            assert g["response"] is None and g["error"]["code"] == "invalid_request"
+        else:
+            body = g["response"]["body"]
+            assert g["error"] is None and body["choices"][0]["message"]["content"] == f"echo: {x['prompt']}"
+    sent = len(fake.requests)
+    assert sent == 10
+    again = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=240)
+    assert again.returncode == 1 and json.loads(again.stdout.strip().splitlines()[-1])["skipped"] == 10
+    assert len(fake.requests) == sent  # the rerun sent nothing that had finished (the bad line again: nothing)
+    for path in [out, *tmp_path.rglob("*.parquet")]:
+        assert ENV_KEY.encode() not in path.read_bytes()
+    refused = subprocess.run([*cmd, "--api-key", "sk-cli-SECRET-abcdefabcdef"], capture_output=True, text=True,
+                             env=env, timeout=120)  # fmt: skip
+    assert refused.returncode == 2 and "environment" in refused.stderr and "SECRET" not in refused.stderr

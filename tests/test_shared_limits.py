@@ -272,7 +272,7 @@ def _lines(out: str) -> list[dict]:
 
 def test_four_processes_share_one_600_rpm_lane(redis_url):
     seconds = 6.0
-    start = time.time() + 4.0  # every process imported and connected by then
+    start = time.time() + 6.0  # every process imported and connected by then (a loaded machine: slowly)
     procs = [_spawn("loop", redis_url, "--start", str(start), "--seconds", str(seconds), "--tasks", "4")
              for _ in range(4)]  # fmt: skip
     outs = [p.communicate(timeout=60) for p in procs]
@@ -351,7 +351,8 @@ def test_redis_killed_and_restarted_mid_run(tmp_path):
         first_local, last_local = origins.index("local"), len(origins) - 1 - origins[::-1].index("local")
         assert "shared" in origins[:first_local] and "shared" in origins[last_local:]  # before, and after rejoin
         grants += mine
-    times = sorted(r["t"] for r in grants)
+    # grants in the run's window (an acquire begun before its end may be granted just after it)
+    times = sorted(r["t"] for r in grants if r["t"] < start + seconds)
     allowed = rpm / 60 * seconds
     print(
         f"outage run: {len(times)} grants (allowed {allowed:.0f}),",

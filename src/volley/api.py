@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib
-from collections.abc import AsyncGenerator, AsyncIterable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Iterable, Iterator, Mapping, Sequence
 from contextlib import aclosing
 from typing import Any, Literal, overload
 
@@ -140,6 +140,7 @@ async def _run_batch(
 
     ``threaded``: read a lazy sync ``messages`` in a thread of its own (the sync API: the caller's
     generator must not run on volley's loop thread, where a slow ``next()`` stalls every request).
+    With OpenTelemetry set up (the template traces), the batch is a span, its requests' spans its children.
     """
     until = _deadline(deadline)
     total = len(messages) if isinstance(messages, Sequence) else None
@@ -147,12 +148,13 @@ async def _run_batch(
     workers = template.limits["max_workers"]
     if threaded and total is None and not isinstance(messages, AsyncIterable):
         messages = ThreadedInput(messages, ahead=READ_AHEAD)
+    span = _batch_span(template, total)
 
     def job(m: Any) -> Any:
         async def go() -> ModelResponse:
             return await execute(template.call(m, validated=validated), on_retry=tracker.retry)
 
-        return go
+        return go if span is None else _traced(template, m, validated, tracker, span)
 
     jobs = _numbered(messages, job)
     try:
@@ -160,11 +162,39 @@ async def _run_batch(
             async for chunk in chunks:
                 for i, result in chunk:
                     tracker.result(i, result)
+                    if span is not None:
+                        span.result(result)
                 yield chunk
     finally:
         tracker.close()
+        if span is not None:
+            span.end()
         if isinstance(messages, ThreadedInput):
             await messages.aclose()  # stops its thread and closes the caller's generator there
+
+
+def _batch_span(template: Template, total: int | None) -> Any:
+    """The batch's span when the template traces (``otel.enabled``); else None."""
+    from . import otel
+
+    if otel.traced not in template.hooks:
+        return None
+    return otel.BatchSpan(template.route.model, provider=template.route.provider, size=total)
+
+
+def _traced(template: Template, m: Any, validated: bool, tracker: Progress, span: Any) -> Any:
+    """A traced batch's job: its request span a child of the batch's, counted in the queue depth."""
+
+    async def go() -> ModelResponse:
+        span.queued(1)
+        try:
+            call = template.call(m, validated=validated)
+            call.hooks = span.hooks(call.hooks)
+            return await execute(call, on_retry=tracker.retry)
+        finally:
+            span.queued(-1)
+
+    return go
 
 
 def _numbered(messages: Iterable[Any] | AsyncIterable[Any], job: Any) -> Any:

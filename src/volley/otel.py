@@ -15,25 +15,34 @@ Metrics: ``gen_ai.client.operation.duration`` (s) and ``gen_ai.client.token.usag
 counters ``volley.requests`` (by ``volley.outcome``), ``volley.errors`` (by ``error.type``),
 ``volley.tokens`` (by ``gen_ai.token.type``), ``volley.cost`` (USD), up-down ``volley.queue.depth``.
 
+volley's calls record all this themselves once the application has set up OpenTelemetry
+(:func:`enabled`): ``prepare.Template`` puts :func:`traced` first in each call's hooks, and the batch
+calls open a :class:`BatchSpan` whose children the requests' spans are. Unset, a call does no extra work.
+
 Example::
 
-    from volley import otel
-    with otel.batch("gpt-4o-mini", provider="openai", size=len(prompts)):
-        answer = await otel.traced(call, lambda: execute(call))  # the tracing hook: (call, next)
+    from opentelemetry import trace
+    from opentelemetry.sdk.trace import TracerProvider
+    trace.set_tracer_provider(TracerProvider())      # plus an exporter of the application's choice
+    volley.batch_completion("gpt-4o-mini", prompts)  # one "batch gpt-4o-mini" span, a "chat" span per request
 """
 
 from __future__ import annotations
 
 import json
 import os
+import sys
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 from urllib.parse import urlsplit
 
-__all__ = ["available", "batch", "configure", "queued", "request", "traced"]
+__all__ = ["BatchSpan", "available", "batch", "configure", "enabled", "queued", "request", "traced"]
 
 CAPTURE_ENV = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"
+#: ``VOLLEY_OTEL=0`` turns volley's spans and metrics off, ``=1`` on (whenever the API is installed);
+#: unset, they are on once the application has set up OpenTelemetry (see :func:`enabled`).
+ENABLE_ENV = "VOLLEY_OTEL"
 #: volley provider names -> the conventions' well-known ``gen_ai.provider.name`` values
 _PROVIDER_NAMES = {
     "gemini": "gcp.gemini", "vertex_ai": "gcp.vertex_ai", "bedrock": "aws.bedrock", "azure": "azure.ai.openai",
@@ -55,6 +64,29 @@ def available() -> bool:
         except ImportError:
             _state["api"] = None
     return _state["api"] is not None
+
+
+def enabled() -> bool:
+    """Whether volley's calls record spans and metrics (checked once per batch, not per request).
+
+    On when :func:`configure` was given a provider, or when the application has set a global tracer or
+    meter provider (an SDK); off otherwise, and always without ``opentelemetry-api``. An application
+    that never imported OpenTelemetry has set up nothing: that is seen without importing it.
+    ``VOLLEY_OTEL=0`` / ``=1`` force it off / on.
+    """
+    forced = os.environ.get(ENABLE_ENV, "").strip().lower()
+    if forced in ("0", "false", "no", "off"):
+        return False
+    if forced in ("1", "true", "yes", "on") or _state["tracer_provider"] is not None or _state["meter_provider"]:
+        return available()
+    if "opentelemetry.trace" not in sys.modules or not available():
+        return False
+    trace, metrics = _state["api"]
+    tracer = trace.get_tracer_provider()
+    meter = metrics.get_meter_provider()
+    return not isinstance(tracer, (trace.ProxyTracerProvider, trace.NoOpTracerProvider)) or type(
+        meter
+    ).__name__ not in ("_ProxyMeterProvider", "NoOpMeterProvider")
 
 
 def configure(*, tracer_provider: Any = None, meter_provider: Any = None, capture_content: bool | None = None) -> None:
@@ -210,9 +242,11 @@ def request(
     operation: str = "chat",
     max_tokens: int | None = None,
     messages: Sequence[Any] | None = None,
+    parent: Any = None,
 ) -> Iterator[RequestRecord]:
     """A CLIENT span around one request (the current span while it runs); an exception leaving the block
     is recorded as the request's error and re-raised. ``messages`` are recorded only when capture is on.
+    ``parent``: an OpenTelemetry ``Context`` to start the span in (default: the current one).
 
     Example::
 
@@ -239,8 +273,9 @@ def request(
         attrs["gen_ai.input.messages"] = json.dumps(list(messages), ensure_ascii=False, default=str)
     kind = ins.trace.SpanKind.CLIENT
     with ins.tracer.start_as_current_span(
-        f"{operation} {model}", kind=kind, attributes=attrs, record_exception=False, set_status_on_exception=False
-    ) as span:
+        f"{operation} {model}", context=parent, kind=kind, attributes=attrs, record_exception=False,
+        set_status_on_exception=False,
+    ) as span:  # fmt: skip
         rec = RequestRecord(ins, span, attrs, time.perf_counter())
         try:
             yield rec
@@ -249,8 +284,11 @@ def request(
             raise
 
 
-async def traced(call: Any, send: Callable[[], Awaitable[Any]]) -> Any:
-    """The tracing hook: ``send()`` inside a request span for ``call`` (a prepared ``volley.call.Call``).
+async def traced(call: Any, send: Callable[[], Awaitable[Any]], *, parent: Any = None) -> Any:
+    """The tracing hook: ``send()`` inside a request span for ``call`` (a prepared ``volley.prepare.Call``).
+
+    What ``prepare.Template`` puts first in a call's hooks when :func:`enabled`. ``parent``: the
+    ``Context`` to start the span in (a :class:`BatchSpan` passes its own).
 
     Example::
 
@@ -260,30 +298,82 @@ async def traced(call: Any, send: Callable[[], Awaitable[Any]]) -> Any:
         return await send()
     route = call.route
     with request(route.provider, route.model, api_base=route.api_base, max_tokens=getattr(call, "max_output", None),
-                 messages=getattr(call, "messages", None)) as rec:  # fmt: skip
+                 messages=getattr(call, "messages", None), parent=parent) as rec:  # fmt: skip
         resp = await send()
         rec.response(resp)
         return resp
 
 
-class BatchRecord:
-    """A batch span's running counts: :meth:`result` for each item's answer or exception."""
+class BatchSpan:
+    """A batch's span, open across all its steps (which may run in different tasks, e.g. under the sync
+    API): the request spans of its calls are its children because it hands them its context explicitly
+    (:meth:`traced`), so nothing is attached in one task and detached in another. :meth:`result` counts
+    each item's outcome, :meth:`queued` moves the queue-depth gauge, :meth:`end` closes it (once).
 
-    __slots__ = ("_span", "errors", "ok")
+    Example::
 
-    def __init__(self, span: Any) -> None:
-        self._span, self.ok, self.errors = span, 0, 0
+        span = otel.BatchSpan("gpt-4o-mini", provider="openai", size=len(prompts))
+        try:
+            resp = await span.traced(call, lambda: execute(call))
+            span.result(resp)
+        finally:
+            span.end()
+    """
+
+    __slots__ = ("_context", "_ins", "_metric", "_span", "errors", "ok")
+
+    def __init__(self, model: str, *, provider: str | None = None, size: int | None = None) -> None:
+        self.ok = self.errors = 0
+        self._ins = ins = _get()
+        self._span: Any = None
+        self._context: Any = None
+        self._metric: dict[str, Any] = {"gen_ai.request.model": model}
+        if provider:
+            self._metric["gen_ai.provider.name"] = provider_name(provider)
+        if ins is None:
+            return
+        attrs: dict[str, Any] = {"gen_ai.operation.name": "batch", **self._metric}
+        if size is not None:
+            attrs["volley.batch.size"] = int(size)
+        self._span = ins.tracer.start_span(f"batch {model}", attributes=attrs)  # child of the current span
+        self._context = ins.trace.set_span_in_context(self._span)
+
+    async def traced(self, call: Any, send: Callable[[], Awaitable[Any]]) -> Any:
+        """The tracing hook for this batch's calls: a request span, child of the batch's."""
+        return await traced(call, send, parent=self._context)
+
+    def hooks(self, hooks: tuple[Any, ...]) -> tuple[Any, ...]:
+        """``hooks`` with the plain tracing hook replaced by :meth:`traced`."""
+        return tuple(self.traced if h is traced else h for h in hooks)
+
+    def queued(self, delta: int) -> None:
+        """Move the queue-depth gauge (+1 when an item is taken up, -1 when it is done)."""
+        if self._ins is not None:
+            self._ins.queue.add(delta, self._metric)
 
     def result(self, result: Any) -> None:
+        """Count one item's answer, or its exception."""
         if isinstance(result, BaseException):
             self.errors += 1
         else:
             self.ok += 1
 
+    def end(self) -> None:
+        """Record the counts and end the span (again: nothing)."""
+        span, self._span = self._span, None
+        if span is not None:
+            span.set_attributes({"volley.batch.ok": self.ok, "volley.batch.errors": self.errors})
+            span.end()
+
+
+#: What :func:`batch` yields (its running counts).
+BatchRecord = BatchSpan
+
 
 @contextmanager
-def batch(model: str, *, provider: str | None = None, size: int | None = None) -> Iterator[BatchRecord]:
-    """A span around a batch; request spans started inside it (in its tasks) are its children.
+def batch(model: str, *, provider: str | None = None, size: int | None = None) -> Iterator[BatchSpan]:
+    """A span around a batch, current inside the block (for code that runs in one task); request spans
+    started inside it (in its tasks) are its children. Across tasks, use :class:`BatchSpan`.
 
     Example::
 
@@ -291,21 +381,15 @@ def batch(model: str, *, provider: str | None = None, size: int | None = None) -
             for r in results:
                 b.result(r)
     """
-    ins = _get()
-    if ins is None:
-        yield BatchRecord(None)
+    rec = BatchSpan(model, provider=provider, size=size)
+    if rec._ins is None:
+        yield rec
         return
-    attrs: dict[str, Any] = {"gen_ai.operation.name": "batch", "gen_ai.request.model": model}
-    if provider:
-        attrs["gen_ai.provider.name"] = provider_name(provider)
-    if size is not None:
-        attrs["volley.batch.size"] = int(size)
-    with ins.tracer.start_as_current_span(f"batch {model}", attributes=attrs, record_exception=False) as span:
-        rec = BatchRecord(span)
-        try:
+    try:
+        with rec._ins.trace.use_span(rec._span, end_on_exit=False):
             yield rec
-        finally:
-            span.set_attributes({"volley.batch.ok": rec.ok, "volley.batch.errors": rec.errors})
+    finally:
+        rec.end()
 
 
 def queued(delta: int, *, provider: str = "", model: str = "") -> None:

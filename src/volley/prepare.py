@@ -6,9 +6,11 @@ Everything that can fail without the network fails here, before any request is s
 
 from __future__ import annotations
 
+import importlib
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from . import pricing
 from .engine.retry import RetryPolicy
@@ -27,6 +29,7 @@ from .validate import (
 )
 
 if TYPE_CHECKING:
+    from .engine.limits import LaneSource
     from .hooks import Hook
     from .protocols.base import ProtocolModule
     from .providers.base import Provider
@@ -37,9 +40,14 @@ CONTROL_PARAMS = frozenset(
     {
         "timeout", "num_retries", "max_retries", "retry_delay", "api_key", "api_base", "base_url",
         "drop_params", "mock_response", "stream", "custom_llm_provider", "max_workers", "rpm", "tpm",
-        "cache", "cache_path", "cache_scope", "budget_usd", "transport",
+        "cache", "cache_path", "cache_scope", "budget_usd", "transport", "limits_url", "cache_url",
     }
 )  # fmt: skip
+#: The module behind ``limits_url=`` / ``cache_url=`` (limits and cache shared through Redis): an outer
+#: package, looked up by name and imported only when one is given (the core imports none).
+SHARED = "volley.shared.wire"
+#: Where ``limits_url`` comes from when the call gives none.
+LIMITS_URL_ENV = "VOLLEY_REDIS_URL"
 PASS_THROUGH = frozenset({"extra_body", "extra_headers"})
 DEFAULT_TIMEOUT = 600.0
 DEFAULT_NUM_RETRIES = 3
@@ -69,6 +77,7 @@ class Call:
     hooks: tuple[Hook, ...] = ()
     max_output: int | None = None  # output-token cap the request carries (max_tokens or the provider's default)
     choices: int = 1  # answers asked for (n)
+    lanes: LaneSource | None = None  # the lanes shared with other processes (limits_url=), else this process's
 
     @property
     def label(self) -> str:
@@ -162,7 +171,7 @@ class Template:
             self.transport: Transport = mock_response(mock)
             control.setdefault("num_retries", 0)
         else:
-            self.route = resolve(model, api_key=control.get("api_key"), api_base=api_base, options=options)
+            self.route = resolve(cast(str, model), api_key=control.get("api_key"), api_base=api_base, options=options)
             self.transport = transport if transport is not None else _transport(self.route.host)
         self.retry = _retry(control)
         wire = self.host.wire
@@ -184,7 +193,8 @@ class Template:
         self.max_output: int | None = cap if cap is not None else getattr(wire, "DEFAULT_MAX_TOKENS", None)
         n = completion.get("n")
         self.choices = n if isinstance(n, int) and not isinstance(n, bool) and n > 1 else 1
-        self.hooks: tuple[Hook, ...] = (*_cache(control, self.stream), *_budget(control, self.route))
+        self.lanes = _shared_lanes(control)
+        self.hooks: tuple[Hook, ...] = (*_trace(), *_cache(control, self.stream), *_budget(control, self.route))
 
     @property
     def host(self) -> Provider:
@@ -197,7 +207,7 @@ class Template:
         request = build_request(self.route, msgs, self.completion, stream=self.stream, extra=self._extra_headers)
         return Call(
             self.route, request, self.stream, self.timeout, self.retry, self.transport, msgs, self.limits,
-            estimate_tokens(msgs, self.completion), self.hooks, self.max_output, self.choices,
+            estimate_tokens(msgs, self.completion), self.hooks, self.max_output, self.choices, self.lanes,
         )  # fmt: skip
 
 
@@ -276,19 +286,48 @@ def _extra_headers(params: Mapping[str, Any]) -> tuple[dict[str, str], tuple[str
 
 def _cache(control: Mapping[str, Any], stream: bool) -> tuple[Hook, ...]:
     """The response cache hook for ``cache=True`` (``cache_path=`` picks the file, ``cache_scope=``
-    "shared" or "key"). A cache file that cannot be opened raises ``hooks.cache.CacheError`` (an OSError)."""
-    on = control.get("cache", False)
+    "shared" or "key") or ``cache_url="redis://..."`` (one cache for every process using that Redis).
+    A cache file that cannot be opened raises ``hooks.cache.CacheError`` (an OSError)."""
+    url = control.get("cache_url")
+    on = control.get("cache", url is not None)
     if not isinstance(on, bool):
         raise InvalidRequestError(f"cache must be True or False; got {on!r}", status_code=400)
     scope = control.get("cache_scope", "shared")
     if scope not in ("shared", "key"):
         raise InvalidRequestError(f"cache_scope must be 'shared' or 'key'; got {scope!r}", status_code=400)
+    if url is not None and control.get("cache_path") is not None:
+        raise InvalidRequestError("give cache_path= (a file) or cache_url= (a Redis), not both", status_code=400)
+    if url is not None:
+        hook = _shared().cache_hook(url, scope)  # the URL is checked even when the cache is off
+        return (hook,) if on and not stream else ()
     if not on or stream:
         return ()
     from .hooks.cache import CacheView, open_cache
 
     view = CacheView(open_cache(control.get("cache_path")), scope)
     return (view.fetch,)
+
+
+def _shared() -> Any:
+    return importlib.import_module(SHARED)
+
+
+def _shared_lanes(control: Mapping[str, Any]) -> LaneSource | None:
+    """The lanes shared through ``limits_url`` (default ``$VOLLEY_REDIS_URL``), checked now; None without
+    (and for ``limits_url=False`` or ``""``: this process's own lanes, whatever the environment says)."""
+    url = control.get("limits_url")
+    if url is None:
+        url = os.environ.get(LIMITS_URL_ENV)
+    if url is False or url == "" or url is None:
+        return None
+    return _shared().lanes(url)  # type: ignore[no-any-return]
+
+
+def _trace() -> tuple[Hook, ...]:
+    """The tracing hook, first of all, when OpenTelemetry is set up (``otel.enabled``)."""
+    from . import otel
+
+    return (otel.traced,) if otel.enabled() else ()
 
 
 def _budget(control: Mapping[str, Any], route: Route) -> tuple[Hook, ...]:

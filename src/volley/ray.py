@@ -1,10 +1,11 @@
 """Distributed jobs on Ray Data: ``ds.map_batches(volley.ray.Completions, ...)``, limits global across actors.
 
-Each batch's rows go through volley (``volley.acompletion`` per row, ``max_workers`` at a time per
-actor); every attempt first takes a turn in the lane's *shared* limits, so rpm/tpm, concurrency,
-a 429's pause and the limits learned from headers hold for all actors and nodes together — through
-Redis when ``limits_url`` (or ``$VOLLEY_REDIS_URL``) is given, else through one named Ray actor
-(:func:`limits_actor`) that keeps the same state. Retries follow volley's policy and honour
+Each batch's rows go through volley's engine (one call per row, ``max_workers`` at a time per
+actor) with ``limits_url=`` set, so every attempt first takes a turn in the lane's *shared* limits:
+rpm/tpm, concurrency, a 429's pause and the limits learned from headers hold for all actors and
+nodes together — through Redis when ``limits_url`` (or ``$VOLLEY_REDIS_URL``) is given, else through
+one named Ray actor (:func:`limits_actor`, ``limits_url="ray-actor://volley/volley-limits"``) that
+keeps the same state. Retries follow volley's policy and honour
 Retry-After. A row that fails is a row with ``error`` set, never an exception that fails the job.
 
 Output columns, added to the input's: ``answer``, ``finish_reason``, ``response_model``,
@@ -38,7 +39,7 @@ from collections.abc import Hashable, Mapping
 from pathlib import Path
 from typing import Any
 
-from .shared.store import LaneConfig, LaneState, Reply, StoreUnavailable, lane_id
+from .shared.store import RAY_ACTOR, LaneConfig, LaneState, Reply, StoreUnavailable, clamp_pause, lane_id
 
 log = logging.getLogger("volley.ray")
 
@@ -71,11 +72,13 @@ class LimitsState:
             state = self.lanes[lane] = LaneState()
         return state
 
-    def reserve(self, lane: str, lease: str, member: str, tokens: float, cfg: tuple, ttl: float) -> tuple:
+    def reserve(
+        self, lane: str, lease: str, member: str, tokens: float, cfg: _Cfg, ttl: float
+    ) -> tuple[str, float, int]:
         r = self._lane(lane).reserve(time.monotonic(), lease, member, tokens, LaneConfig(*cfg), ttl)
         return (r.status, r.wait, r.members)
 
-    def release(self, lane: str, lease: str, cfg: tuple, kw: dict[str, Any]) -> float:
+    def release(self, lane: str, lease: str, cfg: _Cfg, kw: dict[str, Any]) -> float:
         return self._lane(lane).release(time.monotonic(), lease, LaneConfig(*cfg), **kw)[1]
 
     def renew(self, lane: str, leases: list[str], member: str, ttl: float) -> int:
@@ -141,24 +144,23 @@ class RayActorStore:
         return Reply(status, wait, members)
 
     async def release(self, lease: str, cfg: LaneConfig, **kw: Any) -> float:
-        return await self._call("release", self.lane, lease, _cfg(cfg), kw)
+        return float(await self._call("release", self.lane, lease, _cfg(cfg), kw))
 
     async def renew(self, leases: list[str], member: str, ttl: float) -> int:
-        return await self._call("renew", self.lane, leases, member, ttl)
+        return int(await self._call("renew", self.lane, leases, member, ttl))
 
     async def pause(self, seconds: float) -> float:
-        from .shared.store import clamp_pause
-
-        return await self._call("pause", self.lane, clamp_pause(seconds))
+        return float(await self._call("pause", self.lane, clamp_pause(seconds)))
 
     async def paused(self) -> float:
-        return await self._call("paused", self.lane)
+        return float(await self._call("paused", self.lane))
 
     async def learn(self, rpm: float | None, tpm: float | None) -> None:
         await self._call("learn", self.lane, rpm, tpm)
 
     async def learned(self) -> tuple[float | None, float | None]:
-        return tuple(await self._call("learned", self.lane))  # type: ignore[return-value]
+        rpm, tpm = await self._call("learned", self.lane)
+        return rpm, tpm
 
     async def ping(self) -> None:
         await self._call("ping")
@@ -170,7 +172,10 @@ class RayActorStore:
         return None
 
 
-def _cfg(cfg: LaneConfig) -> tuple:
+_Cfg = tuple[int, float | None, float | None]
+
+
+def _cfg(cfg: LaneConfig) -> _Cfg:
     return (cfg.max_workers, cfg.rpm, cfg.tpm)
 
 
@@ -182,11 +187,12 @@ class Completions:
 
     Rows carry ``messages`` (a list of ``{"role", "content"}`` or its JSON) or ``prompt`` (a string,
     with ``system`` as the system message), and may carry ``params`` (JSON object of per-row
-    parameters). ``limits_url``: a ``redis://`` URL for the shared limits (default
-    ``$VOLLEY_REDIS_URL``), else the named actor ``limits_actor``; ``limits="local"`` keeps each
-    actor's limits to itself. ``rpm``/``tpm``/``max_workers`` are the lane's limits, shared by all
-    actors; ``max_workers`` also bounds each actor's requests in flight. Other keyword arguments
-    are volley completion parameters (``api_base``, ``temperature``, ``max_tokens``, ...).
+    parameters). Each row is one call through volley's engine (its lanes, retries and hooks, as
+    ``volley.batch_completion``'s items). ``limits_url``: a ``redis://`` URL for the shared limits
+    (default ``$VOLLEY_REDIS_URL``), else the named actor ``limits_actor``; ``limits="local"`` keeps
+    each actor's limits to itself. ``rpm``/``tpm``/``max_workers`` are the lane's limits, shared by
+    all actors; ``max_workers`` also bounds each actor's requests in flight. Other keyword arguments
+    are volley completion parameters (``api_base``, ``temperature``, ``max_tokens``, ``cache_url``...).
 
     Example::
 
@@ -207,30 +213,28 @@ class Completions:
         rpm: float | None = None,
         tpm: float | None = None,
         num_retries: int = 3,
-        lease_ttl: float = 30.0,
         include_response: bool = False,
         **params: Any,
     ) -> None:
-        from .hooks.cache import key_fingerprint
-        from .prepare import Template
-        from .shared._redis import check_url, url_from_env
+        from .prepare import LIMITS_URL_ENV, Template
 
         if limits not in ("shared", "local"):
             raise ValueError(f"limits must be 'shared' or 'local'; got {limits!r}")
         if isinstance(max_workers, bool) or not isinstance(max_workers, int) or max_workers < 1:
             raise ValueError(f"max_workers must be a positive integer; got {max_workers!r}")
         self.model, self.id_column, self.system = model, id_column, system
-        self.params = dict(params)
-        self.max_workers, self.rpm, self.tpm, self.num_retries = max_workers, rpm, tpm, num_retries
-        self.lease_ttl, self.include_response = lease_ttl, include_response
-        template = Template(model, {**self.params, "num_retries": num_retries})  # bad model/params fail here
-        route = template.route
-        self.lane_key = (*route.lane, key_fingerprint(route.api_key))  # per account; the key is never kept in it
+        self.max_workers, self.include_response = max_workers, include_response
         self.limits = limits
-        self.limits_url = check_url(limits_url) if limits_url else url_from_env()
-        self.limits_actor = limits_actor
-        self._lane: Any = None
-        self._loop: Any = None
+        if limits == "local":
+            url: str | bool = False  # this actor's own lanes, whatever $VOLLEY_REDIS_URL says
+        else:
+            url = limits_url or os.environ.get(LIMITS_URL_ENV) or f"{RAY_ACTOR}://{NAMESPACE}/{limits_actor}"
+        self.limits_url = url
+        given = {"rpm": rpm, "tpm": tpm, "num_retries": num_retries, "max_workers": max_workers, "limits_url": url}
+        self.params: dict[str, Any] = {**params, **{k: v for k, v in given.items() if v is not None}}
+        template = Template(model, self.params)  # bad model, key, parameters or limits_url fail here
+        self.lane_key = template.route.lane  # per account (a hash of the key, never the key)
+        self._templates: dict[str, Template] = {"": template}
 
     # ------------------------------------------------------------------ Ray calls this
 
@@ -243,70 +247,30 @@ class Completions:
 
     # ------------------------------------------------------------------ sending
 
-    def _shared_lane(self) -> Any:
-        loop = asyncio.get_running_loop()
-        if self._lane is None or self._loop is not loop:
-            from .shared.fallback import ResilientLane
-
-            if self.limits_url:
-                from .shared.redis_limits import RedisLimitStore
-
-                store: Any = RedisLimitStore.from_url(self.limits_url, self.lane_key)
-            else:
-                store = RayActorStore(self.lane_key, name=self.limits_actor)
-            self._lane = ResilientLane(self.lane_key, store, lease_ttl=self.lease_ttl)
-            self._loop = loop
-        self._lane.configure(max_workers=self.max_workers, rpm=self.rpm, tpm=self.tpm)
-        return self._lane
-
     async def _send_all(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         gate = asyncio.Semaphore(self.max_workers)
-        lane = self._shared_lane() if self.limits == "shared" else None
 
         async def one(row: dict[str, Any]) -> dict[str, Any]:
             async with gate:
-                return await self._one(row, lane)
+                return await self._one(row)
 
         return list(await asyncio.gather(*(one(r) for r in rows)))
 
-    async def _one(self, row: dict[str, Any], lane: Any) -> dict[str, Any]:
-        from .api import acompletion
-        from .engine.retry import RetryPolicy, retrying
-        from .errors import RateLimitError
-        from .routing import find
-        from .tokens import estimate_tokens
+    async def _one(self, row: dict[str, Any]) -> dict[str, Any]:
+        from .send import execute
 
         started = time.perf_counter()
         attempts = 0
+
+        def retried(exc: BaseException, attempt: int, wait: float) -> None:
+            nonlocal attempts
+            attempts += 1
+
         try:
-            messages, params = self._request(row)
-            params = {**self.params, **params}
-            if lane is None:
-                attempts = 1
-                kw = {"num_retries": self.num_retries, "rpm": self.rpm, "tpm": self.tpm}
-                resp = await acompletion(self.model, messages, **{k: v for k, v in kw.items() if v is not None},
-                                         **params)  # fmt: skip
-            else:
-                est = estimate_tokens(messages, params)
-                host = find(self.model)[0]
-
-                async def attempt() -> Any:
-                    nonlocal attempts
-                    attempts += 1
-                    lease = await lane.acquire(est)
-                    try:
-                        r = await acompletion(self.model, messages, num_retries=0, **params)
-                    except BaseException as exc:
-                        headers = getattr(exc, "headers", None)
-                        await lane.release(lease, ok=False, rate=host.rate_info(headers) if headers else None,
-                                           rate_limited=isinstance(exc, RateLimitError),
-                                           retry_after=getattr(exc, "retry_after", None))  # fmt: skip
-                        raise
-                    used = r.usage.total_tokens if r.usage else None
-                    await lane.release(lease, ok=True, rate=host.rate_info(r.response_headers), tokens_used=used)
-                    return r
-
-                resp = await retrying(attempt, RetryPolicy(num_retries=self.num_retries))
+            messages, key, params = self._request(row)
+            call = self._template(key, params).call(messages, validated=True)
+            attempts = 1
+            resp = await execute(call, on_retry=retried)
         except Exception as exc:
             return _failed(exc, time.perf_counter() - started, attempts)
         out = _answered(resp, time.perf_counter() - started, attempts)
@@ -314,7 +278,19 @@ class Completions:
             out["response"] = resp.model_dump_json()
         return out
 
-    def _request(self, row: Mapping[str, Any]) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    def _template(self, key: str, params: dict[str, Any]) -> Any:
+        """The template for rows with these ``params`` (checked once per distinct set, like a batch's)."""
+        template = self._templates.get(key)
+        if template is None:
+            from .prepare import Template
+
+            template = Template(self.model, {**self.params, **params})
+            if len(self._templates) < 1024:  # rows with all-different params: do not keep them all
+                self._templates[key] = template
+        return template
+
+    def _request(self, row: Mapping[str, Any]) -> tuple[list[dict[str, Any]], str, dict[str, Any]]:
+        """A row's (validated messages, its params' key, its params); bad rows raise ``InvalidRequestError``."""
         from .validate import InvalidRequestError, validate_messages
 
         if row.get("invalid"):
@@ -332,11 +308,15 @@ class Completions:
                 messages.insert(0, {"role": "system", "content": self.system})
         else:
             raise InvalidRequestError("a row needs 'messages' or a 'prompt' string", status_code=400)
-        params = row.get("params")
-        params = json.loads(params) if isinstance(params, str) and params else (_plain(params) or {})
+        raw_params = row.get("params")
+        if isinstance(raw_params, str) and raw_params:
+            key, params = raw_params, json.loads(raw_params)
+        else:
+            params = _plain(raw_params) or {}
+            key = json.dumps(params, sort_keys=True, default=str) if params else ""
         if not isinstance(params, dict):
             raise InvalidRequestError("a row's 'params' must be a JSON object", status_code=400)
-        return validate_messages(messages), params
+        return validate_messages(messages), key, params
 
 
 def _answered(resp: Any, latency: float, attempts: int) -> dict[str, Any]:
@@ -389,7 +369,7 @@ def _rows(batch: Any) -> tuple[list[dict[str, Any]], str]:
 
 
 def _columns(results: list[dict[str, Any]]) -> dict[str, Any]:
-    import pyarrow as pa
+    import pyarrow as pa  # type: ignore[import-untyped]
 
     types = {"input_tokens": pa.int64(), "output_tokens": pa.int64(), "total_tokens": pa.int64(),
              "attempts": pa.int64(), "cost": pa.float64(), "latency_s": pa.float64()}  # fmt: skip
@@ -426,7 +406,7 @@ def finished_ids(output: str | os.PathLike[str], id_column: str = "id") -> set[A
     A file that cannot be read (cut off by a kill while being written) is skipped with a warning, so its
     rows count as not finished and are sent again.
     """
-    import pyarrow.parquet as pq
+    import pyarrow.parquet as pq  # type: ignore[import-untyped]
 
     done: set[Any] = set()
     root = Path(output)
@@ -463,7 +443,7 @@ def read_results(output: str | os.PathLike[str], id_column: str = "id") -> list[
 
 def _drop_done(batch: Any, done: Any, id_column: str) -> Any:
     import pyarrow as pa
-    import pyarrow.compute as pc
+    import pyarrow.compute as pc  # type: ignore[import-untyped]
 
     if not done:
         return batch
@@ -516,6 +496,7 @@ def run(
 
         volley.ray.run("prompts.jsonl", "out/", "gpt-4o-mini", address="ray://head:10001", concurrency=8, rpm=500)
     """
+    Completions(model, id_column=id_column, limits_url=limits_url, **kwargs)  # bad model, key, params: raise now
     ray = _ray()
     if not ray.is_initialized():
         ray.init(address=address)

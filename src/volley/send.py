@@ -9,13 +9,14 @@ Example::
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, cast
 
 from . import pricing
-from .engine.limits import Lane, get_lane
+from .engine.limits import Lane, LeasedLane, get_lane
 from .engine.retry import retrying
 from .errors import APIConnectionError, APIError, QuotaExceededError, RateLimitError
 from .prepare import Call
@@ -82,7 +83,7 @@ def parse_answer(call: Call, body: bytes | str | Any) -> ModelResponse:
     retryable ``APIConnectionError`` (see :func:`malformed`).
     """
     try:
-        data = load_json(body) if isinstance(body, (bytes, bytearray, str)) else body
+        data = load_json(cast("bytes | str", body)) if isinstance(body, (bytes, bytearray, str)) else body
         return ModelResponse.model_validate(call.module.parse_response(data, call.route.model))
     except Exception as exc:
         err = malformed(exc, "answer")
@@ -112,11 +113,12 @@ def tag(exc: BaseException, call: Call) -> None:
             exc.model = call.route.model
 
 
-def lane_of(call: Call) -> Lane | None:
-    """The call's lane (its limits applied), or None when its transport shares no lanes (a mock)."""
+def lane_of(call: Call) -> Lane | LeasedLane | None:
+    """The call's lane (its limits applied): this process's own, or the one it shares with others
+    (``limits_url=``); None when its transport shares no lanes (a mock)."""
     if not call.transport.limited:
         return None
-    lane = get_lane(call.route.lane)
+    lane: Lane | LeasedLane = get_lane(call.route.lane) if call.lanes is None else call.lanes(call.route.lane)
     if call.limits:
         lane.configure(**call.limits)
     return lane
@@ -125,17 +127,23 @@ def lane_of(call: Call) -> Lane | None:
 class Slot:
     """One attempt's turn in its lane: acquired on entry; on exit returned with what the attempt
     taught (rate-limit headers read by the host, real token use, a 429 and its retry-after), and
-    any error tagged with the model. Without a lane it only tags errors."""
+    any error tagged with the model. Without a lane it only tags errors. A shared lane's turn is a
+    lease, handed back even if the attempt is cancelled meanwhile."""
 
-    def __init__(self, lane: Lane | None, call: Call) -> None:
+    def __init__(self, lane: Lane | LeasedLane | None, call: Call) -> None:
         self.lane, self.call = lane, call
         self.headers: Mapping[str, str] | None = None
         self.tokens_used: float | None = None
+        self.lease: Any = None
 
     async def __aenter__(self) -> Slot:
-        if self.lane is not None:
+        lane = self.lane
+        if lane is not None:
             try:  # the call's timeout bounds its wait for a server-imposed pause
-                await self.lane.acquire(self.call.est_tokens, patience=self.call.timeout)
+                if isinstance(lane, Lane):
+                    await lane.acquire(self.call.est_tokens, patience=self.call.timeout)
+                else:
+                    self.lease = await lane.acquire(self.call.est_tokens, patience=self.call.timeout)
             except Exception as exc:
                 tag(exc, self.call)
                 raise
@@ -144,19 +152,24 @@ class Slot:
     async def __aexit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
         if isinstance(exc, Exception):
             tag(exc, self.call)
-        if self.lane is None:
+        lane = self.lane
+        if lane is None:
             return
         quota = isinstance(exc, QuotaExceededError)
         headers = getattr(exc, "headers", None) or self.headers
-        self.lane.release(
-            ok=exc is None,
-            rate=self.call.host.rate_info(headers) if headers else None,
-            tokens_reserved=self.call.est_tokens,
-            tokens_used=self.tokens_used,
-            rate_limited=isinstance(exc, RateLimitError) and not quota,
-            retry_after=exc.retry_after if isinstance(exc, RateLimitError) else None,
-            quota_exhausted=exc.message if isinstance(exc, QuotaExceededError) else None,
-        )
+        rate = self.call.host.rate_info(headers) if headers else None
+        limited = isinstance(exc, RateLimitError) and not quota
+        retry_after = exc.retry_after if isinstance(exc, RateLimitError) else None
+        exhausted = exc.message if isinstance(exc, QuotaExceededError) else None
+        if isinstance(lane, Lane):
+            lane.release(ok=exc is None, rate=rate, tokens_reserved=self.call.est_tokens, tokens_used=self.tokens_used,
+                         rate_limited=limited, retry_after=retry_after, quota_exhausted=exhausted)  # fmt: skip
+            return
+        await asyncio.shield(
+            lane.release(self.lease, ok=exc is None, rate=rate, tokens_reserved=self.call.est_tokens,
+                         tokens_used=self.tokens_used, rate_limited=limited, retry_after=retry_after,
+                         quota_exhausted=exhausted)
+        )  # fmt: skip
 
 
 def logged(call: Call, on_retry: OnRetry | None) -> OnRetry:

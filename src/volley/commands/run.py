@@ -80,6 +80,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="seconds between status checks (30, growing while the batch runs)")  # fmt: skip
     b.add_argument("--fallback-online", action="store_true",
                    help="send items the batch could not answer (errored, expired, cancelled) online")  # fmt: skip
+    r = p.add_argument_group("Ray (the job on a cluster: results in OUTPUT.jsonl.ray/, then OUTPUT.jsonl)")
+    r.add_argument("--ray", metavar="ADDRESS", help="run on the Ray cluster at ADDRESS (as ray.init takes it: auto, "
+                   "ray://head:10001, local); limits are shared by all actors")  # fmt: skip
+    r.add_argument("--ray-actors", type=positive_int, default=2, metavar="N", help="actors sending requests (2)")
     add_model_options(p)
     return p
 
@@ -119,6 +123,10 @@ def options(args: argparse.Namespace) -> RunOptions:
 def main(argv: list[str]) -> int:
     """Entry point of ``volley run``; returns the exit status."""
     args = build_parser().parse_args(argv)
+    if args.ray is not None:
+        from .ray_run import main as on_ray
+
+        return on_ray(args, argv)
     try:
         load_prices(args)
     except UsageError as exc:

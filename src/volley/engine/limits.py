@@ -31,6 +31,7 @@ import weakref
 from collections import deque
 from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass
+from typing import Any, Protocol
 
 from ..errors import MAX_SERVER_WAIT, QuotaExceededError, RateLimitError, server_wait
 from .run import deadline_left
@@ -120,6 +121,7 @@ class Lane:
         self.probing = True
         self.in_flight = 0
         self.paused_until = 0.0
+        self._limited_until = 0.0  # end of the latest pause a 429 imposed
         self.quota_until = 0.0  # refuse calls until then: the account's quota ran out
         self.quota_message = ""
         self.rate_limited = 0  # 429s seen
@@ -178,7 +180,7 @@ class Lane:
         ``patience``. Waiting for a slot behind the lane's other calls, or for the caller's own
         ``rpm``/``tpm`` pace, is queueing and does not count against ``patience``.
         """
-        self._check_quota()
+        self.check_quota()
         if self.in_flight < self.limit and not self._waiters:
             self.in_flight += 1
         else:
@@ -197,19 +199,25 @@ class Lane:
                 raise
         try:
             give_up = None if patience is None else self._clock() + patience
+            held: int | None = None  # a turn kept through a used-up budget's pause (the 429s seen then)
             while True:
-                self._check_quota()
+                self.check_quota()
                 wait = self.paused_until - self._clock()
                 if wait > 0:
                     self._check_wait(wait, give_up, "pause")
                     await self._sleep(wait)
                     continue
+                if held is not None and held == self.rate_limited:
+                    break
                 delay = self._reserve(tokens, give_up)
                 if delay > 0:
                     await self._sleep(delay)
                 if self.paused_until <= self._clock():
                     break
-                # a pause began while this request waited for its turn: wait it out, then take a new turn
+                # A pause began while this request waited for its turn: wait it out. After a 429's pause
+                # it takes a new turn (the pace was too fast); after a used-up budget's (remaining 0 until
+                # the reset) it keeps its turn and goes at the reset: a new turn would waste this one.
+                held = self.rate_limited if self._limited_until < self.paused_until else None
         except BaseException:
             self._release_slot()
             raise
@@ -266,7 +274,8 @@ class Lane:
             retry_after=wait,
         )
 
-    def _check_quota(self) -> None:
+    def check_quota(self) -> None:
+        """Raise ``QuotaExceededError`` while an earlier call found the account's quota used up."""
         if self.quota_until > self._clock():
             raise QuotaExceededError(
                 f"not sent: an earlier call on this lane found the quota used up ({self.quota_message}); "
@@ -303,6 +312,7 @@ class Lane:
             hint = server_wait(retry_after)
             pause = hint if hint is not None else DEFAULT_PAUSE
             self.paused_until = max(self.paused_until, now + pause)
+            self._limited_until = self.paused_until
             self.slowdown = max(0.1, self.slowdown * 0.9)  # the pace was too fast for this server
             self._repace()
         elif ok:
@@ -341,6 +351,34 @@ class Lane:
         if limit_r or limit_t or rate.remaining_requests is not None or rate.remaining_tokens is not None:
             self._end_probe()
 
+
+class LeasedLane(Protocol):
+    """A lane whose turns are leases that ``release`` takes back, awaited: the limits a lane shares with
+    other processes (``volley.shared.fallback.ResilientLane``). ``acquire`` and ``release`` take what
+    :class:`Lane`'s do; ``send.Slot`` treats both alike."""
+
+    def configure(
+        self, *, max_workers: int | None = None, rpm: float | None = None, tpm: float | None = None
+    ) -> None: ...
+
+    async def acquire(self, tokens: float = 0.0, *, patience: float | None = None) -> Any: ...
+
+    async def release(
+        self,
+        lease: Any,
+        *,
+        ok: bool,
+        rate: RateInfo | None = None,
+        tokens_reserved: float | None = None,
+        tokens_used: float | None = None,
+        rate_limited: bool = False,
+        retry_after: float | None = None,
+        quota_exhausted: str | None = None,
+    ) -> None: ...
+
+
+#: Where a call's lanes come from when they are not this process's own: lane key -> its leased lane.
+LaneSource = Callable[[Hashable], LeasedLane]
 
 _lanes: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[Hashable, Lane]] = weakref.WeakKeyDictionary()
 

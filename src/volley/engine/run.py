@@ -59,7 +59,7 @@ async def run_chunks(
         raise ValueError(f"concurrency must be >= 1, got {concurrency}")
     loop = asyncio.get_running_loop()
     done: asyncio.Queue[tuple[int, T | BaseException] | None] = asyncio.Queue(maxsize=concurrency)
-    source = _Source(jobs, deadline, loop, ahead=concurrency)
+    source: _Source[T] = _Source(jobs, deadline, loop, ahead=concurrency)
     workers: list[asyncio.Future[None]] = []
 
     async def worker() -> None:

@@ -34,8 +34,8 @@ from collections.abc import Hashable
 from typing import Literal
 
 from ..engine.limits import Lane, RateInfo
-from ..errors import server_wait
-from .store import LEASE_TTL, Lease, LimitStore, SharedLane, StoreUnavailable, lane_id
+from ..errors import MAX_SERVER_WAIT, server_wait
+from .store import LEASE_TTL, RAY_ACTOR, Lease, LimitStore, SharedLane, StoreUnavailable, lane_id
 
 log = logging.getLogger("volley.shared")
 
@@ -63,7 +63,7 @@ class ResilientLane:
         store: LimitStore,
         *,
         lease_ttl: float = LEASE_TTL,
-        rejoin_every: float = 1.0,
+        rejoin_every: float = 0.25,
         local: Lane | None = None,
     ) -> None:
         self.key = key
@@ -77,13 +77,18 @@ class ResilientLane:
         self._local_waiting = 0  # acquires waiting in the local lane
         self._drained = asyncio.Event()
         self._drained.set()
+        self._given: tuple[int | None, float | None, float | None] | None = None
 
     @property
     def store(self) -> LimitStore:
         return self.shared.store
 
     def configure(self, *, max_workers: int | None = None, rpm: float | None = None, tpm: float | None = None) -> None:
-        """The caller's limits for the lane (shared ones; the local fallback gets this process's share)."""
+        """The caller's limits for the lane (shared ones; the local fallback gets this process's share).
+        The same limits again (every attempt of a batch gives them) change nothing."""
+        if (max_workers, rpm, tpm) == self._given:
+            return
+        self._given = (max_workers, rpm, tpm)
         self.shared.configure(max_workers=max_workers, rpm=rpm, tpm=tpm)
         self._configure_local()
 
@@ -98,19 +103,23 @@ class ResilientLane:
             tpm=tpm / n if tpm else None,
         )
 
-    async def acquire(self, tokens: float = 0.0) -> Lease:
-        """Wait for a turn (shared, or local while the store is unreachable); send once, then :meth:`release`."""
+    async def acquire(self, tokens: float = 0.0, *, patience: float | None = None) -> Lease:
+        """Wait for a turn (shared, or local while the store is unreachable); send once, then :meth:`release`.
+
+        ``patience`` bounds the wait for a server-imposed pause, as ``Lane.acquire``'s does.
+        """
+        self.local.check_quota()  # this process found the account's quota used up: refuse at once
         if self.mode == "shared":
             if not self._drained.is_set():  # just rejoined: the local turns already given go first
                 await self._drained.wait()
             try:
-                return await self.shared.acquire(tokens)
+                return await self.shared.acquire(tokens, patience=patience)
             except StoreUnavailable as exc:
                 self._fall_back(exc)
         self._local_waiting += 1
         self._drained.clear()
         try:
-            await self.local.acquire(tokens)
+            await self.local.acquire(tokens, patience=patience)
         finally:
             self._local_waiting -= 1
             if not self._local_waiting:
@@ -127,16 +136,25 @@ class ResilientLane:
         tokens_used: float | None = None,
         rate_limited: bool = False,
         retry_after: float | None = None,
+        quota_exhausted: str | None = None,
     ) -> None:
-        """Return ``lease`` where it came from, with what the attempt taught (as ``Lane.release``)."""
+        """Return ``lease`` where it came from, with what the attempt taught (as ``Lane.release``).
+
+        ``quota_exhausted`` (the error's message) makes this process refuse the lane's calls for
+        ``MAX_SERVER_WAIT`` seconds (other processes find out with their own next answer).
+        """
         if lease.origin == "local":
             reserved = lease.tokens if tokens_reserved is None else tokens_reserved
             self.local.release(ok=ok, rate=rate, tokens_reserved=reserved, tokens_used=tokens_used,
-                               rate_limited=rate_limited, retry_after=retry_after)  # fmt: skip
+                               rate_limited=rate_limited, retry_after=retry_after,
+                               quota_exhausted=quota_exhausted)  # fmt: skip
             if self.local.learned_rpm or self.local.learned_tpm:
                 self._learned = (self.local.learned_rpm or self._learned[0], self.local.learned_tpm or self._learned[1])
                 self._configure_local()  # the share of what the headers say, not all of it
             return
+        if quota_exhausted is not None:
+            self.local.quota_until = time.monotonic() + MAX_SERVER_WAIT
+            self.local.quota_message = quota_exhausted[:300]
         rpm, tpm, pause = rate_facts(rate)
         if rpm or tpm:
             self._learned = (rpm or self._learned[0], tpm or self._learned[1])
@@ -202,23 +220,33 @@ _lanes: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple[str, Has
 
 
 def shared_lane(key: Hashable, url: str) -> ResilientLane:
-    """The lane for ``key`` shared through the Redis at ``url``, on the running loop (created on first use).
+    """The lane for ``key`` shared through the store at ``url``, on the running loop (created on first use).
 
-    What ``engine.limits.get_lane`` returns instead of a local ``Lane`` when ``limits_url=`` (or
-    ``$VOLLEY_REDIS_URL``) is set. ``key`` should name the account where the provider limits per key
-    (it is hashed before it reaches Redis).
+    What a call's lanes are when ``limits_url=`` (or ``$VOLLEY_REDIS_URL``) is set: ``url`` is a Redis
+    (``redis://``, ``rediss://``, ``unix://``), or ``ray-actor://NAMESPACE/NAME``, the named limits actor
+    of :mod:`volley.ray`. ``key`` should name the account where the provider limits per key (it is
+    hashed before it reaches the store).
 
     Example::
 
-        lane = shared_lane(("openai", base, "gpt-4o-mini", key_fingerprint(api_key)), "redis://127.0.0.1:6379/0")
+        lane = shared_lane(("openai", base, "gpt-4o-mini", key_id(api_key)), "redis://127.0.0.1:6379/0")
     """
-    from .redis_limits import RedisLimitStore
-
     table = _lanes.setdefault(asyncio.get_running_loop(), {})
     lane = table.get((url, key))
     if lane is None:
-        lane = table[(url, key)] = ResilientLane(key, RedisLimitStore.from_url(url, key))
+        lane = table[(url, key)] = ResilientLane(key, _store(key, url))
     return lane
+
+
+def _store(key: Hashable, url: str) -> LimitStore:
+    if url.startswith(RAY_ACTOR + "://"):
+        from ..ray import RayActorStore
+
+        namespace, _, name = url[len(RAY_ACTOR) + 3 :].partition("/")
+        return RayActorStore(key, name=name, namespace=namespace)
+    from .redis_limits import RedisLimitStore
+
+    return RedisLimitStore.from_url(url, key)
 
 
 def reset() -> None:

@@ -30,11 +30,13 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import AsyncIterator, Hashable
+from collections.abc import AsyncIterator, Callable, Coroutine, Hashable
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 from ..engine.limits import DEFAULT_PAUSE, PROBE, SAFETY
+from ..engine.run import deadline_left
+from ..errors import RateLimitError
 
 log = logging.getLogger("volley.shared")
 
@@ -44,6 +46,8 @@ MAX_PAUSE = 300.0
 LEASE_TTL = 30.0
 #: A process not seen for this long no longer counts among the lane's members.
 MEMBER_TTL = 15.0
+#: ``limits_url`` scheme of the named limits actor of :mod:`volley.ray`: ``ray-actor://NAMESPACE/NAME``.
+RAY_ACTOR = "ray-actor"
 
 Status = Literal["granted", "paused", "full"]
 
@@ -276,12 +280,12 @@ class MemoryStore:
 
     name = "memory"
 
-    def __init__(self, state: LaneState | None = None, clock: object = time.monotonic) -> None:
+    def __init__(self, state: LaneState | None = None, clock: Callable[[], float] = time.monotonic) -> None:
         self.state = state or LaneState()
         self._clock = clock
 
     def _now(self) -> float:
-        return self._clock()  # type: ignore[operator]
+        return self._clock()
 
     async def reserve(self, lease: str, member: str, tokens: float, cfg: LaneConfig, ttl: float) -> Reply:
         return self.state.reserve(self._now(), lease, member, tokens, cfg, ttl)
@@ -377,33 +381,44 @@ class SharedLane:
 
     # ------------------------------------------------------------------ admission
 
-    async def acquire(self, tokens: float = 0.0) -> Lease:
-        """Wait for the shared pause, a slot and the pacers; the caller may then send (once)."""
+    async def acquire(self, tokens: float = 0.0, *, patience: float | None = None) -> Lease:
+        """Wait for the shared pause, a slot and the pacers; the caller may then send (once).
+
+        As with a local lane, ``patience`` (the call's timeout) and the batch deadline bound the wait
+        for a shared pause: a longer one raises ``RateLimitError`` at once, with the pause as
+        ``retry_after``. Waiting for a slot or a pacing turn is queueing (the batch deadline cancels it).
+        """
         if self._gate is None:
             self._gate, self._freed = asyncio.Lock(), asyncio.Event()
         self._start_listener()
+        give_up = None if patience is None else time.monotonic() + patience
         lease = Lease(uuid.uuid4().hex, float(tokens))
         async with self._gate:
-            delay = await self._reserve(lease)
+            delay = await self._reserve(lease, give_up)
         try:
             while True:
                 self.scheduled_until = max(self.scheduled_until, time.monotonic() + delay)
                 if delay > 0:
                     await asyncio.sleep(delay)
                 if not self._pushed and delay > 0:  # nobody told us of a pause that began meanwhile: ask
-                    left = await self.store.paused()
+                    try:
+                        left = await self.store.paused()
+                    except StoreUnavailable:  # the store granted this turn: it goes out at its time
+                        left = 0.0
                     self.paused_until = max(self.paused_until, time.monotonic() + left)
                 if self.paused_until <= time.monotonic():
                     return lease
                 # a pause began while this request waited for its turn: wait it out, then a new turn (same lease)
-                await asyncio.sleep(self.paused_until - time.monotonic())
+                wait = self.paused_until - time.monotonic()
+                _check_wait(wait, give_up)
+                await asyncio.sleep(wait)
                 async with self._gate:
-                    delay = await self._reserve(lease)
+                    delay = await self._reserve(lease, give_up)
         except BaseException:
             self._forget(lease)
             raise
 
-    async def _reserve(self, lease: Lease) -> float:
+    async def _reserve(self, lease: Lease, give_up: float | None = None) -> float:
         """Ask until granted; the pacing delay to wait before sending. The caller holds the gate."""
         assert self._freed is not None
         while True:
@@ -418,6 +433,7 @@ class SharedLane:
                 return reply.wait
             if reply.status == "paused":
                 self.paused_until = max(self.paused_until, time.monotonic() + reply.wait)
+                _check_wait(reply.wait, give_up)
                 await asyncio.sleep(reply.wait)
                 continue
             poll = POLL_PUSHED if self._pushed else POLL
@@ -547,10 +563,28 @@ class SharedLane:
                     await task
 
 
+def _check_wait(wait: float, give_up: float | None) -> None:
+    """Raise ``RateLimitError`` if a shared pause of ``wait`` seconds runs past the call's ``give_up``
+    (a ``time.monotonic()``) or the batch deadline: the call fails at once rather than wait it out."""
+    left = deadline_left()
+    limit, reason = None, ""
+    if give_up is not None:
+        limit, reason = give_up - time.monotonic(), "its timeout"
+    if left is not None and (limit is None or left < limit):
+        limit, reason = left, "the batch deadline"
+    if limit is None or wait <= limit:
+        return
+    raise RateLimitError(
+        f"not sent: the server's rate limit paused this shared lane for {wait:.1f} s more, longer than this "
+        f"call may wait ({reason}, {max(limit, 0.0):.1f} s left)",
+        retry_after=wait,
+    )
+
+
 _tasks: set[asyncio.Task[None]] = set()
 
 
-def _background(coro: object) -> None:
-    task = asyncio.ensure_future(coro)  # type: ignore[arg-type]
+def _background(coro: Coroutine[Any, Any, None]) -> None:
+    task = asyncio.ensure_future(coro)
     _tasks.add(task)
     task.add_done_callback(_tasks.discard)

@@ -25,6 +25,7 @@ _EXPORTS: dict[str, str] = {
     "abatch_completion_iter": "api",
     "map": "tables.map",
     "amap": "tables.map",
+    "estimate": "tables.estimate",
     "stream_chunk_builder": "streaming",
     # hosts and wire formats
     "Provider": "providers",
@@ -117,6 +118,7 @@ if TYPE_CHECKING:
     from .providers import Provider, RateInfo, register_provider
     from .stream import AsyncStream
     from .streaming import stream_chunk_builder
+    from .tables.estimate import estimate
     from .tables.map import amap, map
     from .transports.http import aclose
     from .types import Choice, Message, ModelResponse, StreamChunk, ToolCall, Usage

@@ -26,6 +26,7 @@ Example::
 from __future__ import annotations
 
 import json
+import textwrap
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -128,7 +129,8 @@ class Estimate:
             else:
                 batch = " at the batch price" if m.discount != 1.0 else ""
                 lines.append(f"    cost          {_usd(m.cost_low)} .. {_usd(m.cost_high)}{batch}")
-                lines.append(f"    prices        {m.rates.checked or 'no date'}: {m.rates.source}"[:80])
+                source = f"prices        {m.rates.checked or 'no date'}: {m.rates.source}"
+                lines += textwrap.wrap(source, 80, initial_indent="    ", subsequent_indent=" " * 18)
         if len(self.models) > 1 and self.cost_low is not None:
             lines.append(f"  total: {self.prompt_tokens:,} prompt tokens, cost {_usd(self.cost_low)} .. "
                          f"{_usd(self.cost_high)}")  # fmt: skip
@@ -142,7 +144,9 @@ class Estimate:
 def _usd(value: float | None) -> str:
     if value is None:
         return "?"
-    return f"${value:,.4f}" if value < 100 else f"${value:,.2f}"
+    if value >= 100:
+        return f"${value:,.2f}"
+    return f"${value:.4f}" if value >= 0.01 or value == 0 else f"${value:.6f}"
 
 
 class Estimator:

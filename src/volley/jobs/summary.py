@@ -84,8 +84,9 @@ class RunSummary:
             else "latency -"
         )
         cached = f" ({self.cached_tokens:,} cached)" if self.cached_tokens else ""
+        table = f", output {self.output_format}: one row per input row" if self.output_format else ""
         lines = [
-            f"volley run: {self.items:,} items",
+            f"volley run: {self.items:,} items{table}",
             f"  done {self.done:,}  failed {self.failed:,}  invalid {self.invalid:,}  pending {self.pending:,}",
         ]
         if errors:
@@ -99,8 +100,7 @@ class RunSummary:
         ]
         if self.unpriced:
             lines.append(f"  (+{self.unpriced:,} answers of models with no known price, not in the cost)")
-        rows = f" ({self.output_format}: one row per input row)" if self.output_format else ""
-        lines.append(f"  output  {self.output}{rows}")
+        lines.append(f"  output  {self.output}")
         if self.report:
             lines.append(f"  report  {self.report}")
         lines.append(f"  journal {self.journal}")

@@ -307,7 +307,7 @@ def test_the_summary_fits_80_columns(fake, tmp_path, env, capsys):
                  "--api-base", fake.openai_base, "--num-retries", "0", "--budget-usd", "5"])  # fmt: skip
     err = capsys.readouterr().err
     assert code == 1
-    summary = err[err.index("volley run: 12 items"):]
+    summary = err[err.index("volley run: 12 items") :]
     assert "output  answers.parquet" in summary and "journal answers.parquet.journal.sqlite" in summary
     assert "to resume, run the same command:" in summary
     long = [line for line in summary.splitlines() if len(line) > 80 and not line.lstrip().startswith("volley run ")]

@@ -23,7 +23,7 @@ Example::
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, TextIO
+from typing import IO, TYPE_CHECKING, Any
 
 from ..files import open_private
 from .journal import Journal, rewrite_output
@@ -47,7 +47,7 @@ class BatchOutput:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._file: TextIO | None = None
+        self._file: IO[Any] | None = None
 
     def repair(self, journal: Journal) -> None:
         """Make the file exactly the journal's finished lines (OSError when it cannot be written)."""

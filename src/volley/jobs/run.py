@@ -146,7 +146,7 @@ class Job:
                 await self._run_batch_api(pending, tracker)
             elif pending:
                 jobs = self._jobs(pending, tracker)
-                async with aclosing(run_chunks(jobs, concurrency=self.opts.concurrency)) as chunks:
+                async with aclosing(run_chunks(jobs, concurrency=self.opts.concurrency)) as chunks:  # type: ignore[type-var]
                     async for chunk in chunks:
                         self._record(chunk)
                         for line, result in chunk:

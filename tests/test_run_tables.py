@@ -352,6 +352,6 @@ def test_volley_estimate_takes_what_map_and_batch_completion_take(fake):
     lists = volley.estimate("gpt-4o-mini", [[{"role": "user", "content": "hi"}]] * 4)
     assert lists.items == 4 and lists.models["openai/gpt-4o-mini"].output_bound == 4 * 16_384
     assert "openai/gpt-4o-mini: 4 items" in str(lists)
-    unpriced = volley.estimate("openai/house-model", ["a"])
+    unpriced = volley.estimate("openai/no-price-for-this-estimate", ["a"])  # a name no other test prices
     assert unpriced.cost_high is None and "no price" in unpriced.text()
     assert fake.requests == []

@@ -101,6 +101,7 @@ class Job:
         from .journal import unfinished_lines
 
         s = self.setup
+        s.without_cache()
         s.check()
         assert s.source is not None
         digest = s.source.digest()
@@ -239,10 +240,8 @@ class Job:
         """``(item, prepared call)`` of each pending, well-formed item in input order; a :class:`LineError` in
         place of the call when its request cannot be built. An unreadable input raises ``_JobIOError``."""
         try:
-            for item in self.setup.items():
+            for item in self.setup.items(pending):
                 n = item.line
-                if n not in pending:
-                    continue
                 if item.error is not None or item.messages is None:
                     continue  # malformed items were recorded as invalid at setup
                 self._custom_ids[n] = item.custom_id

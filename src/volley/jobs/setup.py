@@ -25,7 +25,7 @@ import os
 import sqlite3
 import stat
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Container, Iterator
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -222,10 +222,15 @@ class JobSetup:
         """Setup: build the item's request once, so an item that cannot be sent is found before anything is."""
         return self.build(item)
 
-    def items(self) -> Iterator[Item]:
-        """The input's items; an unreadable input raises ``OSError``."""
+    def items(self, only: Container[int] | None = None) -> Iterator[Item]:
+        """The input's items (with ``only``: those whose number it holds); an unreadable input raises ``OSError``."""
         assert self.source is not None, "call check() first"
-        return self.source.items()
+        return self.source.items(only)
+
+    def without_cache(self) -> None:
+        """Build calls without the response cache (a dry run must not create its file)."""
+        for name in ("cache", "cache_path", "cache_scope"):
+            self._control.pop(name, None)
 
     def scan(self, on_call: Callable[[Item, Call], None] | None = None) -> list[Row]:
         """Parse every item once and build its request: malformed ones become invalid rows (and are kept in

@@ -23,7 +23,7 @@ Example::
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Container, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -49,10 +49,12 @@ class RequestLines:
     def __init__(self, path: Path) -> None:
         self.path = path
 
-    def items(self) -> Iterator[Item]:
-        """Every non-blank line as an item, in order (a malformed line has ``error`` set). Raises OSError."""
+    def items(self, only: Container[int] | None = None) -> Iterator[Item]:
+        """Every non-blank line as an item, in order (a malformed line has ``error`` set); with ``only``, just
+        the lines it holds (the others are not parsed). Raises OSError."""
         for n, raw in read_lines(self.path):
-            yield parse_line(raw, n)
+            if only is None or n in only:
+                yield parse_line(raw, n)
 
     def table(self) -> Table:
         """The lines as table rows (for a table output: every key of a line is an input column)."""
@@ -80,12 +82,14 @@ class TableRows:
         if table.format == "jsonl":
             self.unit = "line"
 
-    def items(self) -> Iterator[Item]:
-        """Every row as an item, in order (a row that cannot be sent has ``error`` set). Raises OSError."""
+    def items(self, only: Container[int] | None = None) -> Iterator[Item]:
+        """Every row as an item, in order (a row that cannot be sent has ``error`` set); with ``only``, just
+        the rows it holds. Raises OSError."""
         from ..tables.items import table_items
 
-        for it in table_items(self._table, self.template):
-            yield Item(it.line, it.custom_id, None, it.messages, {}, it.error)
+        for it in table_items(self._table, self.template):  # every row: ids are checked for duplicates
+            if only is None or it.line in only:
+                yield Item(it.line, it.custom_id, None, it.messages, {}, it.error)
 
     def table(self) -> Table:
         return self._table

@@ -394,13 +394,15 @@ def model_rates(model: str, provider: str | None = None) -> Rates | None:
         r = model_rates("gpt-4o-mini")
         r.input, r.cached_input, r.source      # 0.15, 0.075, 'openai.com/api/pricing (...)'
     """
-    price = model_price(model, provider)
-    if price is None:
-        return None
+    _load_env()
     provider, name = _split(model, provider)
     key = ("rates", provider, name)
     if key in _lookups:
         return _lookups[key]  # type: ignore[no-any-return]
+    price = model_price(name, provider)
+    if price is None:
+        _lookups[key] = None
+        return None
     names = _candidates(name)
     scoped = [f"{provider}/{n}" for n in names] if provider else []
     inp, out = price
@@ -447,18 +449,30 @@ def usage_counts(usage: Any) -> tuple[int, int, int, int, int]:
     """
     if usage is None:
         return 0, 0, 0, 0, 0
-    prompt = _int(_get(usage, "prompt_tokens"))
-    completion = _int(_get(usage, "completion_tokens"))
-    cached = _int(_get(_get(usage, "prompt_tokens_details"), "cached_tokens"))
-    written = _int(_get(usage, "cache_creation_input_tokens"))
-    written_1h = min(written, _int(_get(_get(usage, "cache_creation"), "ephemeral_1h_input_tokens")))
-    return prompt, completion, cached, written, written_1h
+    if isinstance(usage, dict):
+        fields, extra = usage, _EMPTY
+    else:  # an object: its attributes, and a pydantic model's undeclared fields (volley's Usage keeps them there)
+        fields = getattr(usage, "__dict__", None) or _EMPTY
+        extra = getattr(usage, "__pydantic_extra__", None) or _EMPTY
+    prompt = _int(fields.get("prompt_tokens", extra.get("prompt_tokens")))
+    completion = _int(fields.get("completion_tokens", extra.get("completion_tokens")))
+    if not extra and len(fields) <= 3:  # nothing but the three counts: no cache fields (the common case)
+        return prompt, completion, 0, 0, 0
+    cached = _int(_get(fields.get("prompt_tokens_details") or extra.get("prompt_tokens_details"), "cached_tokens"))
+    written = _int(fields.get("cache_creation_input_tokens") or extra.get("cache_creation_input_tokens"))
+    if not written:
+        return prompt, completion, cached, 0, 0
+    ttl = fields.get("cache_creation") or extra.get("cache_creation")
+    return prompt, completion, cached, written, min(written, _int(_get(ttl, "ephemeral_1h_input_tokens")))
+
+
+_EMPTY: dict[str, Any] = {}
 
 
 def _get(obj: Any, key: str) -> Any:
     if obj is None:
         return None
-    if isinstance(obj, Mapping):
+    if isinstance(obj, dict):
         return obj.get(key)
     return getattr(obj, key, None)
 

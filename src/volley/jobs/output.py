@@ -63,9 +63,14 @@ class BatchOutput:
             self._file.flush()
 
     def close(self) -> None:
+        """Close the file; a write that fails here (a full disk) loses nothing: the journal has every line,
+        and the next run rewrites the file from it."""
         if self._file is not None:
             f, self._file = self._file, None
-            f.close()
+            try:
+                f.close()
+            except OSError:
+                pass
 
     def finish(self, journal: Journal) -> None:
         """Nothing to do: every committed line was appended."""

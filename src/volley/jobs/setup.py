@@ -336,7 +336,7 @@ class JobSetup:
         assert self.output is not None
         try:
             self.output.repair(journal)
-        except OSError as exc:
+        except (OSError, ValueError) as exc:  # ValueError: a table that cannot be rebuilt (e.g. not UTF-8)
             journal.close()
             raise SetupError(f"cannot write the output {o.output}: {reason(exc)}") from None
         return journal

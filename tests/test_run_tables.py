@@ -209,6 +209,27 @@ def test_kill_9_at_random_moments_then_resume_keeps_one_row_per_input_row(fake, 
         ]
 
 
+def test_ctrl_c_leaves_a_complete_table_with_unfinished_rows_marked(fake, tmp_path):
+    n = 20
+    fake.script(MODEL, latency=0.2)
+    inp, out = write_csv(tmp_path / "in.csv", n), tmp_path / "out.parquet"
+    cmd = [sys.executable, "-m", "volley.cli", "run", str(inp), "-m", MODEL, "-o", str(out), "--prompt", "{question}",
+           "--id-column", "id", "--api-base", fake.openai_base, "--concurrency", "2"]  # fmt: skip
+    proc = subprocess.Popen(cmd, env=subprocess_env(tmp_path), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)  # fmt: skip
+    wait_for(lambda: len(done_in_journal(tmp_path / "out.parquet.journal.sqlite")) >= 2, proc)
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=30)
+    assert proc.returncode == 130, stderr
+    assert "to resume, run the same command:" in stderr and "Traceback" not in stderr
+    rows = pq.read_table(out).to_pylist()
+    assert [r["id"] for r in rows] == [f"q{i}" for i in range(n)]
+    unfinished = [r for r in rows if r["error_type"] == "NotFinished"]
+    assert 0 < len(unfinished) < n - 1 and all(r["answer"] is None for r in unfinished)
+    assert subprocess.run(cmd, env=subprocess_env(tmp_path), capture_output=True, timeout=120).returncode == 0
+    assert pq.read_table(out).column("error_type").null_count == n
+
+
 def test_a_missing_column_is_named_before_anything_is_sent(fake, tmp_path, env, capsys):
     inp = write_csv(tmp_path / "in.csv", 3)
     code = main(["run", str(inp), "-m", MODEL, "-o", "out.parquet", "--prompt", "Q: {questoin}",

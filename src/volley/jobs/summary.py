@@ -96,7 +96,7 @@ class RunSummary:
             "by the budget",
             f"  {self.wall_s:.1f} s, {self.requests_per_s:.1f} req/s; {lat}",
             f"  tokens {self.prompt_tokens:,} in{cached} / {self.completion_tokens:,} out",
-            f"  cost ${self.cost_usd:.4f} this run, ${self.job_cost_usd:.4f} for the job",
+            f"  cost {_usd(self.cost_usd)} this run, {_usd(self.job_cost_usd)} for the job",
         ]
         if self.unpriced:
             lines.append(f"  (+{self.unpriced:,} answers of models with no known price, not in the cost)")
@@ -117,6 +117,11 @@ class RunSummary:
         elif self.resume:
             lines += ["  to resume, run the same command:", f"    {self.resume}"]
         return "\n".join(_fit(line, width) for line in lines)
+
+
+def _usd(value: float) -> str:
+    """Dollars with 4 decimals, or 6 for a sum below a cent (so a small job does not read $0.0000)."""
+    return f"${value:.4f}" if value >= 0.01 or value == 0 else f"${value:.6f}"
 
 
 def _fit(line: str, width: int) -> str:

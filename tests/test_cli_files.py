@@ -21,7 +21,8 @@ import pytest
 import volley
 from volley.cli import main
 from volley.hooks import cache as cache_mod
-from volley.jobs import runner as runner_mod
+from volley.jobs import output as output_mod
+from volley.jobs import run as runner_mod
 
 KEY = "sk-test-files-SECRET-0123456789"
 MODEL = "gpt-4o-mini"
@@ -147,8 +148,8 @@ class _FullDisk:
 
 def test_output_disk_full_mid_run_stops_with_one_line_and_resumes(fake, tmp_path, capsys, monkeypatch):
     fake.script(MODEL, latency=0.01)
-    real_open = runner_mod.open_private
-    monkeypatch.setattr(runner_mod, "open_private", lambda *a, **k: _FullDisk(real_open(*a, **k), room=5))
+    real_open = output_mod.open_private
+    monkeypatch.setattr(output_mod, "open_private", lambda *a, **k: _FullDisk(real_open(*a, **k), room=5))
     inp, out = write_input(tmp_path / "in.jsonl", 30), tmp_path / "out.jsonl"
     code, stdout, stderr = run(capsys, *base(fake, inp, out, "--concurrency", "2", "--json"))
     line = one_error_line(stderr)
@@ -157,7 +158,7 @@ def test_output_disk_full_mid_run_stops_with_one_line_and_resumes(fake, tmp_path
     assert s["error"] and s["exit_code"] == 1 and s["done"] >= 6 and s["done"] < 30
     assert s["resume"]
     sent_before = len(fake.requests)
-    monkeypatch.setattr(runner_mod, "open_private", real_open)  # space again
+    monkeypatch.setattr(output_mod, "open_private", real_open)  # space again
     code, stdout, stderr = run(capsys, *base(fake, inp, out, "--json"))
     assert code == 0, stderr
     assert sorted(r["custom_id"] for r in records(out)) == sorted(f"q{i}" for i in range(30))

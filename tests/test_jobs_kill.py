@@ -144,7 +144,7 @@ def test_interrupt_stops_cleanly_and_says_how_to_resume(fake, tmp_path, sig):
     stdout, stderr = proc.communicate(timeout=10)
     assert proc.returncode == 130, stderr
     assert "Traceback" not in stderr
-    assert "to resume, run the same command: volley run" in stderr
+    assert "to resume, run the same command:\n    volley run" in stderr
     summary = json.loads(stdout)
     assert summary["interrupted"] and summary["pending"] > 0
     states = journal_states(tmp_path)

@@ -15,7 +15,8 @@ from volley import pricing as cost
 from volley.cli import main
 from volley.hooks import cache as cache_mod
 from volley.hooks.budget import reservation
-from volley.jobs import runner as runner_mod
+from volley.jobs import run as runner_mod
+from volley.jobs import setup as setup_mod
 from volley.testing import FakeServer
 
 OPENAI_KEY = "sk-test-rel-OPENAI-0123456789"
@@ -100,7 +101,7 @@ def test_a_line_whose_request_cannot_be_built_is_that_lines_error_and_reruns_go_
 
 def test_a_request_that_fails_to_build_when_sent_is_recorded_and_the_job_goes_on(fake, tmp_path, capsys, monkeypatch):
     """A journal from before setup checked every line (the line is pending): the run records it and goes on."""
-    monkeypatch.setattr(runner_mod.Job, "_check_buildable", lambda self, item: None)
+    monkeypatch.setattr(setup_mod.JobSetup, "_check_buildable", lambda self, item: None)
     lines = [*[{"custom_id": f"a{i}", "prompt": f"p{i}"} for i in range(5)], UNBUILDABLE,
              *[{"custom_id": f"b{i}", "prompt": f"r{i}"} for i in range(5)]]  # fmt: skip
     inp, out = write_input(tmp_path / "in.jsonl", lines), tmp_path / "out.jsonl"

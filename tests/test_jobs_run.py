@@ -97,7 +97,7 @@ def test_failed_items_are_retried_on_rerun_unless_told_not_to(fake, tmp_path, ca
     assert code == 1
     summary = json.loads(stdout)
     assert summary["failed"] == 2 and summary["errors"] == {"BadRequestError": 1, "InternalServerError": 1}
-    assert "to resume, run the same command: volley run" in stderr
+    assert "to resume, run the same command:\n    volley run" in stderr
     failed = [r for r in records(out) if r["error"]]
     assert {r["error"]["code"] for r in failed} == {"bad_request_error", "internal_server_error"}
 

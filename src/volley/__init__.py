@@ -25,6 +25,7 @@ _EXPORTS: dict[str, str] = {
     "abatch_completion_iter": "api",
     "map": "tables.map",
     "amap": "tables.map",
+    "estimate": "tables.estimate",
     "stream_chunk_builder": "streaming",
     # hosts and wire formats
     "Provider": "providers",
@@ -117,6 +118,7 @@ if TYPE_CHECKING:  # explicit re-exports ("X as X") for type checkers; at run ti
     from .providers import register_provider as register_provider
     from .stream import AsyncStream as AsyncStream
     from .streaming import stream_chunk_builder as stream_chunk_builder
+    from .tables.estimate import estimate as estimate
     from .tables.map import amap as amap
     from .tables.map import map as map
     from .transports.http import aclose as aclose

@@ -1,12 +1,22 @@
 """What a completion costs: the price table, output ceilings, and ``completion_cost`` (pure numbers).
 
 Prices are USD per million tokens, ``(input, output)``, at each provider's standard (pay-as-you-go)
-list price: no prompt-cache, batch or long-context (>200k tokens) rates. Checked 2026-11-27 against
+list price: no batch or long-context (>200k tokens) rates. Checked 2026-11-27 against
 public copies of the providers' pricing pages (Anthropic's own page; third-party copies of OpenAI's,
 Google's, Groq's and Mistral's dated 2026-03..2026-05); Cohere, Groq, Mistral and DeepSeek figures
 are the last list prices we could confirm and are the most likely to be stale. Verify before you
 bill anyone, and override with :func:`register_prices`, ``VOLLEY_PRICES=/path/prices.json`` or
-``volley run --prices FILE``.
+``volley run --prices FILE``. :func:`model_rates` gives one model's full rates with their
+``source`` and ``checked`` date (``PRICE_SOURCES``: per model, else per provider).
+
+Prompt caching (``CACHE_PRICES`` and ``CACHE_RULES``): tokens read from a provider's prompt cache
+(OpenAI ``cached_tokens``, Anthropic cache reads, Gemini cached content, DeepSeek cache hits: all
+surfaced as ``usage.prompt_tokens_details.cached_tokens``) are billed at the model's cached rate,
+and tokens written to it (Anthropic ``usage.cache_creation_input_tokens``; the 1-hour TTL part in
+``usage.cache_creation.ephemeral_1h_input_tokens``) at its write rate. A model whose cache rates
+are not known has its cached tokens billed at the full input rate (never under-billed). A provider
+batch API's discount multiplies every rate, cached ones included (OpenAI and Anthropic say the
+discounts stack). Gemini's cache storage (per hour) is not a per-request cost and is not counted.
 
 Self-hosted providers (``ollama``, ``vllm``, ``hosted_vllm``, ``llamacpp``, ``local``) cost 0.
 An unknown model has no price: ``completion_cost`` returns ``None`` (never a silent 0.0).
@@ -24,6 +34,7 @@ import logging
 import os
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -111,6 +122,80 @@ MAX_OUTPUT_TOKENS: dict[str, int] = {
 }
 # fmt: on
 
+# fmt: off
+#: Prompt-cache rates, USD per million tokens: ``(cached input, cache write)``; a write of None
+#: means the provider bills no separate write (the tokens are billed as input when first seen).
+#: Same lookup rules as ``PRICES``. Providers in ``CACHE_RULES`` are priced by their rule instead.
+CACHE_PRICES: dict[str, tuple[float, float | None]] = {
+    # OpenAI (cached input; no write charge). gpt-5-pro, o3-pro and the pre-4o models cache nothing.
+    "openai/gpt-5": (0.125, None), "openai/gpt-5.1": (0.125, None), "openai/gpt-5-mini": (0.025, None),
+    "openai/gpt-5-nano": (0.005, None), "openai/gpt-4.1": (0.50, None), "openai/gpt-4.1-mini": (0.10, None),
+    "openai/gpt-4.1-nano": (0.025, None), "openai/gpt-4o": (1.25, None), "openai/gpt-4o-mini": (0.075, None),
+    "openai/o1": (7.50, None), "openai/o1-mini": (0.55, None), "openai/o3": (0.50, None),
+    "openai/o3-mini": (0.55, None), "openai/o4-mini": (0.275, None),
+    "openai/gpt-5-pro": (15.0, None), "openai/o3-pro": (20.0, None), "openai/chatgpt-4o": (5.0, None),
+    "openai/gpt-4-turbo": (10.0, None), "openai/gpt-4": (30.0, None), "openai/gpt-3.5-turbo": (0.50, None),
+    # Google Gemini: context caching (explicit or implicit), prompts up to 200k tokens; storage not included
+    "gemini/gemini-3.1-pro": (0.20, None), "gemini/gemini-3-pro": (0.20, None), "gemini/gemini-3-flash": (0.05, None),
+    "gemini/gemini-2.5-pro": (0.125, None), "gemini/gemini-2.5-flash": (0.03, None),
+    "gemini/gemini-2.5-flash-lite": (0.01, None), "gemini/gemini-2.0-flash": (0.025, None),
+    "gemini/gemini-1.5-pro": (0.3125, None), "gemini/gemini-1.5-flash": (0.01875, None),
+    "gemini/gemini-1.5-flash-8b": (0.01, None),
+    # DeepSeek: a cache hit (prompt_cache_hit_tokens)
+    "deepseek/deepseek-chat": (0.028, None), "deepseek/deepseek-reasoner": (0.028, None),
+}
+
+#: Providers whose cache rates are one rule for every model, as multiples of the input rate:
+#: ``(cache read, 5-minute cache write, 1-hour cache write)``.
+CACHE_RULES: dict[str, tuple[float, float, float]] = {
+    "anthropic": (0.10, 1.25, 2.0),  # docs.anthropic.com prompt caching: reads 0.1x, writes 1.25x (5 min) / 2x (1 h)
+}
+
+#: Where each price comes from and when it was checked: ``(source, date)``, by ``"provider/model"``
+#: or, for every model of a provider, by ``"provider"``. A price you register says ``"registered"``.
+PRICE_SOURCES: dict[str, tuple[str, str]] = {
+    "openai": ("openai.com/api/pricing (third-party copies; cached input as published for each model)",
+               "2026-03..2026-05"),
+    "anthropic": ("anthropic.com/pricing; cache multipliers from docs.anthropic.com prompt caching", "2026-11-27"),
+    "gemini": ("ai.google.dev/gemini-api/docs/pricing (third-party copies; context caching rows)",
+               "2026-03..2026-05"),
+    "cohere": ("cohere.com/pricing (last confirmed list price; may be stale)", "2026-11-27"),
+    "groq": ("groq.com/pricing (third-party copies; may be stale)", "2026-03..2026-05"),
+    "mistral": ("mistral.ai/pricing (third-party copies; may be stale)", "2026-03..2026-05"),
+    "deepseek": ("api-docs.deepseek.com/quick_start/pricing (cache hit / miss; may be stale)", "2026-11-27"),
+}
+# fmt: on
+
+
+@dataclass(frozen=True, slots=True)
+class Rates:
+    """One model's prices, USD per million tokens, and where they come from.
+
+    ``cached_input``: a prompt-cache read; ``cache_write`` / ``cache_write_1h``: a prompt-cache
+    write (5-minute / 1-hour TTL; equal to ``input`` where the provider bills none).
+    ``cache_known``: False when the cache rates are not known (then they are the input rate).
+
+    Example::
+
+        r = volley.pricing.model_rates("claude-sonnet-4-5")
+        r.input, r.cached_input, r.cache_write, r.checked   # 3.0, 0.3, 3.75, '2026-11-27'
+    """
+
+    input: float
+    output: float
+    cached_input: float
+    cache_write: float
+    cache_write_1h: float
+    cache_known: bool
+    source: str
+    checked: str
+
+    @property
+    def prompt_ceiling(self) -> float:
+        """The highest rate one prompt token can bill (a cache write may cost more than input)."""
+        return max(self.input, self.cached_input, self.cache_write, self.cache_write_1h)
+
+
 #: Output ceiling assumed for a model not in ``MAX_OUTPUT_TOKENS`` (as large as the largest common ones).
 DEFAULT_MAX_OUTPUT_TOKENS = 131_072
 
@@ -121,8 +206,9 @@ BATCH_DISCOUNT = 0.5
 FREE_PROVIDERS = frozenset({"ollama", "vllm", "hosted_vllm", "llamacpp", "local"})
 
 _user_prices: dict[str, Price] = {}
+_user_cache: dict[str, tuple[float | None, float | None]] = {}  # (cached input, cache write) a price file gave
 _user_max_output: dict[str, int] = {}
-_lookups: dict[tuple[str, str], Price | None] = {}
+_lookups: dict[tuple[str, ...], Any] = {}  # model_price and model_rates answers, cleared on register
 _env_loaded: str | None = None
 # Snapshot and alias suffixes that carry the same price as the base name.
 _SUFFIX = re.compile(r"(-\d{4}-\d{2}-\d{2}|-\d{8}|-\d{2}-\d{4}|-\d{4}|-\d{3}|-latest)$")
@@ -155,6 +241,24 @@ def _as_ceiling(name: str, value: Any) -> int | None:
     return ceiling
 
 
+def _as_cache(name: str, value: Any) -> tuple[float | None, float | None] | None:
+    """The cache rates of a price entry, when it gives any: ``cached_input`` / ``cache_write`` per million,
+    or LiteLLM's ``cache_read_input_token_cost`` / ``cache_creation_input_token_cost`` per token."""
+    if not isinstance(value, Mapping):
+        return None
+    read, write = value.get("cached_input"), value.get("cache_write")
+    if read is None and value.get("cache_read_input_token_cost") is not None:
+        read = value["cache_read_input_token_cost"] * 1e6
+    if write is None and value.get("cache_creation_input_token_cost") is not None:
+        write = value["cache_creation_input_token_cost"] * 1e6
+    if read is None and write is None:
+        return None
+    for v in (read, write):
+        if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0):
+            raise ValueError(f"cache prices of {name!r} must be non-negative numbers; got {value!r}")
+    return (None if read is None else float(read), None if write is None else float(write))
+
+
 def register_prices(prices: Mapping[str, Any]) -> None:
     """Add or override prices, USD per million tokens. Keys: ``"provider/model"`` or a bare model name.
 
@@ -162,7 +266,9 @@ def register_prices(prices: Mapping[str, Any]) -> None:
     ``{"input_cost_per_token": 5e-7, "output_cost_per_token": 1.5e-6}``. Snapshot names
     (``my-model-2025-01-01``) and longer names (``my-model-large``) fall back to the registered name.
     A dict may also give ``"max_output_tokens"``: the model's output ceiling, which a budget reserves
-    for a request without ``max_tokens``.
+    for a request without ``max_tokens``; and ``"cached_input"`` / ``"cache_write"`` (per million),
+    or LiteLLM's ``cache_read_input_token_cost`` / ``cache_creation_input_token_cost``: its
+    prompt-cache rates (without them, cached tokens of a registered model cost the input rate).
 
     Example::
 
@@ -171,7 +277,11 @@ def register_prices(prices: Mapping[str, Any]) -> None:
     """
     parsed = {str(k).lower(): _as_price(k, v) for k, v in prices.items()}
     ceilings = {str(k).lower(): _as_ceiling(k, v) for k, v in prices.items()}
+    caches = {str(k).lower(): _as_cache(k, v) for k, v in prices.items()}
     _user_prices.update(parsed)
+    for k in parsed:  # a new price drops cache rates registered before it, unless it gives its own
+        _user_cache.pop(k, None)
+    _user_cache.update({k: v for k, v in caches.items() if v is not None})
     _user_max_output.update({k: v for k, v in ceilings.items() if v is not None})
     _lookups.clear()
 
@@ -225,17 +335,22 @@ def _candidates(name: str) -> list[str]:
     return out
 
 
-def _find(table: Mapping[str, V], keys: list[str]) -> V | None:
+def _find_key(table: Mapping[str, Any], keys: list[str]) -> str | None:
     for k in keys:
         if k in table:
-            return table[k]
+            return k
     best: str | None = None
     for k in keys:  # longest registered name that the model extends at a boundary: "gpt-4o-mini-search" → gpt-4o-mini
         for known in table:
             extends = len(k) > len(known) and k.startswith(known) and k[len(known)] in _BOUNDARY
             if extends and (best is None or len(known) > len(best)):
                 best = known
-    return table[best] if best is not None else None
+    return best
+
+
+def _find(table: Mapping[str, V], keys: list[str]) -> V | None:
+    key = _find_key(table, keys)
+    return table[key] if key is not None else None
 
 
 def model_price(model: str, provider: str | None = None) -> Price | None:
@@ -247,7 +362,7 @@ def model_price(model: str, provider: str | None = None) -> Price | None:
     provider, name = _split(model, provider)
     key = (provider, name)
     if key in _lookups:
-        return _lookups[key]
+        return _lookups[key]  # type: ignore[no-any-return]
     if provider in FREE_PROVIDERS:
         price: Price | None = (0.0, 0.0)
     else:
@@ -271,6 +386,122 @@ def model_max_output(model: str, provider: str | None = None) -> tuple[int, bool
     return (found, True) if found is not None else (DEFAULT_MAX_OUTPUT_TOKENS, False)
 
 
+def model_rates(model: str, provider: str | None = None) -> Rates | None:
+    """Every rate of a model (input, output, cache read and write) with its source and date; None when unknown.
+
+    Example::
+
+        r = model_rates("gpt-4o-mini")
+        r.input, r.cached_input, r.source      # 0.15, 0.075, 'openai.com/api/pricing (...)'
+    """
+    _load_env()
+    provider, name = _split(model, provider)
+    key = ("rates", provider, name)
+    if key in _lookups:
+        return _lookups[key]  # type: ignore[no-any-return]
+    price = model_price(name, provider)
+    if price is None:
+        _lookups[key] = None
+        return None
+    names = _candidates(name)
+    scoped = [f"{provider}/{n}" for n in names] if provider else []
+    inp, out = price
+    rule = CACHE_RULES.get(provider)
+    read: float | None = None
+    write: float | None = None
+    write_1h: float | None = None
+    known = False
+    if provider in FREE_PROVIDERS:
+        read, known, source = 0.0, True, ("self-hosted: free", "")
+    elif (user := _find_key(_user_prices, scoped + names)) is not None:
+        source = ("registered", "")
+        given = _user_cache.get(user)
+        if given is not None:
+            read, write = given
+            known = read is not None
+        elif rule is not None:
+            read, write, write_1h, known = inp * rule[0], inp * rule[1], inp * rule[2], True
+    else:
+        found = _find_key(PRICES, scoped)
+        source = _source(found, provider)
+        if rule is not None:
+            read, write, write_1h, known = inp * rule[0], inp * rule[1], inp * rule[2], True
+        elif found is not None and found in CACHE_PRICES:
+            read, write = CACHE_PRICES[found]
+            known = True
+    cached = inp if read is None else read
+    write = inp if write is None else write
+    rates = Rates(inp, out, cached, write, write if write_1h is None else write_1h, known, *source)
+    _lookups[key] = rates
+    return rates
+
+
+def _source(key: str | None, provider: str) -> tuple[str, str]:
+    return PRICE_SOURCES.get(key or "") or PRICE_SOURCES.get(provider) or ("unknown", "")
+
+
+def usage_counts(usage: Any) -> tuple[int, int, int, int, int]:
+    """``(prompt, completion, cached, cache_written, cache_written_1h)`` tokens of an OpenAI-shaped usage.
+
+    Cached tokens are read from ``prompt_tokens_details.cached_tokens``; cache writes from
+    ``cache_creation_input_tokens`` (all TTLs), the 1-hour part from
+    ``cache_creation.ephemeral_1h_input_tokens`` (where volley's protocols put them).
+    """
+    if usage is None:
+        return 0, 0, 0, 0, 0
+    if isinstance(usage, dict):
+        fields, extra = usage, _EMPTY
+    else:  # an object: its attributes, and a pydantic model's undeclared fields (volley's Usage keeps them there)
+        fields = getattr(usage, "__dict__", None) or _EMPTY
+        extra = getattr(usage, "__pydantic_extra__", None) or _EMPTY
+    prompt = _int(fields.get("prompt_tokens", extra.get("prompt_tokens")))
+    completion = _int(fields.get("completion_tokens", extra.get("completion_tokens")))
+    if not extra and len(fields) <= 3:  # nothing but the three counts: no cache fields (the common case)
+        return prompt, completion, 0, 0, 0
+    cached = _int(_get(fields.get("prompt_tokens_details") or extra.get("prompt_tokens_details"), "cached_tokens"))
+    written = _int(fields.get("cache_creation_input_tokens") or extra.get("cache_creation_input_tokens"))
+    if not written:
+        return prompt, completion, cached, 0, 0
+    ttl = fields.get("cache_creation") or extra.get("cache_creation")
+    return prompt, completion, cached, written, min(written, _int(_get(ttl, "ephemeral_1h_input_tokens")))
+
+
+_EMPTY: dict[str, Any] = {}
+
+
+def _get(obj: Any, key: str) -> Any:
+    if obj is None:
+        return None
+    if isinstance(obj, dict):
+        return obj.get(key)
+    return getattr(obj, key, None)
+
+
+def _int(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
+
+
+def tokens_cost(
+    rates: Rates,
+    prompt_tokens: int,
+    completion_tokens: int,
+    cached_tokens: int = 0,
+    cache_write_tokens: int = 0,
+    cache_write_1h_tokens: int = 0,
+) -> float:
+    """USD of a usage at ``rates``: uncached prompt tokens at the input rate, cache reads and writes at
+    theirs (``prompt_tokens`` includes both, as every provider reports it), completion at the output rate."""
+    uncached = max(0, prompt_tokens - cached_tokens - cache_write_tokens)
+    write_5m = max(0, cache_write_tokens - cache_write_1h_tokens)
+    return (
+        uncached * rates.input
+        + cached_tokens * rates.cached_input
+        + write_5m * rates.cache_write
+        + cache_write_1h_tokens * rates.cache_write_1h
+        + completion_tokens * rates.output
+    ) / 1e6
+
+
 def completion_cost(
     completion_response: Any = None,
     *,
@@ -278,12 +509,15 @@ def completion_cost(
     provider: str | None = None,
     prompt_tokens: int = 0,
     completion_tokens: int = 0,
+    cached_tokens: int = 0,
+    cache_write_tokens: int = 0,
 ) -> float | None:
     """USD a completion cost, from its usage and the price table; None when the model has no price.
 
-    A response served from volley's cache (``response.cache_hit``) cost nothing: 0.0; one answered
-    through a provider batch API (``mode="batch_api"``) costs half. Without a
-    response, prices ``prompt_tokens`` + ``completion_tokens`` of ``model``.
+    Prompt-cache reads and writes in the usage are billed at the model's cache rates (see the module
+    docstring). A response served from volley's cache (``response.cache_hit``) cost nothing: 0.0;
+    one answered through a provider batch API (``mode="batch_api"``) costs half, cached tokens
+    included. Without a response, prices the token counts given of ``model``.
 
     Example::
 
@@ -292,22 +526,22 @@ def completion_cost(
         volley.completion_cost(model="gpt-4o", prompt_tokens=1000, completion_tokens=200)  # 0.0045
     """
     discount = 1.0
+    write_1h = 0
     if completion_response is not None:
         if getattr(completion_response, "cache_hit", False):
             return 0.0
         if getattr(completion_response, "billing", "standard") == "batch":
             discount = BATCH_DISCOUNT  # answered through a provider batch API
         usage = getattr(completion_response, "usage", None)
-        prompt_tokens = (getattr(usage, "prompt_tokens", 0) or 0) if usage is not None else 0
-        completion_tokens = (getattr(usage, "completion_tokens", 0) or 0) if usage is not None else 0
+        prompt_tokens, completion_tokens, cached_tokens, cache_write_tokens, write_1h = usage_counts(usage)
         model = model or getattr(completion_response, "model", "") or ""
         provider = provider or getattr(completion_response, "provider", "") or None
     if not model:
         return None
-    price = model_price(model, provider)
-    if price is None:
+    rates = model_rates(model, provider)
+    if rates is None:
         return None
-    return (prompt_tokens * price[0] + completion_tokens * price[1]) / 1e6 * discount
+    return tokens_cost(rates, prompt_tokens, completion_tokens, cached_tokens, cache_write_tokens, write_1h) * discount
 
 
 def ceiling_note(provider: str, model: str) -> tuple[int, str]:

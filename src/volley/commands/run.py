@@ -1,4 +1,4 @@
-"""``volley run INPUT.jsonl -m MODEL -o OUTPUT.jsonl``: a JSONL job, exactly once per line, resumable."""
+"""``volley run INPUT -m MODEL -o OUTPUT``: a job over a JSONL file or a table, exactly once per item, resumable."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ import json
 import sys
 from pathlib import Path
 
-from ..jobs.runner import Job, RunOptions, SetupError
+from ..jobs.options import OUTPUT_FORMATS
+from ..jobs.run import Job, RunOptions, SetupError
 from .common import (
     EXIT_INTERRUPTED,
     Parser,
@@ -26,12 +27,20 @@ from .common import (
 )
 
 DESCRIPTION = """\
-Send every line of INPUT.jsonl (OpenAI Batch input lines, or {"messages": [...]} / {"prompt": "..."}
-lines) and write one OpenAI Batch output line per input line to OUTPUT.jsonl, as results arrive.
+Send one request per item of INPUT and write one result per item to OUTPUT.
 
-A journal next to the output (OUTPUT.jsonl.journal.sqlite) records each item: after Ctrl-C, a crash
+INPUT is a table (CSV/TSV, Parquet, Arrow, a saved Hugging Face dataset directory, or JSONL rows)
+with --prompt "Summarize: {text}" saying what to send for each row (--system, --messages-column,
+--id-column), or a JSONL file of request lines (OpenAI Batch input lines, or {"messages": [...]} /
+{"prompt": "..."} lines). OUTPUT's extension picks its format: .parquet .csv .tsv .arrow or .jsonl
+hold every input column plus the answer, finish reason, tokens, cost, latency, model, attempts and
+error columns, one row per input row in input order (--schema adds one column per field); for
+request lines, .jsonl is the OpenAI Batch output format (--output-format overrides).
+
+A journal next to the output (OUTPUT.journal.sqlite) records each item: after Ctrl-C, a crash
 or kill -9, run the same command again and only unfinished items are sent. Failed items are retried
-on a rerun (unless --no-retry-failed); the output always ends with one line per input line.
+on a rerun (unless --no-retry-failed); the output always ends with one row per input item.
+--dry-run prints the items, prompt tokens, output bound and cost range, and sends nothing.
 
 A job sends to one provider (-m's, or the lines' own) unless --allow-mixed-providers; --api-key and
 --api-base are for -m's provider (or --api-provider's) only: other providers use their own
@@ -44,9 +53,26 @@ be written mid-run); 2 nothing sent (bad arguments, input, model, key or paths);
 
 def build_parser() -> argparse.ArgumentParser:
     p = Parser(prog="volley run", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("input", type=Path, metavar="INPUT.jsonl")
-    p.add_argument("-o", "--output", type=Path, required=True, metavar="OUTPUT.jsonl")
-    p.add_argument("-m", "--model", help='model for every line (default: each line\'s own "model")')
+    p.add_argument("input", type=Path, metavar="INPUT")
+    p.add_argument("-o", "--output", type=Path, required=True, metavar="OUTPUT")
+    p.add_argument("-m", "--model", help='model for every item (default: each request line\'s own "model")')
+    t = p.add_argument_group("tables: what to send for each row, and what to write")
+    t.add_argument("--prompt", metavar="TEMPLATE", help='the user message, a template over the columns: '
+                   '"Summarize: {text}" ({{ and }} are literal braces)')  # fmt: skip
+    t.add_argument("--system", metavar="TEMPLATE", help="a system message (a template too)")
+    t.add_argument("--messages-column", metavar="COL", help="a column holding an OpenAI messages list (or its JSON)")
+    t.add_argument("--id-column", metavar="COL", help="the column that identifies each row (default: its number)")
+    t.add_argument("--schema", metavar="SPEC", help="structured output: a pydantic class (pkg.mod:Model) or a "
+                   "JSON Schema file; each field becomes a column")  # fmt: skip
+    t.add_argument("--input-format", choices=("jsonl", "csv", "tsv", "parquet", "arrow", "hf"),
+                   help="the input's format (default: from its name)")  # fmt: skip
+    t.add_argument("--output-format", choices=OUTPUT_FORMATS, help="the output's format (default: from its "
+                   "extension; batch = OpenAI Batch output lines)")  # fmt: skip
+    t.add_argument("--prefix", default="", metavar="TEXT", help="put before every result column's name")
+    p.add_argument("--dry-run", action="store_true", help="print items, prompt tokens, output bound and cost "
+                   "range per model; send nothing, write nothing")  # fmt: skip
+    p.add_argument("--report", action="store_true", help="write OUTPUT.report.html (needs plotly: "
+                   "volley-llm[report]) after the run")  # fmt: skip
     p.add_argument("--concurrency", type=positive_int, default=100, metavar="N", help="requests in flight (100)")
     p.add_argument("--rpm", type=positive_float, metavar="N", help="requests per minute (default: learned)")
     p.add_argument("--tpm", type=positive_float, metavar="N", help="tokens per minute (default: learned)")
@@ -117,6 +143,15 @@ def options(args: argparse.Namespace) -> RunOptions:
         batch_api=args.batch_api,
         poll_interval=args.poll_interval,
         batch_fallback=args.fallback_online,
+        prompt=args.prompt,
+        system=args.system,
+        id_column=args.id_column,
+        messages_column=args.messages_column,
+        schema=args.schema,
+        input_format=args.input_format,
+        output_format=args.output_format,
+        prefix=args.prefix,
+        report=args.report,
     )
 
 
@@ -132,6 +167,8 @@ def main(argv: list[str]) -> int:
     except UsageError as exc:
         return fail(str(exc))
     job = Job(options(args))
+    if args.dry_run:
+        return _dry_run(job, args, argv)
     try:
         try:
             job.prepare()
@@ -159,3 +196,23 @@ def main(argv: list[str]) -> int:
         print(f"volley: error: {summary.error}; the job stopped and what the journal holds is kept: "
               "fix that and run the same command to resume", file=sys.stderr, flush=True)  # fmt: skip
     return summary.exit_code
+
+
+def _dry_run(job: Job, args: argparse.Namespace, argv: list[str]) -> int:
+    """``--dry-run``: every check and request built, the estimate printed, nothing sent or written."""
+    try:
+        estimate = job.dry_run()
+    except SetupError as exc:
+        return fail(str(exc))
+    except KeyboardInterrupt:
+        return EXIT_INTERRUPTED
+    finally:
+        job.close()
+    try:
+        if args.json:
+            print(mask_secrets(json.dumps(estimate.to_json()), argv), flush=True)
+        else:
+            print(mask_secrets(estimate.text("volley run --dry-run (nothing sent)"), argv), flush=True)
+    except BrokenPipeError:
+        stdout_closed()
+    return 0

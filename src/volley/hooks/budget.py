@@ -1,6 +1,7 @@
 """The budget hook: reserve each call's worst case in a :class:`~volley.budget.Budget`, then count what it cost.
 
-Worst case of one request, at the list price: one prompt token per byte of its text
+Worst case of one request, at the list price: one prompt token per byte of its text, each at the
+highest rate a prompt token can bill (a prompt-cache write costs more than input at Anthropic)
 (``tokens.prompt_bound``), plus ``max_tokens`` times ``n`` output tokens (the provider's default cap
 when volley sends one), or, without ``max_tokens``, the model's output ceiling
 (``pricing.MAX_OUTPUT_TOKENS``; ``DEFAULT_MAX_OUTPUT_TOKENS`` when unknown), logged once per model.
@@ -30,9 +31,11 @@ def output_ceiling(call: Any) -> tuple[int, str | None]:
 
 def reservation(call: Any) -> float:
     """USD a prepared call can cost at most (see the module docstring)."""
-    price = pricing.model_price(call.route.model, call.route.provider) or (0.0, 0.0)
+    rates = pricing.model_rates(call.route.model, call.route.provider)
+    if rates is None:
+        return 0.0
     out, _ = output_ceiling(call)
-    return (prompt_bound(call.messages, call.request.body) * price[0] + out * price[1]) / 1e6
+    return (prompt_bound(call.messages, call.request.body) * rates.prompt_ceiling + out * rates.output) / 1e6
 
 
 def _cost(response: Any) -> float | None:

@@ -23,6 +23,7 @@ the provider answered with one (``"body": {"error": {...}}``), else it is null.
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import json
 import os
@@ -54,8 +55,9 @@ class Item:
 
 
 def read_lines(path: str | os.PathLike[str]) -> Iterator[tuple[int, bytes]]:
-    """``(line number, raw line)`` for every non-blank line of ``path``."""
-    with open(path, "rb") as f:
+    """``(line number, raw line)`` for every non-blank line of ``path`` (a ``.gz`` file is decompressed)."""
+    opener: Any = gzip.open if str(path).lower().endswith(".gz") else open
+    with opener(path, "rb") as f:
         for n, raw in enumerate(f, 1):
             if raw.strip():
                 yield n, raw
@@ -154,6 +156,7 @@ def error_code(exc: BaseException) -> str:
 def result_record(custom_id: str, result: ModelResponse | BaseException) -> dict[str, Any]:
     """The Batch output line of one item."""
     rid = "batch_req_" + uuid.uuid4().hex
+    response: dict[str, Any] | None
     if isinstance(result, ModelResponse):
         ok = {"status_code": 200, "request_id": _request_id(result), "body": result.model_dump(mode="json")}
         return {"id": rid, "custom_id": custom_id, "response": ok, "error": None}
@@ -171,11 +174,11 @@ def result_record(custom_id: str, result: ModelResponse | BaseException) -> dict
     return {"id": rid, "custom_id": custom_id, "response": response, "error": {"code": code, "message": message}}
 
 
-def invalid_record(item: Item) -> dict[str, Any]:
-    """The output line of a malformed input line."""
+def invalid_record(item: Item, *, unit: str = "line") -> dict[str, Any]:
+    """The output line of a malformed input line (``unit``: ``"row"`` for a table's rows)."""
     return {
         "id": "batch_req_" + uuid.uuid4().hex,
         "custom_id": item.custom_id,
         "response": None,
-        "error": {"code": "invalid_request", "message": f"line {item.line}: {item.error}"},
+        "error": {"code": "invalid_request", "message": f"{unit} {item.line}: {item.error}"},
     }

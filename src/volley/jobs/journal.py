@@ -1,19 +1,23 @@
 """The job journal: a SQLite file next to the output that makes ``volley run`` resumable.
 
-One row per input line: its state, how many times it was sent, and, once finished, its output line
-and what it cost. States::
+One row per input item (a line, or a table row): its state, how many times it was sent, and, once
+finished, its output line and what it cost. States::
 
-    pending ──> in_flight ──> done
-       ^            │    └──> failed ──(rerun, unless --no-retry-failed)──> pending
-       └────────────┘ (interrupted, crashed, or not sent because of the budget)
+    pending ──> done
+       │   └──> failed ──(rerun, unless --no-retry-failed)──> pending
+       └── (interrupted, crashed, or not sent because of the budget: stays pending)
     invalid   a malformed input line, or one whose request cannot be built; final, with its error line
+    in_flight only in journals of older volley versions (pending again on resume)
+
+An item being sent stays ``pending``: nothing is written when it goes out, so a crash re-sends
+exactly the items that had no committed result. Results are committed in batches: :meth:`Journal.record`
+writes every result that is ready at once in one transaction (not one or two per item).
 
 Crash safety: a result is committed here *before* its output line is written, and every run first
 rewrites the output file from the journal (atomically, via a temporary file), so a line that was
 torn, lost or duplicated by a crash cannot survive. An item committed as finished is never sent
-again. WAL mode, one transaction per state change; ``synchronous=NORMAL`` survives a killed process
-(not a power cut, which may lose the last few results: they are then sent again). The file and its
-``-wal`` / ``-shm`` are created 0600.
+again. WAL mode; ``synchronous=NORMAL`` survives a killed process (not a power cut, which may lose
+the last few results: they are then sent again). The file and its ``-wal`` / ``-shm`` are created 0600.
 
 ``meta`` holds the schema version, the input's size and SHA-256, and the settings that shape the
 answers (model, parameters, api_base; never a key). Room for later: a ``batches`` table for
@@ -27,7 +31,8 @@ import os
 import sqlite3
 import time
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +60,30 @@ CREATE TABLE IF NOT EXISTS items (
 );
 CREATE INDEX IF NOT EXISTS items_state ON items (state);
 """
+
+
+@dataclass(slots=True)
+class Outcome:
+    """One item's result, as :meth:`Journal.record` commits it: ``state`` is ``done``, ``failed`` or
+    ``invalid``, with its output line; ``attempts`` is added to the item's count."""
+
+    line: int
+    state: str
+    output: str
+    attempts: int = 0
+    error_type: str | None = None
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    cost_usd: float | None = None
+    latency_s: float | None = None
+    cache_hit: bool = False
+
+
+_RECORD = (
+    "UPDATE items SET state = ?, seq = ?, output = ?, attempts = attempts + ?, error_type = ?,"
+    " prompt_tokens = ?, completion_tokens = ?, cost_usd = ?, latency_s = ?, cache_hit = ?, updated = ?"
+    " WHERE line = ?"
+)
 
 
 def default_path(output: str | os.PathLike[str]) -> Path:
@@ -166,11 +195,30 @@ class Journal:
         """Line numbers of the items still to send."""
         return {r[0] for r in self.db.execute("SELECT line FROM items WHERE state = 'pending'")}
 
-    def mark_in_flight(self, line: int) -> None:
-        self.db.execute("UPDATE items SET state = 'in_flight', updated = ? WHERE line = ?", (time.time(), line))
+    def record(self, outcomes: Sequence[Outcome]) -> None:
+        """Commit results, all in one transaction; only then may their output lines be written.
 
-    def mark_pending(self, line: int) -> None:
-        self.db.execute("UPDATE items SET state = 'pending', updated = ? WHERE line = ?", (time.time(), line))
+        On an error (a full disk) nothing of the batch is committed and the error is raised.
+        """
+        if not outcomes:
+            return
+        now = time.time()
+        seq = self._seq
+        rows = []
+        for o in outcomes:
+            seq += 1
+            rows.append((o.state, seq, o.output, o.attempts, o.error_type, o.prompt_tokens, o.completion_tokens,
+                         o.cost_usd, o.latency_s, int(o.cache_hit), now, o.line))  # fmt: skip
+        db = self.db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            db.executemany(_RECORD, rows)
+            db.execute("COMMIT")
+        except BaseException:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            raise
+        self._seq = seq
 
     def finish(
         self,
@@ -186,30 +234,14 @@ class Journal:
         latency_s: float | None = None,
         cache_hit: bool = False,
     ) -> None:
-        """Commit an item's result (one transaction); only then may its output line be written."""
-        self._seq += 1
-        self.db.execute(
-            "UPDATE items SET state = ?, seq = ?, output = ?, attempts = attempts + ?, error_type = ?,"
-            " prompt_tokens = ?, completion_tokens = ?, cost_usd = ?, latency_s = ?, cache_hit = ?, updated = ?"
-            " WHERE line = ?",
-            (
-                "done" if ok else "failed", self._seq, output, attempts, error_type, prompt_tokens,
-                completion_tokens, cost_usd, latency_s, int(cache_hit), time.time(), line,
-            ),
-        )  # fmt: skip
+        """Commit one item's result (see :meth:`record`)."""
+        state = "done" if ok else "failed"
+        self.record([Outcome(line, state, output, attempts, error_type, prompt_tokens, completion_tokens, cost_usd,
+                             latency_s, cache_hit)])  # fmt: skip
 
     def mark_invalid(self, line: int, *, output: str) -> None:
         """Finish an item whose request cannot be built (final, like a malformed line)."""
-        self._seq += 1
-        self.db.execute(
-            "UPDATE items SET state = 'invalid', seq = ?, output = ?, error_type = 'invalid_request', updated = ?"
-            " WHERE line = ?",
-            (self._seq, output, time.time(), line),
-        )
-
-    def release_in_flight(self) -> None:
-        """Interrupted: in-flight items become pending (nothing of theirs was committed)."""
-        self.db.execute("UPDATE items SET state = 'pending' WHERE state = 'in_flight'")
+        self.record([Outcome(line, "invalid", output, error_type="invalid_request")])
 
     # ------------------------------------------------------------------ reading
 
@@ -253,3 +285,27 @@ def rewrite_output(journal: Journal, output: str | os.PathLike[str]) -> int:
         os.fsync(f.fileno())
     os.replace(tmp, target)
     return n
+
+
+def unfinished_lines(path: str | os.PathLike[str], *, retry_failed: bool, digest: str | None = None) -> set[int] | None:
+    """The items a resume of the journal at ``path`` would send, read without writing anything; None when
+    there is no readable journal there (or, with ``digest``, when it is another input's journal)."""
+    p = Path(path)
+    if not p.is_file():
+        return None
+    states = ("pending", "in_flight", "failed") if retry_failed else ("pending", "in_flight")
+    try:
+        db = sqlite3.connect(f"{p.resolve().as_uri()}?mode=ro", uri=True, timeout=30.0)
+    except sqlite3.Error:
+        return None
+    try:
+        if digest is not None:
+            row = db.execute("SELECT value FROM meta WHERE key = 'input_sha256'").fetchone()
+            if row is None or json.loads(row[0]) != digest:
+                return None
+        marks = ", ".join("?" * len(states))
+        return {r[0] for r in db.execute(f"SELECT line FROM items WHERE state IN ({marks})", states)}
+    except sqlite3.Error:
+        return None
+    finally:
+        db.close()

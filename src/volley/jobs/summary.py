@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import textwrap
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -10,6 +11,7 @@ EXIT_OK = 0  # every item done
 EXIT_INCOMPLETE = 1  # some items failed, were malformed, or are still pending (budget, a file error)
 EXIT_SETUP = 2  # nothing sent: bad arguments, input, model, key or paths
 EXIT_INTERRUPTED = 130  # Ctrl-C / SIGTERM: stopped cleanly, rerun to resume
+WIDTH = 80  # columns of the summary (a terminal's usual width)
 
 
 def percentile(values: list[float], q: float) -> float | None:
@@ -44,6 +46,7 @@ class RunSummary:
     budget_note: str | None = None  # how requests were reserved, when no max_tokens bounds them
     prompt_tokens: int = 0  # tokens billed this run (cache hits excluded)
     completion_tokens: int = 0
+    cached_tokens: int = 0  # prompt tokens read from the provider's prompt cache (in prompt_tokens)
     cost_usd: float = 0.0  # this run; cache hits cost 0
     unpriced: int = 0  # answers whose model has no known price (not in cost_usd)
     wall_s: float = 0.0
@@ -53,6 +56,8 @@ class RunSummary:
     interrupted: bool = False
     error: str | None = None  # why the run stopped early (a file that cannot be written); rerun to resume
     resume: str | None = None  # the command that continues the job, when it is not finished
+    output_format: str | None = None  # a table format (the output is rebuilt from the journal); None: Batch lines
+    report: str | None = None  # the HTML report written after the run (--report)
 
     @property
     def exit_code(self) -> int:
@@ -69,32 +74,58 @@ class RunSummary:
             data[k] = round(data[k], 6)
         return data
 
-    def text(self) -> str:
-        """A few human lines."""
+    def text(self, width: int = WIDTH) -> str:
+        """A few human lines, each within ``width`` columns (a path or command longer than that is kept whole
+        on a line of its own, so it can be copied)."""
         errors = ", ".join(f"{k} {v}" for k, v in sorted(self.errors.items(), key=lambda kv: -kv[1]))
         lat = (
-            f"latency p50 {self.latency_p50_s:.2f} s  p95 {self.latency_p95_s:.2f} s"
+            f"latency p50 {self.latency_p50_s:.2f} s, p95 {self.latency_p95_s:.2f} s"
             if self.latency_p50_s is not None and self.latency_p95_s is not None
             else "latency -"
         )
-        unpriced = f" (+{self.unpriced} answers with no known price)" if self.unpriced else ""
+        cached = f" ({self.cached_tokens:,} cached)" if self.cached_tokens else ""
+        table = f", output {self.output_format}: one row per input row" if self.output_format else ""
         lines = [
-            f"volley run: {self.items} items -> {self.output}",
-            f"  done {self.done}  failed {self.failed}{f' ({errors})' if errors else ''}  "
-            f"invalid {self.invalid}  pending {self.pending}",
-            f"  this run: {self.sent} sent, {self.cache_hits} cache hits, {self.skipped_budget} skipped by budget; "
-            f"{self.wall_s:.1f} s, {self.requests_per_s:.1f} req/s, {lat}",
-            f"  tokens {self.prompt_tokens:,} in / {self.completion_tokens:,} out;  cost ${self.cost_usd:.4f} "
-            f"this run{unpriced}, ${self.job_cost_usd:.4f} for the job (cache hits cost $0)",
+            f"volley run: {self.items:,} items{table}",
+            f"  done {self.done:,}  failed {self.failed:,}  invalid {self.invalid:,}  pending {self.pending:,}",
         ]
+        if errors:
+            lines += textwrap.wrap(f"failed by error: {errors}", width, initial_indent="  ", subsequent_indent="    ")
+        lines += [
+            f"  this run: {self.sent:,} sent, {self.cache_hits:,} cache hits, {self.skipped_budget:,} held back "
+            "by the budget",
+            f"  {self.wall_s:.1f} s, {self.requests_per_s:.1f} req/s; {lat}",
+            f"  tokens {self.prompt_tokens:,} in{cached} / {self.completion_tokens:,} out",
+            f"  cost {_usd(self.cost_usd)} this run, {_usd(self.job_cost_usd)} for the job",
+        ]
+        if self.unpriced:
+            lines.append(f"  (+{self.unpriced:,} answers of models with no known price, not in the cost)")
+        lines.append(f"  output  {self.output}")
+        if self.report:
+            lines.append(f"  report  {self.report}")
+        lines.append(f"  journal {self.journal}")
         if self.budget_usd is not None and self.budget_note:
-            lines.append(f"  budget: {self.budget_note}")
+            lines += textwrap.wrap(f"budget: {self.budget_note}", width, initial_indent="  ",
+                                   subsequent_indent="    ")  # fmt: skip
         if self.budget_reached:
-            lines.append(f"  budget ${self.budget_usd:.4f} reached: stopped sending; {self.pending} items left pending")
+            lines.append(f"  budget ${self.budget_usd:.4f} reached: stopped sending; {self.pending:,} items left "
+                         "pending")  # fmt: skip
         if self.interrupted:
             lines.append("  interrupted: requests in flight were cancelled; the journal is consistent")
         if self.resume and self.budget_reached and not self.interrupted:
-            lines.append(f"  to continue, rerun with a larger --budget-usd: {self.resume}")
+            lines += ["  to continue, rerun with a larger --budget-usd:", f"    {self.resume}"]
         elif self.resume:
-            lines.append(f"  to resume, run the same command: {self.resume}")
-        return "\n".join(lines)
+            lines += ["  to resume, run the same command:", f"    {self.resume}"]
+        return "\n".join(_fit(line, width) for line in lines)
+
+
+def _usd(value: float) -> str:
+    """Dollars with 4 decimals, or 6 for a sum below a cent (so a small job does not read $0.0000)."""
+    return f"${value:.4f}" if value >= 0.01 or value == 0 else f"${value:.6f}"
+
+
+def _fit(line: str, width: int) -> str:
+    """A line within ``width``, cut at a space where it is too long, unless it ends with a path or command."""
+    if len(line) <= width or line.lstrip().startswith(("output ", "report ", "journal ", "volley ")):
+        return line
+    return "\n".join(textwrap.wrap(line, width, subsequent_indent="    ")) or line

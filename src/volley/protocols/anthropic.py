@@ -301,7 +301,12 @@ def _finish(reason: Any) -> str:
 
 
 def _usage(data: dict[str, Any]) -> dict[str, Any]:
-    """Anthropic usage → OpenAI usage; cache reads and writes count as prompt tokens."""
+    """Anthropic usage → OpenAI usage; cache reads and writes count as prompt tokens.
+
+    Cache reads go to ``prompt_tokens_details.cached_tokens`` (OpenAI's place), writes to
+    ``cache_creation_input_tokens``, and Anthropic's ``cache_creation`` TTL breakdown
+    (``ephemeral_5m_input_tokens`` / ``ephemeral_1h_input_tokens``) is kept as it came.
+    """
     created = int(data.get("cache_creation_input_tokens") or 0)
     read = int(data.get("cache_read_input_tokens") or 0)
     out: dict[str, Any] = usage(int(data.get("input_tokens") or 0) + created + read, data.get("output_tokens"))
@@ -309,6 +314,8 @@ def _usage(data: dict[str, Any]) -> dict[str, Any]:
         out["prompt_tokens_details"] = {"cached_tokens": read}
         out["cache_creation_input_tokens"] = created
         out["cache_read_input_tokens"] = read
+        if created and isinstance(data.get("cache_creation"), dict):
+            out["cache_creation"] = dict(data["cache_creation"])
     return out
 
 

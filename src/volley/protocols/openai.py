@@ -83,12 +83,26 @@ def parse_response(data: dict[str, Any], model: str) -> dict[str, Any]:
         if "tool_calls" in msg and not msg["tool_calls"]:
             del msg["tool_calls"]
         msg.setdefault("role", "assistant")
+    if isinstance(data.get("usage"), dict):
+        _usage(data["usage"])
     data.setdefault("id", "chatcmpl-" + str(int(time.time() * 1000)))
     data["object"] = "chat.completion"
     data.setdefault("created", int(time.time()))
     if not data.get("model"):
         data["model"] = model
     return data
+
+
+def _usage(usage: dict[str, Any]) -> None:
+    """Cached prompt tokens in OpenAI's place, in place: DeepSeek reports ``prompt_cache_hit_tokens``
+    (and ``prompt_cache_miss_tokens``) and may leave ``prompt_tokens_details`` out."""
+    hit = usage.get("prompt_cache_hit_tokens")
+    if isinstance(hit, int) and hit > 0:
+        details = usage.get("prompt_tokens_details")
+        if not isinstance(details, dict):
+            details = usage["prompt_tokens_details"] = {}
+        if not details.get("cached_tokens"):
+            details["cached_tokens"] = hit
 
 
 class StreamParser:
@@ -108,6 +122,8 @@ class StreamParser:
             status = err.get("code") if isinstance(err.get("code"), int) else 500
             raise error_from_status(status, str(err.get("message", obj)), model=self.model)
         obj["object"] = "chat.completion.chunk"
+        if isinstance(obj.get("usage"), dict):
+            _usage(obj["usage"])
         if not obj.get("model"):
             obj["model"] = self.model
         for c in obj.get("choices") or ():

@@ -138,8 +138,10 @@ def rebuild_output(
     provider: str | None = None,
     prefix: str = "",
     include_unfinished: bool = True,
+    format: str | None = None,
 ) -> int:
-    """Write ``output`` (format by extension) from ``table``'s rows and the ``journal``; returns rows written.
+    """Write ``output`` (format by extension, or ``format``) from ``table``'s rows and the ``journal``; returns
+    rows written.
 
     Raises :class:`TableError` when the journal does not hold an item for some input row (it is not
     this input's journal). ``provider`` fills the provider column (the journal does not store it).
@@ -158,7 +160,8 @@ def rebuild_output(
         settings = read_meta(db).get("settings") or {}
         model = settings.get("model") if isinstance(settings, dict) else None
         return write_table(output, _joined(table, journal_items(db), schema, provider, model, prefix,
-                                           include_unfinished), columns=columns, types=types)  # fmt: skip
+                                           include_unfinished), columns=columns, types=types,
+                           format=format)  # fmt: skip
     finally:
         db.close()
 

@@ -5,6 +5,7 @@ Tree::
     APIError
     ├── BadRequestError (400, 422)
     │   ├── ContextWindowExceededError
+    │   ├── ContentPolicyViolationError (a content filter refused the prompt: .content_filter_results)
     │   └── UnsupportedParamsError      (raised before sending)
     ├── AuthenticationError (401)
     │   └── PermissionDeniedError (403)
@@ -81,6 +82,19 @@ class BadRequestError(APIError):
 
 class ContextWindowExceededError(BadRequestError):
     """The input (plus max_tokens) does not fit the model's context window."""
+
+
+class ContentPolicyViolationError(BadRequestError):
+    """The provider's content filter refused the request (Azure OpenAI's ``content_filter`` 400, ...).
+
+    ``content_filter_results`` holds the provider's verdict per category when it gave one, e.g.
+    ``{"violence": {"filtered": True, "severity": "high"}, ...}``. Not retried: the same prompt is
+    refused again.
+    """
+
+    def __init__(self, message: str, *, content_filter_results: Mapping[str, Any] | None = None, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.content_filter_results: dict[str, Any] = dict(content_filter_results or {})
 
 
 class UnsupportedParamsError(BadRequestError):

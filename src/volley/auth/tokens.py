@@ -138,17 +138,27 @@ class CallableToken(TokenSource):
 
 
 class _Cached:
-    __slots__ = ("expires", "token")
+    """A token, when it expires, when to refresh it in the background and until when to use it (on ``now``).
 
-    def __init__(self, token: str, expires: float) -> None:
-        self.token, self.expires = token, expires
+    A short-lived token refreshes at half its life and is used until its last quarter at the latest, so
+    the margins never swallow a token's whole lifetime.
+    """
+
+    __slots__ = ("expires", "refresh_at", "token", "usable_until")
+
+    def __init__(self, token: str, now: float, lifetime: float, refresh_margin: float, mandatory_margin: float):
+        self.token = token
+        self.expires = now + lifetime
+        self.refresh_at = self.expires - min(refresh_margin, lifetime / 2)
+        self.usable_until = self.expires - min(mandatory_margin, lifetime / 4)
 
 
 class RefreshingToken(TokenSource):
     """A token with an expiry, fetched by ``_fetch()`` (blocking; runs in a thread) and cached.
 
-    Subclasses implement ``_fetch() -> (token, expires_at_epoch_seconds | None)`` and may override
-    ``_error(exc)`` to say which failures are worth a retry. ``now`` is the clock (tests move it).
+    Subclasses implement ``_fetch() -> (token, expires_at | None)`` (``expires_at`` in wall-clock epoch
+    seconds, as identity libraries give it) and may override ``_error(exc)`` to say which failures are
+    worth a retry. ``now`` is the clock the margins are measured on (tests move it).
     """
 
     def __init__(
@@ -212,11 +222,11 @@ class RefreshingToken(TokenSource):
 
     def _usable(self) -> _Cached | None:
         """The cached token if it has more than ``mandatory_margin`` left (starting a background
-        refresh inside ``refresh_margin``), else None."""
+        refresh inside ``refresh_margin``), else None (both margins at most a quarter / half of its life)."""
         cached, now = self._cached, self.now()
-        if cached is None or now >= cached.expires - self.mandatory_margin:
+        if cached is None or now >= cached.usable_until:
             return None
-        if now >= cached.expires - self.refresh_margin and now >= self._quiet_until:
+        if now >= cached.refresh_at and now >= self._quiet_until:
             self._refresh(background=True)
         return cached
 
@@ -237,8 +247,8 @@ class RefreshingToken(TokenSource):
             token, expires = self._fetch()
             if not isinstance(token, str) or not token:
                 raise AuthenticationError(f"the identity provider returned no {self.what}")
-            if expires is None:
-                expires = self.now() + UNKNOWN_LIFETIME
+            # the expiry is wall-clock time (what identity libraries give); it is kept as time left on ``now``
+            left = UNKNOWN_LIFETIME if expires is None else float(expires) - time.time()
         except BaseException as exc:
             error = exc if isinstance(exc, APIError) else self._error(exc)
             with self._lock:
@@ -249,7 +259,7 @@ class RefreshingToken(TokenSource):
             future.set_exception(error)
             return
         with self._lock:
-            self._cached = _Cached(token, float(expires))
+            self._cached = _Cached(token, self.now(), left, self.refresh_margin, self.mandatory_margin)
             self._pending = None
             self.refreshes += 1
         future.set_result(token)

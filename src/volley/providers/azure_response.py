@@ -6,7 +6,9 @@
 - ``finish_reason: "content_filter"``: the answer was cut by the filter (kept, a valid OpenAI reason).
 - A stream starts with a chunk whose ``choices`` is empty, ``id`` / ``model`` empty and ``created`` 0,
   carrying only ``prompt_filter_results``; :class:`StreamParser` folds it into the first real chunk
-  instead of handing an empty chunk to the caller.
+  instead of handing an empty chunk to the caller. With the asynchronous filter, annotation chunks
+  (``content_filter_offsets`` + ``content_filter_results``, no delta) arrive without id: they get the
+  stream's.
 - A prompt refused by the filter is a 400 whose ``error.code`` is ``content_filter`` with an
   ``innererror`` (``code: ResponsibleAIPolicyViolation`` and ``content_filter_result``; the API
   reference spells them ``inner_error`` / ``content_filter_results``, both are read):
@@ -89,6 +91,7 @@ class StreamParser(openai.StreamParser):
     def __init__(self, model: str) -> None:
         super().__init__(model)
         self._prompt_filters: Any = None
+        self._head: tuple[str, Any] | None = None  # id and created of the stream's chunks
 
     def feed(self, event: str | None, data: str) -> list[dict[str, Any]]:
         if '"prompt_filter_results"' in data or '"error"' in data:
@@ -105,6 +108,11 @@ class StreamParser(openai.StreamParser):
                 self._prompt_filters = obj.get("prompt_filter_results")
                 return []
         chunks = super().feed(event, data)
+        for c in chunks:
+            if c.get("id"):
+                self._head = (c["id"], c.get("created"))
+            elif self._head is not None:  # the asynchronous filter's annotation chunks come without id / created
+                c["id"], c["created"] = self._head
         if self._prompt_filters is not None and chunks:
             chunks[0]["prompt_filter_results"] = self._prompt_filters
             self._prompt_filters = None

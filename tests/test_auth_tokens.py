@@ -156,6 +156,21 @@ async def test_an_expired_token_is_never_used_callers_wait_for_a_fresh_one():
     assert src.token() == "t3"
 
 
+async def test_a_short_lived_token_is_not_refreshed_on_every_use():
+    clock = Clock()
+    src = Counting(lifetime=100, now=clock, refresh_margin=300, mandatory_margin=60)
+    await src.prepare()
+    for _ in range(5):  # a 100 s token inside a 300 s margin: still used as is until half its life
+        assert src.token() == "t1"
+    assert src.fetches == 1 and src._pending is None
+    clock.offset = 60  # past half: one background refresh
+    assert src.token() == "t1"
+    wait_for(lambda: src.refreshes == 2)
+    clock.offset = 60 + 80  # the new one is in its last quarter: not used, a fresh one is awaited
+    await src.prepare()
+    assert src.token() == "t3"
+
+
 async def test_failed_background_refresh_keeps_the_current_token(caplog: pytest.LogCaptureFixture):
     clock = Clock()
     src = Counting(lifetime=3600, now=clock)

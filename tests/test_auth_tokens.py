@@ -74,12 +74,25 @@ async def test_callable_token_runs_a_sync_provider_in_a_thread_before_each_attem
         calls.append(threading.get_ident())
         return f"tok-{len(calls)}"
 
-    src = CallableToken(provider, what="azure_ad_token_provider")
+    src = CallableToken(provider, what="azure_ad_token_provider", reuse_for=0)
     await src.prepare()
     assert src.token() == "tok-1"
     await src.prepare()
     assert src.token() == "tok-2"
     assert threading.get_ident() not in calls  # never on the event loop's thread
+
+
+async def test_callable_token_is_asked_again_once_its_answer_is_reuse_for_old():
+    clock = Clock()
+    answers = iter(["a", "b"])
+    src = CallableToken(lambda: next(answers), reuse_for=15.0, now=clock)
+    for _ in range(3):
+        await src.prepare()
+        assert src.token() == "a"
+    clock.offset = 16
+    assert src.token() == "a"  # the last prepared answer until the next prepare
+    await src.prepare()
+    assert src.token() == "b" and src.calls == 2
 
 
 async def test_callable_token_awaits_an_async_provider():

@@ -137,7 +137,7 @@ async def test_azure_batch_with_an_api_key(fake: FakeServer):
     assert front.seen[-1]["query"] == {"limit": "5", "api-version": "2024-10-21"}
 
 
-async def test_azure_batch_entra_token_fresh_per_request(fake: FakeServer):
+async def test_azure_batch_entra_token_asked_for_every_request(fake: FakeServer):
     fake.batch_delay = 0.2
     calls: list[int] = []
 
@@ -147,6 +147,7 @@ async def test_azure_batch_entra_token_fresh_per_request(fake: FakeServer):
 
     async with AzureFront(fake) as front:
         setup = AzureOpenAI().resolve(api_base=front.url, options={"azure_ad_token_provider": token}, environ={})
+        setup.credentials.source.reuse_for = 0  # every request consults the provider (default: every 15 s)
         await run_batch(azure_batches(setup))
     tokens = [s["auth"] for s in front.seen]
     assert tokens == [f"Bearer entra-{i}" for i in range(1, len(tokens) + 1)]  # asked again for every request

@@ -123,7 +123,10 @@ async def test_azure_entra_id_tokens_per_attempt(fake: FakeServer):
     setup = p.resolve(api_base=fake.url, options={"azure_ad_token_provider": token_provider}, environ={})
     for _ in range(2):
         await send(p, setup, azure_response, "gpt4o-prod")
-    assert [r.headers["authorization"] for r in fake.requests] == ["Bearer entra-cb-1", "Bearer entra-cb-2"]
+    assert [r.headers["authorization"] for r in fake.requests] == ["Bearer entra-cb-1"] * 2  # reused for 15 s
+    setup.credentials.source.reuse_for = 0
+    await send(p, setup, azure_response, "gpt4o-prod")
+    assert fake.requests[-1].headers["authorization"] == "Bearer entra-cb-2"
     assert all("api-key" not in r.headers for r in fake.requests)
     fake.reset()
     credential = Credential()

@@ -87,26 +87,47 @@ class StaticToken(TokenSource):
 
 
 class CallableToken(TokenSource):
-    """A function returning a token (sync or async), called before every attempt like the openai SDK's
-    ``azure_ad_token_provider``; a sync function runs in a thread, so it may block.
+    """A function returning a token (sync or async), like the openai SDK's ``azure_ad_token_provider``.
+
+    It is asked again before an attempt once its last answer is ``reuse_for`` seconds old (a thread hop
+    per attempt costs more than the request's own work; providers such as azure-identity's
+    ``get_bearer_token_provider`` cache and renew their token themselves). A sync function runs in a
+    thread, so it may block.
 
     Example: ``CallableToken(azure.identity.get_bearer_token_provider(cred, SCOPE))``
     """
 
-    def __init__(self, fn: Callable[[], str | Awaitable[str]], *, what: str = "token provider") -> None:
+    def __init__(
+        self,
+        fn: Callable[[], str | Awaitable[str]],
+        *,
+        what: str = "token provider",
+        reuse_for: float = 15.0,
+        now: Callable[[], float] = time.monotonic,
+    ) -> None:
         if not callable(fn):
             raise AuthenticationError(f"{what} must be a function returning a token; got {type(fn).__name__}")
         self._fn = fn
         self.what = what
+        self.reuse_for = reuse_for
+        self.now = now
+        self.calls = 0
         self._last: str | None = None
+        self._at = 0.0
 
     def _check(self, value: Any) -> str:
         if not isinstance(value, str) or not value.strip():
             raise AuthenticationError(f"the {self.what} returned {type(value).__name__}, not a non-empty string")
-        self._last = value.strip()
+        self._last, self._at = value.strip(), self.now()
         return self._last
 
+    def _fresh(self) -> bool:
+        return self._last is not None and self.now() - self._at < self.reuse_for
+
     async def prepare(self) -> None:
+        if self._fresh():
+            return
+        self.calls += 1
         try:
             if inspect.iscoroutinefunction(self._fn):
                 value = await self._fn()
@@ -123,8 +144,10 @@ class CallableToken(TokenSource):
         self._check(value)
 
     def token(self) -> str:
+        """The answer of the last ``prepare()``; the function is called here only if it never was."""
         if self._last is not None:
             return self._last
+        self.calls += 1
         value = self._fn()
         if inspect.isawaitable(value):
             close = getattr(value, "close", None)

@@ -4,10 +4,11 @@ Which credential a call uses, first match wins (keys and tokens never mix: passi
 explicit ones is an error):
 
 1. ``api_key=`` → the ``api-key`` header (no token here: :func:`azure_auth` returns no source);
-2. ``azure_ad_token=`` → that token, as is; ``azure_ad_token_provider=`` → a function called before
-   every attempt (the openai SDK's and LiteLLM's names; ``azure.identity.get_bearer_token_provider``
-   makes one); ``azure_credential=`` → an ``azure.identity`` credential object, asked for a token
-   for ``azure_scope`` and refreshed before expiry;
+2. ``azure_ad_token=`` → that token, as is; ``azure_ad_token_provider=`` → a function returning a
+   token, asked again before an attempt once its last answer is 15 s old (the openai SDK's and
+   LiteLLM's names; ``azure.identity.get_bearer_token_provider`` makes one); ``azure_credential=`` →
+   an ``azure.identity`` credential object, asked for a token for ``azure_scope`` and refreshed
+   before expiry;
 3. ``AZURE_API_KEY`` / ``AZURE_OPENAI_API_KEY`` in the environment → the ``api-key`` header;
 4. ``AZURE_OPENAI_AD_TOKEN`` / ``AZURE_AD_TOKEN`` → that token;
 5. ``azure.identity.DefaultAzureCredential`` (environment service principal, workload or managed

@@ -48,6 +48,7 @@ _EXPORTS: dict[str, str] = {
     "APIError": "errors",
     "BadRequestError": "errors",
     "ContextWindowExceededError": "errors",
+    "ContentPolicyViolationError": "errors",
     "UnsupportedParamsError": "errors",
     "AuthenticationError": "errors",
     "PermissionDeniedError": "errors",
@@ -61,6 +62,7 @@ _EXPORTS: dict[str, str] = {
     "RedirectError": "errors",
     "AllModelsFailedError": "errors",
     "LocalModelCrashedError": "errors",
+    "MissingExtraError": "errors",
     "InvalidRequestError": "errors",
 }
 
@@ -100,9 +102,11 @@ if TYPE_CHECKING:
         AuthenticationError,
         BadRequestError,
         BudgetExceededError,
+        ContentPolicyViolationError,
         ContextWindowExceededError,
         InternalServerError,
         LocalModelCrashedError,
+        MissingExtraError,
         NotFoundError,
         PermissionDeniedError,
         QuotaExceededError,

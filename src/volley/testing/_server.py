@@ -316,7 +316,7 @@ class FakeServer:
         """The aiohttp application (routes only; ``start`` runs it)."""
         app = web.Application(client_max_size=64 * 1024 * 1024)
         w = WIRES
-        for path in ("/v1/chat/completions", "/chat/completions", "/openai/v1/chat/completions"):
+        for path in ("/v1/chat/completions", "/chat/completions"):
             app.router.add_post(path, self._handler(w["openai"]))
         app.router.add_post("/v1/messages", self._handler(w["anthropic"]))
         app.router.add_post("/v2/chat", self._handler(w["cohere"]))
@@ -324,6 +324,7 @@ class FakeServer:
             app.router.add_post(f"/{version}/models/{{spec}}", self._handler(w["gemini"]))
         for action, (wire_name, _) in _BEDROCK_ACTIONS.items():
             app.router.add_post(f"/model/{{model_id:.+}}/{action}", self._handler(w[wire_name]))
+        self._cloud_routes(app)
         self.batch_store.register(app)
         app.router.add_get("/", self._index)
         return app
@@ -404,6 +405,31 @@ class FakeServer:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
+
+    # ------------------------------------------------------------------------------------ Azure, Vertex AI
+
+    def _cloud_routes(self, app: web.Application) -> None:
+        """Azure OpenAI (deployments and v1 API; ``/openai/v1`` also serves OpenAI-compatible hosts under that
+        prefix, e.g. Groq), Azure AI Foundry model inference and Vertex AI (Gemini, Claude, OpenAI-compatible)."""
+        from .wires.azure import AzureAIWire, AzureOpenAIWire
+        from .wires.vertex import VertexAnthropicWire, VertexGeminiWire
+
+        r = app.router
+        r.add_post("/openai/deployments/{deployment}/chat/completions", self._bound(AzureOpenAIWire()))
+        r.add_post("/openai/v1/chat/completions", self._handler(AzureOpenAIWire()))
+        r.add_post("/models/chat/completions", self._bound(AzureAIWire()))
+        where = "/{version:v1|v1beta1}/projects/{project}/locations/{location}"
+        r.add_post(where + "/publishers/google/models/{spec}", self._bound(VertexGeminiWire()))
+        r.add_post(where + "/publishers/anthropic/models/{spec}", self._bound(VertexAnthropicWire()))
+        r.add_post(where + "/endpoints/openapi/chat/completions", self._handler(WIRES["openai"]))
+
+    def _bound(self, wire: Any) -> Any:
+        """A handler whose wire is bound to each request first (the model or deployment in its path)."""
+
+        async def handle(request: web.Request) -> web.StreamResponse:
+            return await self._handler(wire.bind(request))(request)
+
+        return handle
 
     # ------------------------------------------------------------------------------------ handling
 

@@ -1,8 +1,10 @@
-"""Azure OpenAI and Azure AI Foundry hosts (volley.providers.azure) and Azure's additions to the OpenAI wire
-(volley.providers.azure_response), against fixtures in the shapes of Azure's API reference."""
+"""Azure OpenAI and Azure AI Foundry hosts (volley.providers.azure: URLs, api_version, credentials) and Azure's
+additions to the OpenAI wire (the Azure section of volley.protocols.openai), against fixtures in the shapes of
+Azure's API reference."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 from typing import Any
@@ -17,29 +19,49 @@ from volley.errors import (
     NotFoundError,
     RateLimitError,
 )
-from volley.providers import azure_response
-from volley.providers.azure import DEFAULT_API_VERSION, AzureAI, AzureOpenAI, split_base
+from volley.protocols import openai as azure_response
+from volley.providers.azure import DEFAULT_API_VERSION, split_base
+from volley.routing import Route, resolve
 from volley.types import ModelResponse, StreamChunk
 
 FIXTURES = Path(__file__).parent / "fixtures" / "azure"
 RES = "https://my-res.openai.azure.com"
+AZURE_ENV = (
+    "AZURE_API_KEY", "AZURE_OPENAI_API_KEY", "AZURE_API_BASE", "AZURE_OPENAI_ENDPOINT", "AZURE_API_VERSION",
+    "OPENAI_API_VERSION", "AZURE_OPENAI_AD_TOKEN", "AZURE_AD_TOKEN", "AZURE_AI_API_KEY", "AZURE_AI_API_BASE",
+)  # fmt: skip
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    for name in AZURE_ENV:
+        monkeypatch.delenv(name, raising=False)
+    return monkeypatch
 
 
 def load(name: str) -> Any:
     return json.loads((FIXTURES / name).read_text())
 
 
-def azure_url(base: str, model: str = "gpt4o-prod", *, stream: bool = False, env: dict | None = None, **opts: Any):
-    p = AzureOpenAI()
-    setup = p.resolve(api_key="k", api_base=base, options=opts, environ=env or {})
-    return p.url(setup.base, model, stream=stream, options=setup.options)
+def route(model: str, api_key: str | None = "k", api_base: str | None = RES, **opts: Any) -> Route:
+    return resolve(model, api_key=api_key, api_base=api_base, options=opts)
+
+
+def url(r: Route, *, stream: bool = False) -> str:
+    assert r.host is not None
+    return r.host.url(r, stream=stream)
+
+
+def auth(r: Route) -> dict[str, str]:
+    assert r.host is not None
+    return asyncio.run(r.host.auth(None, r))  # type: ignore[arg-type]
 
 
 # ------------------------------------------------------------------------------------------ URLs
 
 
 @pytest.mark.parametrize(
-    ("base", "opts", "env", "url"),
+    ("base", "opts", "env", "expect"),
     [
         (RES, {}, {}, f"{RES}/openai/deployments/gpt4o-prod/chat/completions?api-version={DEFAULT_API_VERSION}"),
         (RES + "/", {"api_version": "2025-01-01-preview"}, {},
@@ -59,53 +81,57 @@ def azure_url(base: str, model: str = "gpt4o-prod", *, stream: bool = False, env
          f"completions?api-version={DEFAULT_API_VERSION}"),
     ],
 )  # fmt: skip
-def test_azure_openai_urls(base: str, opts: dict, env: dict, url: str):
-    assert azure_url(base, env=env, **opts) == url
+def test_azure_openai_urls(clean_env: pytest.MonkeyPatch, base: str, opts: dict, env: dict, expect: str):
+    for k, v in env.items():
+        clean_env.setenv(k, v)
+    assert url(route("azure/gpt4o-prod", api_base=base, **opts)) == expect
 
 
 def test_deployment_names_are_quoted():
-    assert "/deployments/my%20dep%2Fx/" in azure_url(RES, "my dep/x")
+    assert "/deployments/my%20dep%2Fx/" in url(route("azure/my dep/x"))
 
 
 def test_split_base_takes_a_pasted_endpoint_apart():
     assert split_base(RES + "/openai/v1/chat/completions") == (RES, True, None)
 
 
-def test_base_from_the_environment_and_clear_errors_without_one():
-    p = AzureOpenAI()
-    setup = p.resolve(api_key="k", environ={"AZURE_OPENAI_ENDPOINT": RES})
-    assert setup.base == RES
-    both = {"AZURE_API_BASE": RES + "/x", "AZURE_OPENAI_ENDPOINT": RES}
-    assert p.resolve(api_key="k", environ=both).base == RES + "/x"
+def test_base_from_the_environment_and_clear_errors_without_one(clean_env: pytest.MonkeyPatch):
+    clean_env.setenv("AZURE_OPENAI_ENDPOINT", RES)
+    assert route("azure/d", api_base=None).api_base == RES
+    clean_env.setenv("AZURE_API_BASE", RES + "/x")
+    assert route("azure/d", api_base=None).api_base == RES + "/x"
+    clean_env.delenv("AZURE_API_BASE")
+    clean_env.delenv("AZURE_OPENAI_ENDPOINT")
     with pytest.raises(BadRequestError, match=r"azure needs api_base, e.g. https://<resource>.openai.azure.com"):
-        p.resolve(api_key="k", environ={})
+        route("azure/d", api_base=None)
     with pytest.raises(BadRequestError, match="must be an http"):
-        p.resolve(api_key="k", api_base="my-res.openai.azure.com", environ={})
+        route("azure/d", api_base="my-res.openai.azure.com")
     with pytest.raises(BadRequestError, match="v1 API, which takes no dated api_version"):
-        p.resolve(api_key="k", api_base=RES + "/openai/v1", options={"api_version": "2024-10-21"}, environ={})
+        route("azure/d", api_base=RES + "/openai/v1", api_version="2024-10-21")
     with pytest.raises(BadRequestError, match="api_version must be a non-empty string"):
-        p.resolve(api_key="k", api_base=RES, options={"api_version": 20241021}, environ={})
+        route("azure/d", api_version=20241021)
 
 
-def test_setup_never_shows_a_secret():
-    p = AzureOpenAI()
-    for kwargs in ({"api_key": "key-SECRET-1"}, {"options": {"azure_ad_token": "tok-SECRET-2"}}):
-        setup = p.resolve(api_base=RES, environ={}, **kwargs)
-        assert "SECRET" not in repr(setup)
-        assert "SECRET" not in repr(setup.options)
+def test_a_route_never_shows_a_secret():
+    for kwargs in ({"api_key": "key-SECRET-1"}, {"api_key": None, "azure_ad_token": "tok-SECRET-2"}):
+        r = route("azure/d", **kwargs)
+        assert "SECRET" not in repr(r) and "SECRET" not in repr(r.credential)
 
 
-def test_azure_auth_headers_per_attempt():
-    p = AzureOpenAI()
-    key = p.resolve(api_key="abc", api_base=RES, environ={})
-    assert p.auth(None, key.credentials) == {"api-key": "abc"}
-    tok = p.resolve(api_base=RES, options={"azure_ad_token": "eyJ0"}, environ={})
-    assert p.auth(None, tok.credentials) == {"Authorization": "Bearer eyJ0"}
-    assert {"api-key", "authorization"} == p.credential_headers
+def test_azure_credentials_per_attempt_and_their_precedence(clean_env: pytest.MonkeyPatch):
+    assert auth(route("azure/d", api_key="abc")) == {"api-key": "abc"}
+    assert auth(route("azure/d", api_key=None, azure_ad_token="eyJ0")) == {"Authorization": "Bearer eyJ0"}
+    clean_env.setenv("AZURE_OPENAI_API_KEY", "env-key")
+    r = route("azure/d", api_key=None)
+    assert auth(r) == {"api-key": "env-key"} and r.api_key == "env-key"  # the env key is the route's key
+    # an explicit token option wins over a key in the environment (the openai SDK's order)
+    assert auth(route("azure/d", api_key=None, azure_ad_token_provider=lambda: "tp")) == {"Authorization": "Bearer tp"}
+    with pytest.raises(BadRequestError, match="pass only one of api_key"):
+        route("azure/d", api_key="k", azure_ad_token="t")
 
 
 @pytest.mark.parametrize(
-    ("base", "url", "header"),
+    ("base", "expect", "header"),
     [
         ("https://r.services.ai.azure.com", "https://r.services.ai.azure.com/models/chat/completions"
          "?api-version=2024-05-01-preview", "api-key"),
@@ -117,29 +143,23 @@ def test_azure_auth_headers_per_attempt():
          "Authorization"),
     ],
 )  # fmt: skip
-def test_azure_ai_foundry_urls_and_key_header(base: str, url: str, header: str):
-    p = AzureAI()
-    setup = p.resolve(api_key="key", api_base=base, environ={})
-    assert p.url(setup.base, "Mistral-Large-2411", stream=False, options=setup.options) == url
-    assert p.auth(None, setup.credentials) == ({"api-key": "key"} if header == "api-key" else
-                                               {"Authorization": "Bearer key"})  # fmt: skip
+def test_azure_ai_foundry_urls_and_key_header(base: str, expect: str, header: str):
+    r = route("azure_ai/Mistral-Large-2411", api_key="key", api_base=base)
+    assert url(r) == expect
+    assert auth(r) == ({"api-key": "key"} if header == "api-key" else {"Authorization": "Bearer key"})
 
 
-def test_azure_ai_foundry_extra_parameters_header():
-    p = AzureAI()
-    setup = p.resolve(api_key="k", api_base="https://r.services.ai.azure.com", environ={})
-    plain = {"model": "m", "messages": [], "temperature": 0.2, "stream": True}
-    assert p.headers(plain, "m", options=setup.options) == {}
-    assert p.headers({**plain, "stream_options": {}}, "m", options=setup.options) == {
-        "extra-parameters": "pass-through"
-    }
-    drop = p.resolve(api_key="k", api_base="https://r.services.ai.azure.com", environ={},
-                     options={"extra_parameters": "drop"})  # fmt: skip
-    assert p.headers({**plain, "logprobs": True}, "m", options=drop.options) == {"extra-parameters": "drop"}
-    with pytest.raises(BadRequestError, match="extra_parameters must be"):
-        p.resolve(api_key="k", api_base="https://r.services.ai.azure.com", environ={},
-                  options={"extra_parameters": "allow"})  # fmt: skip
-    assert p.resolve(environ={"AZURE_AI_API_KEY": "env-k", "AZURE_AI_API_BASE": "https://r.services.ai.azure.com"})
+def test_azure_ai_foundry_extra_parameters_header(clean_env: pytest.MonkeyPatch):
+    base = "https://r.services.ai.azure.com"
+    r = route("azure_ai/m", api_base=base)
+    assert r.host is not None and r.host.headers(r)["extra-parameters"] == "pass-through"
+    drop = route("azure_ai/m", api_base=base, extra_parameters="drop")
+    assert drop.host is not None and drop.host.headers(drop)["extra-parameters"] == "drop"
+    with pytest.raises(BadRequestError, match="extra_parameters must be one of"):
+        route("azure_ai/m", api_base=base, extra_parameters="allow")
+    clean_env.setenv("AZURE_AI_API_KEY", "env-k")
+    clean_env.setenv("AZURE_AI_API_BASE", base)
+    assert auth(route("azure_ai/m", api_key=None, api_base=None)) == {"api-key": "env-k"}
 
 
 # ------------------------------------------------------------------------------------------ responses
@@ -243,3 +263,12 @@ def test_error_messages_are_scrubbed_of_secrets():
     body = b'{"error": {"code": "401", "message": "key sk-azure-SECRET is invalid"}}'
     err = azure_response.error_from_response(401, {}, body, secrets=("sk-azure-SECRET",))
     assert "SECRET" not in str(err)
+    body = b'{"error": {"code": "content_filter", "message": "filtered for tok-azure-SECRET2"}}'
+    err = azure_response.error_from_response(400, {}, body, secrets=("tok-azure-SECRET2",))
+    assert isinstance(err, ContentPolicyViolationError) and "SECRET2" not in str(err)
+
+
+def test_a_plain_openai_error_is_unchanged_by_the_azure_mapping():
+    body = b'{"error": {"message": "bad", "type": "invalid_request_error", "code": "content_filter_x"}}'
+    err = azure_response.error_from_response(400, {}, body, provider="openai", model="m")
+    assert type(err) is BadRequestError and (err.provider, err.model, err.message) == ("openai", "m", "bad")

@@ -1,10 +1,10 @@
 """Vertex AI hosts (volley.providers.vertex): URLs per publisher and location, project / location / credential
-resolution, and the Claude body change."""
+resolution, the Claude body change, and the variant chosen by the model."""
 
 from __future__ import annotations
 
+import asyncio
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,7 +12,6 @@ import pytest
 from cloud_fakes import TokenServer, service_account_info
 from volley.auth.tokens import StaticToken
 from volley.errors import BadRequestError
-from volley.providers import anthropic as anthropic_protocol
 from volley.providers.vertex import (
     ANTHROPIC_VERSION,
     VertexAnthropic,
@@ -20,14 +19,29 @@ from volley.providers.vertex import (
     VertexOpenAI,
     provider_for,
 )
+from volley.routing import Route, resolve
+from volley.testing import build_request
 
 OPTS = {"vertex_project": "my-proj", "vertex_location": "us-east5", "vertex_credentials": StaticToken("ya29.t")}
+VERTEX_ENV = ("VERTEXAI_PROJECT", "VERTEX_PROJECT", "GOOGLE_CLOUD_PROJECT", "VERTEXAI_LOCATION", "VERTEX_LOCATION",
+              "GOOGLE_CLOUD_LOCATION")  # fmt: skip
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    for name in VERTEX_ENV:
+        monkeypatch.delenv(name, raising=False)
+    return monkeypatch
+
+
+def route(model: str, *, api_base: str | None = None, api_key: str | None = None, **opts: Any) -> Route:
+    return resolve(f"vertex_ai/{model}", api_key=api_key, api_base=api_base, options={**OPTS, **opts})
 
 
 def url(model: str, *, stream: bool = False, api_base: str | None = None, **opts: Any) -> str:
-    p = provider_for(model)
-    setup = p.resolve(api_base=api_base, options={**OPTS, **opts}, environ={})
-    return p.url(setup.base, model, stream=stream, options=setup.options)
+    r = route(model, api_base=api_base, **opts)
+    assert r.host is not None
+    return r.host.url(r, stream=stream)
 
 
 @pytest.mark.parametrize(
@@ -64,31 +78,41 @@ def test_api_base_replaces_the_host_and_keeps_a_given_version():
     )
 
 
-def test_publisher_by_model_name():
+def test_the_model_picks_the_variant_and_its_protocol():
     assert type(provider_for("claude-opus-4-1@20250805")) is VertexAnthropic
     assert type(provider_for("gemini-2.0-flash-001")) is VertexGemini
     assert type(provider_for("deepseek-ai/deepseek-r1-0528-maas")) is VertexOpenAI
     assert type(provider_for("123456")) is VertexGemini
-    assert (VertexGemini.protocol, VertexAnthropic.protocol, VertexOpenAI.protocol) == ("gemini", "anthropic", "openai")
+    protocols = [route(m).protocol for m in ("gemini-2.5-flash", "claude-haiku-4-5", "meta/llama-4")]
+    assert protocols == ["gemini", "anthropic", "openai"]
+    assert {route(m).provider for m in ("gemini-2.5-flash", "claude-haiku-4-5")} == {"vertex_ai"}
 
 
-def test_project_and_location_from_the_environment():
-    p = VertexGemini()
+def test_project_and_location_from_the_environment(clean_env: pytest.MonkeyPatch):
     creds = {"vertex_credentials": StaticToken("t")}
-    env = {"VERTEXAI_PROJECT": "a", "GOOGLE_CLOUD_PROJECT": "b", "GOOGLE_CLOUD_LOCATION": "asia-northeast1"}
-    want = {"vertex_project": "a", "vertex_location": "asia-northeast1"}
-    assert p.resolve(options=creds, environ=env).options == want
-    env = {"GOOGLE_CLOUD_PROJECT": "b", "VERTEXAI_LOCATION": "europe-west1", "GOOGLE_CLOUD_LOCATION": "x"}
-    assert p.resolve(options=creds, environ=env).options == {"vertex_project": "b", "vertex_location": "europe-west1"}
-    assert p.resolve(options=creds, environ={"VERTEX_PROJECT": "c"}).options["vertex_location"] == "us-central1"
+
+    def where(**env: str) -> tuple[str, str]:
+        for name in VERTEX_ENV:
+            clean_env.delenv(name, raising=False)
+        for k, v in env.items():
+            clean_env.setenv(k, v)
+        r = resolve("vertex_ai/gemini-2.5-flash", options=creds)
+        return r.options["vertex_project"], r.options["vertex_location"]
+
+    assert where(VERTEXAI_PROJECT="a", GOOGLE_CLOUD_PROJECT="b", GOOGLE_CLOUD_LOCATION="asia-northeast1") == (
+        "a", "asia-northeast1")  # fmt: skip
+    assert where(GOOGLE_CLOUD_PROJECT="b", VERTEXAI_LOCATION="europe-west1", GOOGLE_CLOUD_LOCATION="x") == (
+        "b", "europe-west1")  # fmt: skip
+    assert where(VERTEX_PROJECT="c") == ("c", "us-central1")
 
 
-def test_project_from_the_service_account_key_and_no_key_in_the_setup(tmp_path: Path):
+def test_project_from_the_service_account_key_and_no_key_in_the_route():
     with TokenServer() as server:
         info = service_account_info(server, project="key-project")
-        setup = VertexGemini().resolve(options={"vertex_credentials": json.dumps(info)}, environ={})
-    assert setup.options["vertex_project"] == "key-project"
-    assert "PRIVATE KEY" not in repr(setup) and "vertex_credentials" not in setup.options
+        r = resolve("vertex_ai/gemini-2.5-flash", options={"vertex_credentials": json.dumps(info)})
+    assert r.options["vertex_project"] == "key-project"
+    assert "PRIVATE KEY" not in repr(r) and "vertex_credentials" not in r.options
+    assert r.account  # a service account names its account (cache_scope="key" works)
 
 
 @pytest.mark.parametrize(
@@ -102,29 +126,26 @@ def test_project_from_the_service_account_key_and_no_key_in_the_setup(tmp_path: 
 )
 def test_bad_project_or_location_is_refused_before_any_request(opts: dict, message: str):
     with pytest.raises(BadRequestError, match=message):
-        VertexGemini().resolve(options={**OPTS, **opts}, environ={})
+        route("gemini-2.5-flash", **opts)
 
 
 def test_api_key_is_refused_with_the_reason():
     with pytest.raises(BadRequestError, match="Google OAuth"):
-        VertexGemini().resolve(api_key="AIza...", options=OPTS, environ={})
+        route("gemini-2.5-flash", api_key="AIza...")
 
 
-def test_auth_is_a_bearer_token():
-    p = VertexAnthropic()
-    setup = p.resolve(options=OPTS, environ={})
-    assert p.auth(None, setup.credentials) == {"Authorization": "Bearer ya29.t"}
-    assert p.credential_headers == {"authorization"}
+def test_auth_is_a_bearer_token_per_attempt():
+    r = route("claude-haiku-4-5")
+    assert r.host is not None
+    assert asyncio.run(r.host.auth(None, r)) == {"Authorization": "Bearer ya29.t"}  # type: ignore[arg-type]
 
 
 def test_claude_body_loses_model_and_gains_anthropic_version():
-    req = anthropic_protocol.build_request(
-        "claude-sonnet-4-5@20250929", [{"role": "user", "content": "hi"}], {"max_tokens": 20},
-        api_base="http://unused", api_key=None, stream=True,
-    )  # fmt: skip
-    body = VertexAnthropic().prepare_body(req.body, "claude-sonnet-4-5@20250929", stream=True, options={})
-    assert "model" not in body and req.body["model"]  # the protocol's body is not changed in place
-    assert body["anthropic_version"] == ANTHROPIC_VERSION == "vertex-2023-10-16"
-    assert body["stream"] is True and body["max_tokens"] == 20
-    given = VertexAnthropic().prepare_body({"anthropic_version": "2026-10-21"}, "m", stream=False, options={})
+    req = build_request("vertex_ai", "claude-sonnet-4-5@20250929", [{"role": "user", "content": "hi"}],
+                        {"max_tokens": 20}, stream=True, options=OPTS)  # fmt: skip
+    assert "model" not in req.body and req.body["anthropic_version"] == ANTHROPIC_VERSION == "vertex-2023-10-16"
+    assert req.body["stream"] is True and req.body["max_tokens"] == 20
+    assert req.headers["Authorization"] == "Bearer ya29.t" and "anthropic-version" not in req.headers
+    assert req.url.endswith("/publishers/anthropic/models/claude-sonnet-4-5@20250929:streamRawPredict")
+    given = VertexAnthropic().prepare_body({"anthropic_version": "2026-10-21"}, route("claude-x"), stream=False)
     assert given["anthropic_version"] == "2026-10-21"

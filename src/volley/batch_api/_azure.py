@@ -2,29 +2,34 @@
 
 - Files and batches live under ``{resource}/openai`` with ``?api-version=...`` on every request
   (``/openai/files``, ``/openai/batches``, ``/openai/batches/{id}``, ``/openai/files/{id}/content``),
-  or under ``{resource}/openai/v1`` without a version for the v1 API.
-- Each line's ``url`` and the batch's ``endpoint`` are ``/chat/completions``; the body's ``model`` is a
-  Global Batch deployment's name.
-- Credentials as online (``api-key`` or a Microsoft Entra ID bearer token), fresh for every request,
-  so a batch polled for hours outlives the token it started with.
+  or under ``{resource}/openai/v1`` without a version for the v1 API (``api_version="v1"``).
+- Each line's ``url`` and the batch's ``endpoint`` are ``/chat/completions``; the body's ``model`` is the
+  deployment of the route, which must be a Global Batch (or Data Zone Batch) deployment.
+- Credentials as online (``api-key`` or a Microsoft Entra ID bearer token, see :mod:`volley.auth.azure`),
+  asked for before every request, so a batch polled for hours outlives the token it started with.
 
 Example::
 
-    adapter = azure_batches(AzureOpenAI().resolve(api_base="https://res.openai.azure.com", api_key=key))
+    route = volley.routing.resolve("azure/gpt-4o-batch", api_base="https://res.openai.azure.com", api_key=key)
+    adapter = azure_batches(route)
     info = await adapter.submit([("item-0", {"model": "gpt-4o-batch", "messages": [...]})])
 """
 
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from ..providers import openai as wire
-from ..providers._setup import Setup
+from .. import masking
+from ..protocols import openai as wire
 from ..providers.azure import V1_VERSIONS
 from ._http import DEFAULT_TIMEOUT, Client
 from ._openai import OpenAIBatches
+
+if TYPE_CHECKING:
+    from ..routing import Route
 
 MAX_REQUESTS = 100_000  # per input file (Azure's documented limit)
 MAX_BYTES = 200_000_000  # 200 MB per input file
@@ -32,11 +37,11 @@ ENDPOINT = "/chat/completions"
 
 
 class AzureBatchClient:
-    """A batch ``Client`` for Azure: adds ``api-version`` to every URL and fresh credentials to every request."""
+    """A batch ``Client`` for Azure: ``api-version`` on every URL, the route's credential asked for per request."""
 
-    def __init__(self, client: Client, credentials: Any, api_version: str | None) -> None:
+    def __init__(self, client: Client, route: Route, api_version: str | None) -> None:
         self._client = client
-        self._credentials = credentials
+        self._route = route
         self._version = api_version
 
     @property
@@ -49,9 +54,12 @@ class AzureBatchClient:
         return f"{url}{'&' if '?' in url else '?'}api-version={quote(self._version)}"
 
     async def _fresh(self) -> Client:
-        await self._credentials.prepare()
-        headers = {**self._client.headers, **self._credentials.headers()}
-        return dataclasses.replace(self._client, headers=headers, secrets=self._credentials.secrets())
+        host = self._route.host
+        assert host is not None
+        auth = await host.auth(None, self._route)  # type: ignore[arg-type]  # Azure's auth needs no request
+        return dataclasses.replace(
+            self._client, headers={**self._client.headers, **auth}, secrets=host.secrets(self._route)
+        )
 
     async def request(self, method: str, url: str, **kwargs: Any) -> bytes:
         return await (await self._fresh()).request(method, self._url(url), **kwargs)
@@ -68,18 +76,22 @@ class AzureBatches(OpenAIBatches):
 
 
 def azure_batches(
-    setup: Setup,
+    route: Route,
     *,
+    headers: Mapping[str, str] | None = None,
     timeout: float | None = DEFAULT_TIMEOUT,
     max_requests: int = MAX_REQUESTS,
     max_bytes: int = MAX_BYTES,
 ) -> AzureBatches:
-    """The batch adapter of the Azure OpenAI resource that ``AzureOpenAI().resolve(...)`` set up."""
-    version = str(setup.options.get("api_version") or "")
+    """The batch adapter of the Azure OpenAI resource of a bound ``azure/...`` route (``routing.resolve``);
+    ``headers`` are extra non-credential headers every request carries."""
+    version = str(route.options.get("api_version") or "")
     if version in V1_VERSIONS:
-        base, query = f"{setup.base}/openai/v1", ("preview" if version == "preview" else None)
+        base, query = f"{route.api_base}/openai/v1", ("preview" if version == "preview" else None)
     else:
-        base, query = f"{setup.base}/openai", version
-    client = Client("azure", base, {}, (), wire.error_message, timeout)
-    return AzureBatches(AzureBatchClient(client, setup.credentials, query), max_requests=max_requests,
-                        max_bytes=max_bytes)  # type: ignore[arg-type]  # fmt: skip
+        base, query = f"{route.api_base}/openai", version
+    masking.register(*(route.host.secrets(route) if route.host is not None else ()))
+    extra = {k: v for k, v in (headers or {}).items() if k.lower() != "content-type"}
+    client = Client("azure", base, extra, (), wire.error_message, timeout)
+    return AzureBatches(AzureBatchClient(client, route, query), max_requests=max_requests,  # type: ignore[arg-type]
+                        max_bytes=max_bytes)  # fmt: skip

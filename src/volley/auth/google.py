@@ -100,18 +100,19 @@ def _from_info(info: Mapping[str, Any], scopes: tuple[str, ...]) -> tuple[Any, s
         if kind == "service_account":
             from google.oauth2 import service_account
 
-            creds = service_account.Credentials.from_service_account_info(dict(info), scopes=list(scopes))
+            creds = service_account.Credentials.from_service_account_info(dict(info), scopes=list(scopes))  # type: ignore[no-untyped-call]
             return creds, info.get("project_id")
         if kind == "authorized_user":
             from google.oauth2 import credentials as user_credentials
 
-            creds = user_credentials.Credentials.from_authorized_user_info(dict(info), scopes=list(scopes))
+            creds = user_credentials.Credentials.from_authorized_user_info(dict(info), scopes=list(scopes))  # type: ignore[no-untyped-call]
             return creds, info.get("quota_project_id")
         import google.auth
 
         with warnings.catch_warnings():  # the caller chose this configuration: no "validate it" warning
             warnings.simplefilter("ignore", DeprecationWarning)
-            return google.auth.load_credentials_from_dict(dict(info), scopes=list(scopes))
+            loaded: tuple[Any, str | None] = google.auth.load_credentials_from_dict(dict(info), scopes=list(scopes))  # type: ignore[no-untyped-call]
+            return loaded
     except (ValueError, KeyError) as exc:
         raise BadRequestError(f"vertex_credentials is not a usable {kind or 'Google'} credential: {exc}") from None
     except Exception as exc:

@@ -46,16 +46,23 @@ def option_str(options: Mapping[str, Any], name: str, provider: str) -> str | No
     return value.strip()
 
 
+_found: set[str] = set()
+
+
 def require(module: str, *, extra: str, purpose: str, provider: str) -> None:
     """Raise :class:`~volley.errors.MissingExtraError` naming ``pip install 'volley-llm[extra]'`` unless
-    ``module`` can be imported (it is not imported here)."""
+    ``module`` can be imported (it is not imported here; a module once found is not looked for again)."""
     if module in sys.modules:
         found = sys.modules[module] is not None
+    elif module in _found:
+        found = True
     else:
         try:
             found = importlib.util.find_spec(module) is not None
         except (ImportError, ValueError):
             found = False
+        if found:
+            _found.add(module)
     if not found:
         raise MissingExtraError(
             f"{purpose} needs {module}, which is not installed: pip install 'volley-llm[{extra}]'", provider=provider

@@ -60,10 +60,20 @@ _MODEL = re.compile(
 )
 _REGION = re.compile(r"^[a-z]{2}(?:-[a-z0-9]+)+$")  # it becomes part of a host name: nothing else gets in
 _SIGNERS: Reuse[AWSSigner | BearerToken] = Reuse()
+_CHAIN_ENV = (
+    "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN", "AWS_PROFILE",
+    "AWS_DEFAULT_PROFILE", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE", "AWS_ROLE_ARN", "AWS_ROLE_SESSION_NAME",
+    "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+    "AWS_CONTAINER_AUTHORIZATION_TOKEN", "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE", "AWS_EC2_METADATA_DISABLED",
+    "AWS_BEARER_TOKEN_BEDROCK", "AWS_REGION", "AWS_DEFAULT_REGION",
+)  # fmt: skip
+"""The environment botocore's credential chain and volley's Bedrock auth read: a change gives a new signer."""
 
 
 class BedrockProvider(Provider):
     """``bedrock/<model id>``: Converse over HTTPS, SigV4 (or a Bedrock API key) per attempt, event-stream streams."""
+
+    secret_env = ("AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
 
     def __init__(self) -> None:
         super().__init__(
@@ -130,7 +140,9 @@ class BedrockProvider(Provider):
     async def auth(self, request: Request, route: Route) -> dict[str, str]:
         """This attempt's ``Authorization`` (+ ``X-Amz-Date``, ``X-Amz-Security-Token``): signed now, over the
         exact method, URL, headers and body bytes that are sent; or the Bedrock API key as a bearer."""
-        credential = route.credential if route.credential is not None else self.bind(route).credential
+        credential: AWSSigner | BearerToken = (
+            route.credential if route.credential is not None else self.bind(route).credential
+        )
         await credential.prepare()
         headers = credential.headers(request.method, request.url, request.headers, request.content)
         masking.register(*credential.secrets())
@@ -177,13 +189,13 @@ def _region(options: Mapping[str, Any]) -> str:
 
 def _credential(options: Mapping[str, Any], api_key: str | None) -> AWSSigner | BearerToken:
     """The route's signer or bearer token, shared with every route that names the same credentials (the
-    options, the region, and the ``AWS_*`` environment botocore reads)."""
+    options, the region, and the environment botocore's chain reads, :data:`_CHAIN_ENV`)."""
     region = _region(options)
     params = {k: options.get(k) for k in sorted(AWS_PARAMS)}
     params["aws_region_name"] = region
     for name in ("aws_access_key_id", "aws_secret_access_key", "aws_session_token", "aws_profile_name"):
         if params.get(name) is not None and not isinstance(params[name], str):
             raise BadRequestError(f"{name} must be a string; got {type(params[name]).__name__}", provider="bedrock")
-    env = sorted((k, v) for k, v in os.environ.items() if k.startswith("AWS_"))
-    key = fingerprint(api_key, *(f"{k}={v}" for k, v in params.items()), *(f"{k}={v}" for k, v in env))
+    env = os.environ
+    key = fingerprint(api_key, *(f"{k}={v}" for k, v in params.items()), *(env.get(k) for k in _CHAIN_ENV))
     return _SIGNERS.get(key, lambda: bedrock_auth({**params, "api_key": api_key}))

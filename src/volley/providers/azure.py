@@ -77,7 +77,8 @@ def split_base(base: str) -> tuple[str, bool, str | None]:
     ('https://r.openai.azure.com', False, '2024-06-01')
     """
     parts = urlsplit(base)
-    version = (parse_qs(parts.query).get("api-version") or [None])[0]
+    versions = parse_qs(parts.query).get("api-version")
+    version = versions[0] if versions else None
     path = parts.path.rstrip("/").removesuffix("/chat/completions")
     v1 = False
     cut = path.find("/openai/deployments")
@@ -107,6 +108,7 @@ class _Azure(Provider):
 
     example = ""
     key_header = "api-key"
+    secret_env = ("AZURE_OPENAI_AD_TOKEN", "AZURE_AD_TOKEN")
 
     def key(self, api_key: str | None, model: str) -> str | None:
         """Only an explicit ``api_key`` here: the environment's key comes after the explicit token options."""

@@ -62,7 +62,11 @@ class Provider:
     streams; ``transport`` (``"http"``, ``"local"``); ``rate_limits`` a reader of its rate-limit
     headers; ``options`` the provider-specific keyword arguments it takes; ``auth_header`` overrides
     the protocol's key header as ``(name, "format with {key}")``; ``aliases`` other prefixes.
+    ``secret_env`` (a class attribute) names other environment variables that hold a credential (an
+    AWS secret key, an Entra ID token): the CLI masks their values too.
     """
+
+    secret_env: tuple[str, ...] = ()
 
     def __init__(
         self,
@@ -109,7 +113,8 @@ class Provider:
         return self
 
     def base(self, api_base: str | None, options: Mapping[str, Any]) -> str:
-        """The base URL: ``api_base``, else the first ``base_env`` set, else ``default_base``."""
+        """The base URL: ``api_base``, else the first ``base_env`` set, else ``default_base``. ``options`` is
+        the route's own copy: a host may normalise it here (Azure records the ``api_version`` in use)."""
         base = api_base or _first_env(self.base_env) or self.default_base
         if not base:
             envs = " or ".join(self.base_env) or "api_base"

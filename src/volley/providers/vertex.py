@@ -226,8 +226,9 @@ def provider_for(model: str) -> _Vertex:
     >>> type(provider_for("claude-sonnet-4-5@20250929")).__name__, type(provider_for("meta/llama-4")).__name__
     ('VertexAnthropic', 'VertexOpenAI')
     """
+    kind: type[VertexGemini | VertexAnthropic | VertexOpenAI]
     if model.startswith("claude"):
-        kind: type[_Vertex] = VertexAnthropic
+        kind = VertexAnthropic
     elif "/" in model and not model.startswith("projects/"):
         kind = VertexOpenAI
     else:

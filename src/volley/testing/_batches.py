@@ -442,7 +442,8 @@ class BatchStore:
 
     def _openai_files(self, batch: _Batch) -> None:
         """Write the output and error files the way OpenAI does (one JSON line per request)."""
-        out, err = [], []
+        out: list[bytes] = []
+        err: list[bytes] = []
         usage = {"input_tokens": 0, "output_tokens": 0}
         for it in batch.items:
             line: dict[str, Any] = {"id": "batch_req_" + _hex(32), "custom_id": it.custom_id}

@@ -68,7 +68,9 @@ class VertexGeminiWire(GeminiWire):
         prompt.stream = self.method == "streamGenerateContent"
         return prompt
 
-    def _response(self, a: Answer, parts: list[dict[str, Any]], finish: str | None, output: int | None) -> dict:
+    def _response(
+        self, a: Answer, parts: list[dict[str, Any]], finish: str | None, output: int | None
+    ) -> dict[str, Any]:
         out = super()._response(a, parts, finish, output)
         out["createTime"] = rfc3339(a.created or time.time())
         out["usageMetadata"]["trafficType"] = "ON_DEMAND"

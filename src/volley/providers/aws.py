@@ -36,7 +36,6 @@ from .. import masking
 from ..auth.reuse import Reuse, fingerprint
 from ..auth.sigv4 import AWS_PARAMS, AWSSigner, BearerToken, bedrock_auth, region_of
 from ..errors import APIError, BadRequestError
-from ..protocols import bedrock_converse as converse
 from ._cloud import first_env, http_base, option_str, require
 from .base import Provider, key_id
 
@@ -115,7 +114,7 @@ class BedrockProvider(Provider):
                 provider=self.name,
                 model=route.model,
             )
-        converse.model_id(route.model)  # an empty id is refused here
+        self.wire.model_id(route.model)  # type: ignore[attr-defined]  # an empty id is refused here
         refused = sorted(k for k in route.options if k in UNSUPPORTED)
         if refused:
             raise BadRequestError(
@@ -166,6 +165,8 @@ class BedrockProvider(Provider):
     def error(self, status: int, headers: Mapping[str, str], body: bytes, route: Route) -> APIError:
         """The AWS error type (``x-amzn-ErrorType``) decides the class: a ``ThrottlingException`` is a
         ``RateLimitError`` whatever the status."""
+        from ..protocols import bedrock_converse as converse  # loaded with the first Bedrock call, not before
+
         err = converse.error_from_response(status, headers, body, model=route.model, secrets=self.secrets(route))
         err.provider = route.provider
         return err

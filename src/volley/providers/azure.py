@@ -40,14 +40,13 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, quote, urlsplit, urlunsplit
 
 from .. import masking
-from ..auth.azure import TOKEN_OPTIONS, AzureAuth, azure_auth
 from ..errors import APIError, BadRequestError
-from ..protocols import openai as wire
 from ._cloud import first_env, http_base, option_str
 from .base import Provider, key_id
 from .ratelimits import openai_style
 
 if TYPE_CHECKING:
+    from ..auth.azure import AzureAuth
     from ..routing import Route
     from ..transports.base import Request
 
@@ -64,8 +63,9 @@ FOUNDRY_API_VERSION = "2024-05-01-preview"
 FOUNDRY_HOSTS = (".services.ai.azure.com", ".cognitiveservices.azure.com")
 EXTRA_PARAMETERS = ("pass-through", "drop", "error")
 
-CREDENTIAL_OPTIONS = frozenset({*TOKEN_OPTIONS, "azure_scope"})
-"""The Entra ID options (LiteLLM's and the openai SDK's names), plus the token scope."""
+CREDENTIAL_OPTIONS = frozenset({"azure_ad_token", "azure_ad_token_provider", "azure_credential", "azure_scope"})
+"""The Entra ID options (LiteLLM's and the openai SDK's names, ``volley.auth.azure.TOKEN_OPTIONS``), plus the
+token scope."""
 
 
 def split_base(base: str) -> tuple[str, bool, str | None]:
@@ -117,6 +117,8 @@ class _Azure(Provider):
     def credential(self, route: Route) -> AzureAuth:
         """The route's credential (``api_key`` > token options > environment key > environment token >
         ``DefaultAzureCredential``); raises ``BadRequestError`` for two explicit ones."""
+        from ..auth.azure import azure_auth
+
         creds = azure_auth(route.options, api_key=route.api_key, key_env=self.key_env, provider=self.name)
         creds.key_header = self.key_header_of(route)
         return creds
@@ -134,7 +136,7 @@ class _Azure(Provider):
     async def auth(self, request: Request, route: Route) -> dict[str, str]:
         """``api-key: <key>`` or ``Authorization: Bearer <Entra ID token>`` for this attempt (a token
         near expiry is refreshed first, in a thread; a token provider is asked again)."""
-        creds = route.credential if isinstance(route.credential, AzureAuth) else self.credential(route)
+        creds: AzureAuth = route.credential if route.credential is not None else self.credential(route)
         await creds.prepare()
         headers = creds.headers()
         masking.register(*creds.secrets())
@@ -142,19 +144,21 @@ class _Azure(Provider):
 
     def secrets(self, route: Route) -> tuple[str, ...]:
         found = [route.api_key] if route.api_key else []
-        if isinstance(route.credential, AzureAuth):
+        if route.credential is not None:
             found.extend(s for s in route.credential.secrets() if s not in found)
         return tuple(found)
 
     def account(self, route: Route) -> str | None:
         """The key's id; a static token's fingerprint; None for a token provider or credential object."""
-        if route.api_key or not isinstance(route.credential, AzureAuth):
+        if route.api_key or route.credential is None:
             return key_id(route.api_key)
         identity = route.credential.identity
         return identity[:16] if identity else None
 
     def error(self, status: int, headers: Mapping[str, str], body: bytes, route: Route) -> APIError:
         """OpenAI's error mapping, plus Azure's content-filter 400 → ``ContentPolicyViolationError``."""
+        from ..protocols import openai as wire
+
         return wire.error_from_response(
             status, headers, body, provider=route.provider, model=route.model, secrets=self.secrets(route)
         )

@@ -43,12 +43,12 @@ from urllib.parse import quote
 
 from .. import masking
 from ..auth.reuse import Reuse, fingerprint
-from ..auth.tokens import BearerAuth, StaticToken, TokenSource
 from ..errors import BadRequestError
 from ._cloud import first_env, http_base, option_str
 from .base import Provider
 
 if TYPE_CHECKING:
+    from ..auth.tokens import BearerAuth, TokenSource
     from ..routing import Route
     from ..transports.base import Request
 
@@ -64,7 +64,7 @@ OPTIONS = frozenset({"vertex_project", "vertex_location", "vertex_credentials"})
 
 _LOCATION = re.compile(r"^[a-z][a-z0-9-]{0,62}$")  # it becomes part of a host name: nothing else gets in
 _PROJECT = re.compile(r"^[a-z0-9][a-z0-9.:-]{0,127}$")  # ids, and the older "example.com:proj" form
-_SOURCES: Reuse[tuple[TokenSource, str | None, Any]] = Reuse()
+_SOURCES: Reuse[tuple[Any, str | None, Any]] = Reuse()  # (TokenSource, project, the value it came from)
 
 
 def host_base(location: str) -> str:
@@ -119,6 +119,8 @@ class _Vertex(Provider):
 
     def bind(self, route: Route) -> Route:
         """The token source (shared by every route naming the same credentials) and the project."""
+        from ..auth.tokens import BearerAuth
+
         opts = dict(route.options)
         project = option_str(opts, "vertex_project", self.name) or first_env(PROJECT_ENV)
         source, own_project = _token_source(opts.pop("vertex_credentials", None), need_project=project is None)
@@ -152,20 +154,22 @@ class _Vertex(Provider):
 
     async def auth(self, request: Request, route: Route) -> dict[str, str]:
         """``Authorization: Bearer <access token>`` for this attempt (refreshed before expiry, off the loop)."""
-        creds = route.credential if isinstance(route.credential, BearerAuth) else self.bind(route).credential
+        creds: BearerAuth = route.credential if route.credential is not None else self.bind(route).credential
         await creds.prepare()
         headers = creds.headers()
         masking.register(*creds.secrets())
         return headers
 
     def secrets(self, route: Route) -> tuple[str, ...]:
-        return route.credential.secrets() if isinstance(route.credential, BearerAuth) else ()
+        return route.credential.secrets() if route.credential is not None else ()
 
     def account(self, route: Route) -> str | None:
         """The service account's e-mail, or a static token's fingerprint; None for Application Default
         Credentials and other sources whose identity is only known once they answer."""
+        from ..auth.tokens import StaticToken
+
         creds = route.credential
-        if not isinstance(creds, BearerAuth):
+        if creds is None:
             return ""
         source = creds.source
         if isinstance(source, StaticToken):
@@ -243,6 +247,7 @@ def _token_source(value: Any, *, need_project: bool) -> tuple[TokenSource, str |
     """``google_token(value)``, shared by the routes naming the same credentials: a key (dict, JSON, file) by
     its content's fingerprint, an object by identity, Application Default Credentials once per process."""
     from ..auth.google import google_token
+    from ..auth.tokens import TokenSource
 
     if isinstance(value, TokenSource):
         return value, None

@@ -49,6 +49,7 @@ _EXPORTS: dict[str, str] = {
     "APIError": "errors",
     "BadRequestError": "errors",
     "ContextWindowExceededError": "errors",
+    "ContentPolicyViolationError": "errors",
     "UnsupportedParamsError": "errors",
     "AuthenticationError": "errors",
     "PermissionDeniedError": "errors",
@@ -62,6 +63,7 @@ _EXPORTS: dict[str, str] = {
     "RedirectError": "errors",
     "AllModelsFailedError": "errors",
     "LocalModelCrashedError": "errors",
+    "MissingExtraError": "errors",
     "InvalidRequestError": "errors",
 }
 
@@ -98,10 +100,12 @@ if TYPE_CHECKING:  # explicit re-exports ("X as X") for type checkers; at run ti
     from .errors import AuthenticationError as AuthenticationError
     from .errors import BadRequestError as BadRequestError
     from .errors import BudgetExceededError as BudgetExceededError
+    from .errors import ContentPolicyViolationError as ContentPolicyViolationError
     from .errors import ContextWindowExceededError as ContextWindowExceededError
     from .errors import InternalServerError as InternalServerError
     from .errors import InvalidRequestError as InvalidRequestError
     from .errors import LocalModelCrashedError as LocalModelCrashedError
+    from .errors import MissingExtraError as MissingExtraError
     from .errors import NotFoundError as NotFoundError
     from .errors import PermissionDeniedError as PermissionDeniedError
     from .errors import QuotaExceededError as QuotaExceededError

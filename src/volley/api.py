@@ -288,7 +288,7 @@ async def abatch_completion(
     Every item is validated before the first request is sent. Takes the parameters of
     :func:`abatch_completion_iter` too (``rpm``, ``tpm``, ``deadline``, ``progress``, ``on_result``).
     ``mode="batch_api"`` sends the whole batch through the provider's batch API instead (OpenAI
-    Batch, Anthropic Message Batches: half the price, results within 24 h), with the same result
+    Batch, Anthropic Message Batches, Azure OpenAI Batch: half the price, results within 24 h), with the same result
     shape and order; it takes ``poll_interval``, ``fallback="online"``, ``on_submitted`` and
     ``resume_ids`` (see ``volley.batch_api.run_batch_api``).
 

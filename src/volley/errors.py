@@ -6,6 +6,7 @@ Tree::
     ├── BadRequestError (400, 422)
     │   ├── InvalidRequestError         (bad input caught before sending; also a ValueError)
     │   ├── ContextWindowExceededError
+    │   ├── ContentPolicyViolationError (a content filter refused the prompt: .content_filter_results)
     │   └── UnsupportedParamsError      (raised before sending)
     ├── AuthenticationError (401)
     │   └── PermissionDeniedError (403)
@@ -18,6 +19,7 @@ Tree::
     │   ├── Timeout
     │   └── RedirectError                (a redirect volley will not follow with the key: not retried)
     ├── LocalModelCrashedError           (a local model's worker process died: .signal / .exit_code)
+    ├── MissingExtraError                (an optional extra the call needs is not installed; also an ImportError)
     ├── AllModelsFailedError             (a race in which every model failed)
     └── BudgetExceededError              (not sent: it could take the spend past budget_usd)
 
@@ -120,6 +122,19 @@ class ContextWindowExceededError(BadRequestError):
     """The input (plus max_tokens) does not fit the model's context window."""
 
 
+class ContentPolicyViolationError(BadRequestError):
+    """The provider's content filter refused the request (Azure OpenAI's ``content_filter`` 400, ...).
+
+    ``content_filter_results`` holds the provider's verdict per category when it gave one, e.g.
+    ``{"violence": {"filtered": True, "severity": "high"}, ...}``. Not retried: the same prompt is
+    refused again.
+    """
+
+    def __init__(self, message: str, *, content_filter_results: Mapping[str, Any] | None = None, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.content_filter_results: dict[str, Any] = dict(content_filter_results or {})
+
+
 class UnsupportedParamsError(BadRequestError):
     """A parameter the provider cannot take; pass ``drop_params=True`` to drop it instead."""
 
@@ -201,6 +216,11 @@ class LocalModelCrashedError(APIError):
         super().__init__(message, **kw)
         self.signal = signal
         self.exit_code = exit_code
+
+
+class MissingExtraError(APIError, ImportError):
+    """A call needs an optional extra that is not installed (``local``, ``bedrock`` ...); the message names
+    the ``pip install 'volley-llm[...]'`` command. Raised before any request."""
 
 
 class AllModelsFailedError(APIError):

@@ -194,7 +194,11 @@ class Template:
         n = completion.get("n")
         self.choices = n if isinstance(n, int) and not isinstance(n, bool) and n > 1 else 1
         self.lanes = _shared_lanes(control)
-        self.hooks: tuple[Hook, ...] = (*_trace(), *_cache(control, self.stream), *_budget(control, self.route))
+        self.hooks: tuple[Hook, ...] = (
+            *_trace(),
+            *_cache(control, self.stream, self.route),
+            *_budget(control, self.route),
+        )
 
     @property
     def host(self) -> Provider:
@@ -284,10 +288,14 @@ def _extra_headers(params: Mapping[str, Any]) -> tuple[dict[str, str], tuple[str
     return headers, tuple(secrets)
 
 
-def _cache(control: Mapping[str, Any], stream: bool) -> tuple[Hook, ...]:
+def _cache(control: Mapping[str, Any], stream: bool, route: Route) -> tuple[Hook, ...]:
     """The response cache hook for ``cache=True`` (``cache_path=`` picks the file, ``cache_scope=``
     "shared" or "key") or ``cache_url="redis://..."`` (one cache for every process using that Redis).
-    A cache file that cannot be opened raises ``hooks.cache.CacheError`` (an OSError)."""
+    A cache file that cannot be opened raises ``hooks.cache.CacheError`` (an OSError).
+
+    ``cache_scope="key"`` needs an account volley can name before sending (a key, AWS access key id,
+    a service account...): with a token provider whose identity is only known to the identity service
+    it is refused, rather than letting two identities share answers."""
     url = control.get("cache_url")
     on = control.get("cache", url is not None)
     if not isinstance(on, bool):
@@ -297,11 +305,19 @@ def _cache(control: Mapping[str, Any], stream: bool) -> tuple[Hook, ...]:
         raise InvalidRequestError(f"cache_scope must be 'shared' or 'key'; got {scope!r}", status_code=400)
     if url is not None and control.get("cache_path") is not None:
         raise InvalidRequestError("give cache_path= (a file) or cache_url= (a Redis), not both", status_code=400)
-    if url is not None:
-        hook = _shared().cache_hook(url, scope)  # the URL is checked even when the cache is off
-        return (hook,) if on and not stream else ()
+    shared = _shared().cache_hook(url, scope) if url is not None else None  # a URL is checked even when off
     if not on or stream:
         return ()
+    if scope == "key" and route.host is not None and route.host.account(route) is None:
+        raise InvalidRequestError(
+            f"cache_scope='key' keeps each account's answers apart, but the {route.provider} credential in use "
+            "(a token provider or credential chain) does not say whose it is before a request is sent; pass an "
+            "api_key or an explicit credential (see the provider's docs), give each identity its own cache_path=, "
+            "or use cache_scope='shared'",
+            status_code=400,
+        )
+    if shared is not None:
+        return (shared,)
     from .hooks.cache import CacheView, open_cache
 
     view = CacheView(open_cache(control.get("cache_path")), scope)

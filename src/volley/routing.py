@@ -2,18 +2,19 @@
 
 ``"provider/model"`` picks the provider; a bare name is inferred from the prefixes the registered
 hosts claim (``gpt-`` → openai, ``claude`` → anthropic, ...). Keys and bases come from the call's
-``api_key`` / ``api_base`` first, then from the host's environment variables.
+``api_key`` / ``api_base`` first, then from the host's environment variables; the host then binds the
+route (``Provider.bind``: its typed options normalised, its credential resolved once per route).
 """
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from . import providers as registry
 from .errors import BadRequestError
+from .providers.base import key_id
 
 if TYPE_CHECKING:
     from .providers.base import Provider
@@ -23,7 +24,9 @@ if TYPE_CHECKING:
 class Route:
     """A resolved model: where and how to send it. The key is hidden from repr.
 
-    ``host`` is the provider object; ``options`` its typed options from the call (``api_version``...).
+    ``host`` is the provider object; ``options`` its typed options from the call (``api_version``...);
+    ``credential`` what the host resolved to authenticate (a SigV4 signer, a token source; None for a
+    plain key), built once per route by ``Provider.bind`` and used on every attempt.
     """
 
     provider: str
@@ -33,25 +36,24 @@ class Route:
     api_key: str | None = field(default=None, repr=False)
     host: Provider | None = field(default=None, repr=False, compare=False)
     options: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    credential: Any = field(default=None, repr=False, compare=False)
 
     @property
     def lane(self) -> tuple[str, str, str, str]:
-        """What limits are shared by: provider, api_base, model and the account (``key_id``)."""
-        return (self.provider, self.api_base, self.model, key_id(self.api_key))
+        """What limits are shared by: provider, api_base, model and the account (:attr:`account`)."""
+        return (self.provider, self.api_base, self.model, self.account)
+
+    @property
+    def account(self) -> str:
+        """A short, non-reversible name of the account the call is made as (``Provider.account``):
+        the key's :func:`key_id`, or the credential's identity; "" when there is none or it is unknown."""
+        if self.host is None:
+            return key_id(self.api_key)
+        return self.host.account(self) or ""
 
     @property
     def label(self) -> str:
         return f"{self.provider}/{self.model}"
-
-
-def key_id(api_key: str | None) -> str:
-    """A short, non-reversible name for an API key (8 hex digits of its SHA-256); "" without a key.
-
-    Lanes are per account: one key's 429 does not slow calls made with another key.
-    """
-    if not api_key:
-        return ""
-    return hashlib.sha256(api_key.encode("utf-8", "surrogatepass")).hexdigest()[:8]
 
 
 def find(model: str) -> tuple[Provider, str]:
@@ -63,10 +65,10 @@ def find(model: str) -> tuple[Provider, str]:
     if host is not None:
         if not rest:
             raise BadRequestError(f"model {model!r} names a provider but no model")
-        return host, rest
+        return host.variant(rest), rest
     inferred = registry.infer(model)
     if inferred is not None:
-        return inferred, model
+        return inferred.variant(model), model
     known = ", ".join(registry.provider_names())
     if sep:
         raise BadRequestError(f"unknown provider {head!r} in model {model!r}; known providers: {known}")
@@ -95,7 +97,7 @@ def resolve(
     opts = dict(options or {})
     base = host.base(api_base, opts)
     key = host.key(api_key, name)
-    return Route(host.name, host.protocol, name, base, key, host, opts)
+    return host.bind(Route(host.name, host.protocol, name, base, key, host, opts))
 
 
 def provider(name: str) -> Provider:

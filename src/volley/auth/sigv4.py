@@ -44,7 +44,7 @@ _SIGNED_BY_US = ("authorization", "x-amz-date", "x-amz-security-token", "x-amz-c
 
 
 def _missing_botocore() -> Exception:
-    from ..local.files import MissingExtraError
+    from ..errors import MissingExtraError
 
     return MissingExtraError(f"AWS Bedrock needs botocore: {INSTALL_HINT}", provider="bedrock")
 
@@ -143,6 +143,7 @@ class AWSSigner:
         self._frozen: Any = None  # botocore ReadOnlyCredentials used to sign
         self._lock = threading.Lock()
         self._refreshing = False
+        self.identity = _identity(access_key_id, profile)
 
     def __repr__(self) -> str:
         source = getattr(self._credentials, "method", None) or ("explicit" if self._explicit else "unresolved")
@@ -249,6 +250,21 @@ class AWSSigner:
         request = AWSRequest(method=method.upper(), url=url, headers=base, data=body or b"")
         SigV4Auth(frozen, self.service, self.region).add_auth(request)
         return {k: v for k, v in request.headers.items() if k.lower() in _SIGNED_BY_US}
+
+
+def _identity(access_key_id: str | None, profile: str | None) -> str | None:
+    """Who a signer signs as, known without resolving anything: the access key id (explicit, else the
+    environment's, which botocore's chain tries first), else the profile's name; None for the rest of the
+    chain (SSO, roles, instance metadata), whose account is only known once resolved."""
+    if access_key_id:
+        return "aws-key:" + access_key_id
+    if profile:
+        return "aws-profile:" + profile
+    env_key = os.environ.get("AWS_ACCESS_KEY_ID")
+    if env_key and os.environ.get("AWS_SECRET_ACCESS_KEY"):
+        return "aws-key:" + env_key
+    env_profile = os.environ.get("AWS_PROFILE") or os.environ.get("AWS_DEFAULT_PROFILE")
+    return "aws-profile:" + env_profile if env_profile else None
 
 
 def bedrock_auth(params: Mapping[str, Any], environ: Mapping[str, str] | None = None) -> AWSSigner | BearerToken:

@@ -24,17 +24,17 @@ def _dumps(obj: Any) -> bytes:
     return json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
-def line(custom_id: str, body: dict[str, Any]) -> bytes:
+def line(custom_id: str, body: dict[str, Any], endpoint: str = ENDPOINT) -> bytes:
     """One input line: the online request ``body`` under its ``custom_id``."""
-    return _dumps({"custom_id": custom_id, "method": "POST", "url": ENDPOINT, "body": body})
+    return _dumps({"custom_id": custom_id, "method": "POST", "url": endpoint, "body": body})
 
 
-def jsonl(items: Sequence[tuple[str, dict[str, Any]]]) -> bytes:
+def jsonl(items: Sequence[tuple[str, dict[str, Any]]], endpoint: str = ENDPOINT) -> bytes:
     """The input file for ``(custom_id, body)`` pairs."""
-    return b"".join(line(cid, body) + b"\n" for cid, body in items)
+    return b"".join(line(cid, body, endpoint) + b"\n" for cid, body in items)
 
 
-def batch_info(obj: dict[str, Any]) -> BatchInfo:
+def batch_info(obj: dict[str, Any], provider: str = "openai") -> BatchInfo:
     """An OpenAI ``batch`` object → ``BatchInfo``."""
     status = str(obj.get("status", ""))
     counts = dict(obj.get("request_counts") or {})
@@ -44,7 +44,7 @@ def batch_info(obj: dict[str, Any]) -> BatchInfo:
         errors.append(f"{where}{e.get('code')}: {e.get('message')}")
     total = counts.get("total") or None  # 0 while validating: not known yet
     done = status in DONE
-    return BatchInfo("openai", str(obj.get("id")), status, done, counts, total, obj.get("created_at"), errors, obj)
+    return BatchInfo(provider, str(obj.get("id")), status, done, counts, total, obj.get("created_at"), errors, obj)
 
 
 def parse_line(data: dict[str, Any]) -> tuple[str, ItemResult]:
@@ -79,9 +79,10 @@ def parse_jsonl(data: bytes) -> dict[str, ItemResult]:
 
 
 class OpenAIBatches:
-    """The OpenAI Batch API at one ``api_base`` (see ``Adapter``)."""
+    """The OpenAI Batch API at one ``api_base`` (see ``Adapter``); ``endpoint`` is the one batched."""
 
     provider = "openai"
+    endpoint = ENDPOINT
 
     def __init__(self, client: Client, *, max_requests: int = MAX_REQUESTS, max_bytes: int = MAX_BYTES) -> None:
         self.client = client
@@ -90,12 +91,12 @@ class OpenAIBatches:
         self.max_bytes = max_bytes
 
     def item_size(self, custom_id: str, body: dict[str, Any]) -> int:
-        return len(line(custom_id, body)) + 1
+        return len(line(custom_id, body, self.endpoint)) + 1
 
     async def submit(self, items: Sequence[tuple[str, dict[str, Any]]]) -> BatchInfo:
         import aiohttp
 
-        data = jsonl(items)
+        data = jsonl(items, self.endpoint)
 
         def form() -> aiohttp.FormData:
             f = aiohttp.FormData()
@@ -104,18 +105,21 @@ class OpenAIBatches:
             return f
 
         uploaded = await self.client.json("POST", f"{self.base}/files", form=form, creates=True)
-        body = {"input_file_id": uploaded["id"], "endpoint": ENDPOINT, "completion_window": "24h"}
-        return batch_info(await self.client.json("POST", f"{self.base}/batches", json_body=body, creates=True))
+        body = {"input_file_id": uploaded["id"], "endpoint": self.endpoint, "completion_window": "24h"}
+        return self._info(await self.client.json("POST", f"{self.base}/batches", json_body=body, creates=True))
+
+    def _info(self, obj: dict[str, Any]) -> BatchInfo:
+        return batch_info(obj, self.provider)
 
     async def retrieve(self, batch_id: str) -> BatchInfo:
-        return batch_info(await self.client.json("GET", f"{self.base}/batches/{batch_id}"))
+        return self._info(await self.client.json("GET", f"{self.base}/batches/{batch_id}"))
 
     async def cancel(self, batch_id: str) -> BatchInfo:
-        return batch_info(await self.client.json("POST", f"{self.base}/batches/{batch_id}/cancel"))
+        return self._info(await self.client.json("POST", f"{self.base}/batches/{batch_id}/cancel"))
 
     async def list_batches(self, limit: int = 20) -> list[BatchInfo]:
         page = await self.client.json("GET", f"{self.base}/batches?limit={int(limit)}")
-        return [batch_info(b) for b in page.get("data") or ()]
+        return [self._info(b) for b in page.get("data") or ()]
 
     async def results(self, info: BatchInfo) -> dict[str, ItemResult]:
         out: dict[str, ItemResult] = {}

@@ -12,21 +12,28 @@ from .errors import BatchModeUnsupportedError
 if TYPE_CHECKING:
     from ..prepare import Call
 
-SUPPORTED_PROVIDERS = ("openai", "anthropic")
-"""Providers whose batch API volley speaks: OpenAI Batch and Anthropic Message Batches."""
+SUPPORTED_PROVIDERS = ("openai", "anthropic", "azure")
+"""Providers whose batch API volley speaks: OpenAI Batch, Anthropic Message Batches, Azure OpenAI Batch."""
+
+_PLANNED = {
+    "bedrock": "Bedrock batch inference reads and writes S3 (see docs/batch-apis.md)",
+    "vertex_ai": "Vertex AI batch prediction reads and writes Cloud Storage or BigQuery (see docs/batch-apis.md)",
+}
 
 
 def unsupported(provider: str) -> BatchModeUnsupportedError:
     """The error for a provider without batch support (raised before any request)."""
+    why = f"; {_PLANNED[provider]}" if provider in _PLANNED else ""
     return BatchModeUnsupportedError(
-        f"provider {provider!r} has no batch API in volley; mode='batch_api' works with "
-        f"{' and '.join(SUPPORTED_PROVIDERS)} (use online mode for {provider})",
+        f"provider {provider!r} has no batch API in volley{why}; mode='batch_api' works with "
+        f"{', '.join(SUPPORTED_PROVIDERS)} (use online mode for {provider})",
         provider=provider,
     )
 
 
 def provider_of(batch_id: str) -> str | None:
-    """The provider an id belongs to, by its prefix (``msgbatch_``: anthropic, ``batch_``: openai)."""
+    """The provider an id belongs to, by its prefix (``msgbatch_``: anthropic, ``batch_``: openai; an Azure
+    OpenAI batch id looks like OpenAI's: name ``azure`` yourself)."""
     if batch_id.startswith("msgbatch_"):
         return "anthropic"
     if batch_id.startswith("batch_"):
@@ -51,6 +58,9 @@ def make_adapter(
     """
     if provider not in SUPPORTED_PROVIDERS:
         raise unsupported(provider)
+    if provider == "azure":
+        return adapter_from_env(provider, api_base, api_key, headers=headers, max_requests=max_requests,
+                                max_bytes=max_bytes, timeout=timeout)  # fmt: skip
     from ..routing import Route
     from ..routing import provider as host_of
 
@@ -75,17 +85,33 @@ def make_adapter(
 
 
 def adapter_for_call(call: Call, **kwargs: Any) -> Adapter:
-    """The adapter that sends ``call``'s batch with the same base, key and extra headers as online."""
+    """The adapter that sends ``call``'s batch with the same base, credentials and extra headers as online."""
     r = call.route
+    if r.provider == "azure":
+        from ._azure import azure_batches
+
+        return azure_batches(r, headers=call.request.headers, **kwargs)
     headers = {**call.request.headers, **call.host.key_headers(r)}
     return make_adapter(r.provider, r.api_base, r.api_key, headers=headers, **kwargs)
 
 
-def adapter_from_env(provider: str, api_base: str | None = None, api_key: str | None = None, **kwargs: Any) -> Adapter:
-    """The adapter of ``provider``, base and key from the arguments or the usual environment variables."""
+def adapter_from_env(
+    provider: str,
+    api_base: str | None = None,
+    api_key: str | None = None,
+    *,
+    options: Mapping[str, Any] | None = None,
+    **kwargs: Any,
+) -> Adapter:
+    """The adapter of ``provider``, base and credentials from the arguments (``options``: the provider's, e.g.
+    ``api_version`` or ``azure_ad_token_provider``) or the usual environment variables."""
     if provider not in SUPPORTED_PROVIDERS:
         raise unsupported(provider)
     from ..routing import resolve
 
-    route = resolve(f"{provider}/-", api_key=api_key, api_base=api_base)
+    route = resolve(f"{provider}/-", api_key=api_key, api_base=api_base, options=options)
+    if provider == "azure":
+        from ._azure import azure_batches
+
+        return azure_batches(route, **{k: v for k, v in kwargs.items() if v is not None})
     return make_adapter(provider, route.api_base, route.api_key, **kwargs)

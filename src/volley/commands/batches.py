@@ -63,12 +63,22 @@ def result_record(custom_id: str, result: Any) -> dict[str, Any]:
     return rec
 
 
+def _configured(provider: str) -> bool:
+    """Whether an unnamed provider is worth listing: one without a default base (Azure) needs its base set."""
+    import os
+
+    from ..routing import provider as host_of
+
+    host = host_of(provider)
+    return host.default_base is not None or any(os.environ.get(name) for name in host.base_env)
+
+
 async def _run(args: argparse.Namespace, out: TextIO) -> int:
     from ..batch_api import manage
 
     base = args.api_base
     if args.action == "list":
-        providers = [args.provider] if args.provider else list(SUPPORTED_PROVIDERS)
+        providers = [args.provider] if args.provider else [p for p in SUPPORTED_PROVIDERS if _configured(p)]
         for provider in providers:
             try:
                 infos = await manage.list_batches(provider, api_base=base, limit=args.limit)

@@ -169,7 +169,8 @@ def secrets_in(argv: Sequence[str]) -> list[str]:
 
     for name in provider_names():
         host = get_provider(name)
-        found += [os.environ[n] for n in (host.key_env if host else ()) if os.environ.get(n)]
+        names = (*host.key_env, *host.secret_env) if host else ()
+        found += [os.environ[n] for n in names if os.environ.get(n)]
     return sorted({s for s in found if s}, key=len, reverse=True)  # longest first: no partial leftovers
 
 

@@ -100,7 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--strict", action="store_true", help="stop before sending anything if a line is malformed")
     p.add_argument("--overwrite", action="store_true", help="discard an existing output and journal; start over")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar, no summary text")
-    b = p.add_argument_group("provider batch API (OpenAI, Anthropic: half the price, results within 24 h)")
+    b = p.add_argument_group("provider batch API (OpenAI, Anthropic, Azure OpenAI: half price, results within 24 h)")
     b.add_argument("--batch-api", action="store_true", help="send the job through the provider's batch API")
     b.add_argument("--poll-interval", type=positive_float, default=30.0, metavar="S",
                    help="seconds between status checks (30, growing while the batch runs)")  # fmt: skip

@@ -8,7 +8,10 @@ answer. Only successful answers are stored; streams are not cached.
 Scope (``cache_scope=``): ``"shared"`` (the default) answers an identical request from the cache
 whatever API key sends it, so a second key gets the first key's answer; ``"key"`` keeps each API
 key's answers apart, by adding a SHA-256 fingerprint of the key to the request's hash (the key
-itself is never part of what is stored, and the fingerprint is not stored on its own).
+itself is never part of what is stored, and the fingerprint is not stored on its own). A route without
+a key (AWS SigV4, a static token, a service account) is scoped by the fingerprint of the account its
+host names (``Provider.account``); a credential whose account cannot be named before sending is
+refused ``cache_scope="key"`` when the call is set up.
 
 Identical requests in flight at the same time are sent once: the others wait for the first one's
 answer (a cache hit each). A hit is a copy of the stored answer with ``cache_hit`` True,
@@ -81,7 +84,9 @@ def request_key(call: Any, scope: str = "shared") -> str:
         url = url.replace(s, "")
     head = {"v": 2, "provider": call.route.provider, "model": call.route.model, "url": url, "headers": headers}
     if scope == "key":
-        head["key_scope"] = key_fingerprint(call.route.api_key)
+        route = call.route
+        account = route.account if not route.api_key else ""
+        head["key_scope"] = key_fingerprint(route.api_key or (f"\0account\0{account}" if account else None))
     digest = hashlib.sha256(json.dumps(head, separators=(",", ":"), ensure_ascii=False).encode("utf-8"))
     digest.update(b"\0")
     digest.update(request.content or b"")

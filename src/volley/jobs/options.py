@@ -46,7 +46,7 @@ class RunOptions:
     overwrite: bool = False
     progress: bool = False
     quiet: bool = False  # no notes on stderr (errors are still reported)
-    batch_api: bool = False  # send through the provider's batch API (OpenAI Batch, Anthropic Message Batches)
+    batch_api: bool = False  # send through the provider's batch API (OpenAI, Anthropic, Azure OpenAI)
     poll_interval: float = 30.0
     batch_fallback: bool = False  # items the batch could not answer go through online mode
     # tables: what to send for each row, and what to write

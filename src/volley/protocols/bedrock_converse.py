@@ -93,6 +93,10 @@ STREAM_EXCEPTIONS = frozenset(
 
 _GEO_PREFIXES = ("us.", "eu.", "apac.", "global.", "us-gov.", "jp.", "au.", "ca.")
 
+HEADERS: dict[str, str] = {}
+AUTH = ("Authorization", "Bearer {key}")
+"""A Bedrock API key is a bearer token; SigV4 signatures are the host's (``volley.providers.aws``)."""
+
 
 def _bad(message: str) -> BadRequestError:
     return BadRequestError(message, provider=NAME)

@@ -2,14 +2,19 @@
 
 The wire format is already volley's output shape, so mapping is mostly pass-through; the work is in
 normalising what compatible hosts send differently (content as a list of parts, missing fields).
+Azure OpenAI's additions (content-filter results, its filter-only first stream chunk, content-filter
+refusals) are handled at the end of this module; they trigger only on Azure's own fields.
 """
 
 from __future__ import annotations
 
+import json
 import time
+from collections.abc import Mapping
 from typing import Any
 
-from ..errors import error_from_status
+from ..errors import APIError, ContentPolicyViolationError, error_from_status
+from ..masking import register
 from .base import endpoint, error_text, load_json, merge_extra, text_of
 
 NAME = "openai"
@@ -111,13 +116,19 @@ class StreamParser:
     def __init__(self, model: str) -> None:
         self.model = model
         self.finished = False
+        self._azure: AzureStream | None = None
 
     def feed(self, event: str | None, data: str) -> list[dict[str, Any]]:
         if data == "[DONE]":
             self.finished = True
             return []
         obj = load_json(data, "stream event")
+        if isinstance(obj, dict) and ("prompt_filter_results" in obj or self._azure is not None):  # Azure
+            self._azure = self._azure or AzureStream()
+            if not self._azure.take(obj):
+                return []
         if isinstance(obj, dict) and "error" in obj and "choices" not in obj:
+            raise_content_filter(obj, self.model)
             err = obj["error"] if isinstance(obj["error"], dict) else {"message": str(obj["error"])}
             status = err.get("code") if isinstance(err.get("code"), int) else 500
             raise error_from_status(status, str(err.get("message", obj)), model=self.model)
@@ -132,8 +143,111 @@ class StreamParser:
                 delta["content"] = text_of(delta["content"])
             c["delta"] = delta
             c["finish_reason"] = _finish(c.get("finish_reason"))
+        if self._azure is not None:
+            self._azure.mark(obj)
         return [obj]
 
 
 def error_message(status: int, body: bytes) -> str:
     return error_text(body, ("error", "message"), ("message",), ("detail",), ("error",))
+
+
+# ---------------------------------------------------------------- Azure OpenAI
+#
+# Answers carry ``prompt_filter_results`` (top level) and each choice ``content_filter_results``: the
+# content filter's verdict per category. They are kept as they are (extra fields of the response).
+# A stream starts with a chunk whose ``choices`` is empty, ``id`` / ``model`` empty and ``created`` 0,
+# carrying only ``prompt_filter_results``: it is folded into the first real chunk. With the asynchronous
+# filter, annotation chunks (``content_filter_offsets`` + ``content_filter_results``, no delta) arrive
+# without id: they get the stream's. A prompt refused by the filter is a 400 whose ``error.code`` is
+# ``content_filter`` with an ``innererror`` (``code: ResponsibleAIPolicyViolation`` and
+# ``content_filter_result``; the API reference spells them ``inner_error`` / ``content_filter_results``,
+# both are read): a ``ContentPolicyViolationError``, in a stream as in an HTTP answer.
+
+CONTENT_FILTER_CODES = frozenset({"content_filter", "ResponsibleAIPolicyViolation"})
+
+
+def content_filter_error(data: Any) -> dict[str, Any] | None:
+    """The ``error`` object of an Azure content-filter refusal (from a parsed body), else None."""
+    err = data.get("error") if isinstance(data, dict) else None
+    if not isinstance(err, dict):
+        return None
+    inner = err.get("innererror") or err.get("inner_error")
+    inner_code = inner.get("code") if isinstance(inner, dict) else None
+    if err.get("code") in CONTENT_FILTER_CODES or inner_code in CONTENT_FILTER_CODES:
+        return err
+    return None
+
+
+def filter_results(err: Mapping[str, Any]) -> dict[str, Any]:
+    """The per-category verdicts inside a content-filter ``error`` object ({} when it gave none)."""
+    inner = err.get("innererror") or err.get("inner_error")
+    if not isinstance(inner, dict):
+        return {}
+    results = inner.get("content_filter_result") or inner.get("content_filter_results")
+    return dict(results) if isinstance(results, dict) else {}
+
+
+def raise_content_filter(data: Any, model: str) -> None:
+    """Raise the ``ContentPolicyViolationError`` of an in-stream Azure content-filter error; else return."""
+    err = content_filter_error(data)
+    if err is not None:
+        raise ContentPolicyViolationError(
+            str(err.get("message") or "the content filter refused the request"),
+            content_filter_results=filter_results(err),
+            status_code=400,
+            model=model,
+        )
+
+
+def error_from_response(
+    status: int,
+    headers: Mapping[str, str],
+    body: bytes,
+    *,
+    provider: str = "",
+    model: str = "",
+    secrets: tuple[str, ...] = (),
+) -> APIError:
+    """The typed error of an error answer: Azure's content-filter 400 is a ``ContentPolicyViolationError``
+    (with ``.content_filter_results``); everything else is mapped by status, as for any OpenAI host.
+
+    Example: ``error_from_response(400, {}, b'{"error":{"code":"content_filter","message":"..."}}')``
+    """
+    kw: dict[str, Any] = {"provider": provider, "model": model, "headers": headers, "body": body}
+    message = error_message(status, body)
+    if status == 400 and (b"content_filter" in body or b"ResponsibleAIPolicyViolation" in body):
+        try:
+            err = content_filter_error(json.loads(body))
+        except (ValueError, RecursionError):
+            err = None
+        if err is not None:
+            register(*secrets)
+            return ContentPolicyViolationError(message, content_filter_results=filter_results(err), status_code=400,
+                                               **kw)  # fmt: skip
+    return error_from_status(status, message, secrets=secrets, **kw)
+
+
+class AzureStream:
+    """The state of an Azure stream: the filter-only first chunk held back, the stream's id and created."""
+
+    def __init__(self) -> None:
+        self.prompt_filters: Any = None
+        self.head: tuple[Any, Any] | None = None
+
+    def take(self, obj: dict[str, Any]) -> bool:
+        """False for the filter-only chunk (kept for the next one); annotation chunks get the stream's id."""
+        if not obj.get("choices") and not obj.get("usage") and "prompt_filter_results" in obj:
+            self.prompt_filters = obj["prompt_filter_results"]
+            return False
+        if not obj.get("id") and self.head is not None:
+            obj["id"], obj["created"] = self.head
+        return True
+
+    def mark(self, obj: dict[str, Any]) -> None:
+        """Remember the stream's id; hand the held filter results to this chunk."""
+        if obj.get("id"):
+            self.head = (obj["id"], obj.get("created"))
+        if self.prompt_filters is not None:
+            obj["prompt_filter_results"] = self.prompt_filters
+            self.prompt_filters = None

@@ -13,10 +13,16 @@ An OpenAI-compatible host is one instance::
     volley.completion("acme/acme-large", [{"role": "user", "content": "hi"}])
 
 A host with quirks subclasses it and overrides :meth:`Provider.url`, :meth:`Provider.auth`, ...
+A host whose credentials are more than a key (AWS SigV4, Entra ID or Google OAuth tokens) resolves
+them once per route in :meth:`Provider.bind` (into ``route.credential``) and turns them into headers
+in :meth:`Provider.auth`, on every attempt; :meth:`Provider.account` names the account for lanes and
+``cache_scope="key"``. A host that speaks several protocols (Vertex AI: Gemini, Claude, OpenAI-compatible)
+returns, from :meth:`Provider.variant`, the provider object that serves one model.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
@@ -33,7 +39,17 @@ if TYPE_CHECKING:
 
 RateReader = Callable[[Mapping[str, str]], RateInfo | None]
 
-__all__ = ["Provider", "RateInfo", "RateReader"]
+__all__ = ["Provider", "RateInfo", "RateReader", "key_id"]
+
+
+def key_id(api_key: str | None) -> str:
+    """A short, non-reversible name for an API key (8 hex digits of its SHA-256); "" without a key.
+
+    Lanes are per account: one key's 429 does not slow calls made with another key.
+    """
+    if not api_key:
+        return ""
+    return hashlib.sha256(api_key.encode("utf-8", "surrogatepass")).hexdigest()[:8]
 
 
 class Provider:
@@ -46,7 +62,11 @@ class Provider:
     streams; ``transport`` (``"http"``, ``"local"``); ``rate_limits`` a reader of its rate-limit
     headers; ``options`` the provider-specific keyword arguments it takes; ``auth_header`` overrides
     the protocol's key header as ``(name, "format with {key}")``; ``aliases`` other prefixes.
+    ``secret_env`` (a class attribute) names other environment variables that hold a credential (an
+    AWS secret key, an Entra ID token): the CLI masks their values too.
     """
+
+    secret_env: tuple[str, ...] = ()
 
     def __init__(
         self,
@@ -88,8 +108,13 @@ class Provider:
         """Whether a bare model name (no ``provider/``) belongs to this host."""
         return any(model.startswith(p) for p in self.infer)
 
+    def variant(self, model: str) -> Provider:
+        """The provider object that serves ``model`` (this one; a multi-protocol host returns one per protocol)."""
+        return self
+
     def base(self, api_base: str | None, options: Mapping[str, Any]) -> str:
-        """The base URL: ``api_base``, else the first ``base_env`` set, else ``default_base``."""
+        """The base URL: ``api_base``, else the first ``base_env`` set, else ``default_base``. ``options`` is
+        the route's own copy: a host may normalise it here (Azure records the ``api_version`` in use)."""
         base = api_base or _first_env(self.base_env) or self.default_base
         if not base:
             envs = " or ".join(self.base_env) or "api_base"
@@ -105,6 +130,17 @@ class Provider:
                 f"no API key for {self.name}: pass api_key= or set {envs}", provider=self.name, model=model
             )
         return key
+
+    def bind(self, route: Route) -> Route:
+        """The route ready to send: options normalised and the credential resolved, once per route
+        (``dataclasses.replace(route, credential=...)``); raises before any request when one is wrong."""
+        return route
+
+    def account(self, route: Route) -> str | None:
+        """A short, non-reversible name of the account ``route`` authenticates as (lanes, ``cache_scope="key"``):
+        the key's :func:`key_id` by default, "" without credentials, None when the identity cannot be known
+        before sending (a token provider)."""
+        return key_id(route.api_key)
 
     def check(self, route: Route, params: dict[str, Any]) -> None:
         """Refuse, before anything is sent, what is bound to fail (a missing extra, a missing file)."""

@@ -36,6 +36,15 @@ def _openai_compatible(name: str, base: str | None, key_env: tuple[str, ...], ba
                     rate_limits=openai_style, **kw)  # fmt: skip
 
 
+def _cloud() -> list[Provider]:
+    """The cloud hosts, each in its own module: AWS Bedrock, Azure OpenAI, Azure AI Foundry, Vertex AI."""
+    from .aws import BedrockProvider
+    from .azure import AzureAI, AzureOpenAI
+    from .vertex import provider_for
+
+    return [BedrockProvider(), AzureOpenAI(), AzureAI(), provider_for("gemini")]
+
+
 def providers() -> list[Provider]:
     """Every built-in host."""
     oc = _openai_compatible
@@ -63,4 +72,5 @@ def providers() -> list[Provider]:
            key_required=False),
         oc("llamacpp", "http://localhost:8080/v1", ("LLAMACPP_API_KEY",), ("LLAMACPP_API_BASE",), key_required=False),
         LocalProvider(),
+        *_cloud(),
     ]  # fmt: skip

@@ -1,4 +1,10 @@
-"""The fake server's provider batch APIs: OpenAI Files + Batch, and Anthropic Message Batches.
+"""The fake server's provider batch APIs: OpenAI Files + Batch (also at Azure OpenAI's paths), and Anthropic
+Message Batches.
+
+Azure OpenAI Batch is the OpenAI Batch API under ``/openai`` (every request with ``?api-version=``; under
+``/openai/v1`` without one), authenticated with ``api-key`` or an Entra ID bearer, with ``/chat/completions``
+as each line's ``url`` and the batch's ``endpoint``; its items are answered by the Azure wire (content-filter
+results included), the line's ``model`` being a Global Batch deployment.
 
 Each item is answered exactly as the online endpoint would answer the same request body (same
 ``make_answer``, same scripts), so a batch answer equals the online answer apart from ids. Failures
@@ -28,10 +34,33 @@ if TYPE_CHECKING:
 
 __all__ = ["BATCH_FAILURES", "BatchStore"]
 
+
+def _serving(handler: Any, flv: Any) -> Any:
+    """An aiohttp handler calling ``handler(request, flv)``."""
+
+    async def handle(request: web.Request) -> web.StreamResponse:
+        return await handler(request, flv)  # type: ignore[no-any-return]
+
+    return handle
+
+
 #: Failure kinds that only mean something inside a batch (online requests answer them with a 500).
 BATCH_FAILURES = frozenset({"expired", "canceled"})
 
 _OPENAI_ENDPOINTS = frozenset({"/v1/chat/completions"})
+
+
+@dataclass(frozen=True, slots=True)
+class _Flavour:
+    """Where and how one OpenAI-style batch API is served: path prefix, the wire answering its items and
+    refusing bad credentials, the endpoints it batches, whether every request needs ``api-version``."""
+
+    prefix: str
+    wire: Wire
+    endpoints: frozenset[str]
+    needs_version: bool = False
+
+
 _CUSTOM_ID = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
 _DAY = 86_400
 _SLICES = 10
@@ -81,6 +110,7 @@ class _Batch:
     lines: list[Any]  # OpenAI: the parsed input lines; Anthropic: the requests
     items: list[_Item] = field(default_factory=list)
     cancel: asyncio.Event = field(default_factory=asyncio.Event)
+    wire: Wire | None = None  # OpenAI-style: the wire that answers its items (OpenAI's, or Azure's)
 
 
 class BatchStore:
@@ -102,16 +132,27 @@ class BatchStore:
         self.created = 0
 
     def register(self, app: web.Application) -> None:
+        from .wires.azure import AzureOpenAIWire
+
         r = app.router
-        r.add_post("/v1/files", self._oa_upload)
-        r.add_get("/v1/files", self._oa_list_files)
-        r.add_get("/v1/files/{id}", self._oa_file)
-        r.add_delete("/v1/files/{id}", self._oa_delete_file)
-        r.add_get("/v1/files/{id}/content", self._oa_content)
-        r.add_post("/v1/batches", self._oa_create)
-        r.add_get("/v1/batches", self._oa_list)
-        r.add_get("/v1/batches/{id}", self._oa_get)
-        r.add_post("/v1/batches/{id}/cancel", self._oa_cancel)
+        azure = AzureOpenAIWire()
+        for flv in (
+            _Flavour("/v1", WIRES["openai"], _OPENAI_ENDPOINTS),
+            _Flavour("/openai", azure, frozenset({"/chat/completions"}), needs_version=True),
+            _Flavour("/openai/v1", azure, frozenset({"/chat/completions"})),
+        ):
+            for method, path, handler in (
+                ("POST", "/files", self._oa_upload),
+                ("GET", "/files", self._oa_list_files),
+                ("GET", "/files/{id}", self._oa_file),
+                ("DELETE", "/files/{id}", self._oa_delete_file),
+                ("GET", "/files/{id}/content", self._oa_content),
+                ("POST", "/batches", self._oa_create),
+                ("GET", "/batches", self._oa_list),
+                ("GET", "/batches/{id}", self._oa_get),
+                ("POST", "/batches/{id}/cancel", self._oa_cancel),
+            ):
+                r.add_route(method, flv.prefix + path, _serving(handler, flv))
         r.add_post("/v1/messages/batches", self._an_create)
         r.add_get("/v1/messages/batches", self._an_list)
         r.add_get("/v1/messages/batches/{id}", self._an_get)
@@ -121,8 +162,11 @@ class BatchStore:
 
     # ------------------------------------------------------------------------------------ plumbing
 
-    async def _enter(self, request: web.Request, wire: Wire, *, form: bool = False) -> tuple[Any, web.Response | None]:
-        """Record the request and check its key; ``(json body, None)`` or ``(None, error response)``."""
+    async def _enter(
+        self, request: web.Request, wire: Wire, *, form: bool = False, flv: _Flavour | None = None
+    ) -> tuple[Any, web.Response | None]:
+        """Record the request and check its key (and, for Azure, its ``api-version``); ``(json body, None)``
+        or ``(None, error response)``."""
         body: Any = None
         if not form:
             raw = await request.read()
@@ -132,6 +176,8 @@ class BatchStore:
                 body = None
         s = self.server
         s.record_request(wire, request, None, body)
+        if flv is not None and flv.needs_version and not request.query.get("api-version"):
+            return None, self._error(wire, 404, "Resource not found")
         denied = wire.auth_error(request.headers, request.query, s.api_key)
         if denied is not None:
             return None, self._error(wire, *denied)
@@ -214,9 +260,9 @@ class BatchStore:
 
     # ------------------------------------------------------------------------------------ OpenAI files
 
-    async def _oa_upload(self, request: web.Request) -> web.Response:
-        wire = WIRES["openai"]
-        _, denied = await self._enter(request, wire, form=True)
+    async def _oa_upload(self, request: web.Request, flv: _Flavour) -> web.Response:
+        wire = flv.wire
+        _, denied = await self._enter(request, wire, form=True, flv=flv)
         if denied is not None:
             return denied
         purpose, filename, data = None, "upload.jsonl", None
@@ -236,9 +282,9 @@ class BatchStore:
         self.files[f.id] = f
         return self._json(f.obj())
 
-    async def _oa_file_or_404(self, request: web.Request) -> tuple[_File | None, web.Response | None]:
-        wire = WIRES["openai"]
-        _, denied = await self._enter(request, wire)
+    async def _oa_file_or_404(self, request: web.Request, flv: _Flavour) -> tuple[_File | None, web.Response | None]:
+        wire = flv.wire
+        _, denied = await self._enter(request, wire, flv=flv)
         if denied is not None:
             return None, denied
         f = self.files.get(request.match_info["id"])
@@ -246,23 +292,23 @@ class BatchStore:
             return None, self._error(wire, 404, f"No such File object: {request.match_info['id']}")
         return f, None
 
-    async def _oa_file(self, request: web.Request) -> web.Response:
-        f, err = await self._oa_file_or_404(request)
+    async def _oa_file(self, request: web.Request, flv: _Flavour) -> web.Response:
+        f, err = await self._oa_file_or_404(request, flv)
         return err or self._json(f.obj())  # type: ignore[union-attr]
 
-    async def _oa_content(self, request: web.Request) -> web.Response:
-        f, err = await self._oa_file_or_404(request)
+    async def _oa_content(self, request: web.Request, flv: _Flavour) -> web.Response:
+        f, err = await self._oa_file_or_404(request, flv)
         return err or web.Response(body=f.data, content_type="application/octet-stream")  # type: ignore[union-attr]
 
-    async def _oa_delete_file(self, request: web.Request) -> web.Response:
-        f, err = await self._oa_file_or_404(request)
+    async def _oa_delete_file(self, request: web.Request, flv: _Flavour) -> web.Response:
+        f, err = await self._oa_file_or_404(request, flv)
         if err is not None:
             return err
         del self.files[f.id]  # type: ignore[union-attr]
         return self._json({"id": f.id, "object": "file", "deleted": True})  # type: ignore[union-attr]
 
-    async def _oa_list_files(self, request: web.Request) -> web.Response:
-        _, denied = await self._enter(request, WIRES["openai"])
+    async def _oa_list_files(self, request: web.Request, flv: _Flavour) -> web.Response:
+        _, denied = await self._enter(request, flv.wire, flv=flv)
         if denied is not None:
             return denied
         purpose = request.query.get("purpose")
@@ -271,15 +317,15 @@ class BatchStore:
 
     # ------------------------------------------------------------------------------------ OpenAI batches
 
-    async def _oa_create(self, request: web.Request) -> web.Response:
-        wire = WIRES["openai"]
-        body, denied = await self._enter(request, wire)
+    async def _oa_create(self, request: web.Request, flv: _Flavour) -> web.Response:
+        wire = flv.wire
+        body, denied = await self._enter(request, wire, flv=flv)
         if denied is not None:
             return denied
         if not isinstance(body, dict):
             return self._error(wire, 400, "We could not parse the JSON body of your request.")
         endpoint = body.get("endpoint")
-        if endpoint not in _OPENAI_ENDPOINTS:
+        if endpoint not in flv.endpoints:
             return self._error(wire, 400, f"Invalid value for 'endpoint': {endpoint!r} is not supported here.")
         if body.get("completion_window") != "24h":
             return self._error(wire, 400, "Invalid value for 'completion_window': only '24h' is supported.")
@@ -314,7 +360,7 @@ class BatchStore:
             "usage": None,
             "metadata": body.get("metadata"),
         }
-        batch = _Batch("openai", bid, obj, [f.data])
+        batch = _Batch("openai", bid, obj, [f.data], wire=flv.wire)
         self.batches[bid] = batch
         self.created += 1
         self._spawn(batch)
@@ -378,7 +424,7 @@ class BatchStore:
             o.update(status="in_progress", in_progress_at=int(time.time()))
         o["model"] = pairs[0][1].get("model")
         o["request_counts"]["total"] = len(pairs)
-        if not await self._process(batch, WIRES["openai"], pairs, d * 0.8, gen):
+        if not await self._process(batch, batch.wire or WIRES["openai"], pairs, d * 0.8, gen):
             return
         if not batch.cancel.is_set():
             o.update(status="finalizing", finalizing_at=int(time.time()))
@@ -432,9 +478,9 @@ class BatchStore:
         self._progress(batch)
         batch.obj["request_counts"]["failed"] = len(err)
 
-    async def _oa_batch_or_404(self, request: web.Request) -> tuple[_Batch | None, web.Response | None]:
-        wire = WIRES["openai"]
-        _, denied = await self._enter(request, wire)
+    async def _oa_batch_or_404(self, request: web.Request, flv: _Flavour) -> tuple[_Batch | None, web.Response | None]:
+        wire = flv.wire
+        _, denied = await self._enter(request, wire, flv=flv)
         if denied is not None:
             return None, denied
         b = self.batches.get(request.match_info["id"])
@@ -442,24 +488,24 @@ class BatchStore:
             return None, self._error(wire, 404, f"No batch found with id '{request.match_info['id']}'.")
         return b, None
 
-    async def _oa_get(self, request: web.Request) -> web.Response:
-        b, err = await self._oa_batch_or_404(request)
+    async def _oa_get(self, request: web.Request, flv: _Flavour) -> web.Response:
+        b, err = await self._oa_batch_or_404(request, flv)
         return err or self._json(b.obj)  # type: ignore[union-attr]
 
-    async def _oa_cancel(self, request: web.Request) -> web.Response:
-        b, err = await self._oa_batch_or_404(request)
+    async def _oa_cancel(self, request: web.Request, flv: _Flavour) -> web.Response:
+        b, err = await self._oa_batch_or_404(request, flv)
         if err is not None:
             return err
         assert b is not None
         if b.obj["status"] not in ("validating", "in_progress", "finalizing", "cancelling"):
-            return self._error(WIRES["openai"], 409, f"Cannot cancel a batch with status '{b.obj['status']}'.")
+            return self._error(flv.wire, 409, f"Cannot cancel a batch with status '{b.obj['status']}'.")
         if b.obj["status"] != "cancelling" and not b.cancel.is_set():
             b.cancel.set()
             b.obj.update(status="cancelling", cancelling_at=int(time.time()))
         return self._json(b.obj)
 
-    async def _oa_list(self, request: web.Request) -> web.Response:
-        _, denied = await self._enter(request, WIRES["openai"])
+    async def _oa_list(self, request: web.Request, flv: _Flavour) -> web.Response:
+        _, denied = await self._enter(request, flv.wire, flv=flv)
         if denied is not None:
             return denied
         objs = [b.obj for b in reversed(self.batches.values()) if b.provider == "openai"]

@@ -1,4 +1,5 @@
-"""``FakeServer``: a local, protocol-faithful stand-in for OpenAI, Anthropic, Cohere, Gemini and AWS Bedrock."""
+"""``FakeServer``: a local, protocol-faithful stand-in for OpenAI, Anthropic, Cohere, Gemini, AWS Bedrock, Azure
+OpenAI, Azure AI Foundry and Vertex AI."""
 
 from __future__ import annotations
 
@@ -192,7 +193,7 @@ class _Window:
 
 
 class FakeServer:
-    """A local fake of the OpenAI, Anthropic, Cohere, Gemini and AWS Bedrock chat endpoints.
+    """A local fake of the OpenAI, Anthropic, Cohere, Gemini, AWS Bedrock, Azure and Vertex AI chat endpoints.
 
     Answers ``"echo: " + <last user message>`` by default, in each provider's real shape (JSON and SSE),
     and can be scripted per model with latency, fixed content, tool calls, failures and rate limits.
@@ -201,8 +202,13 @@ class FakeServer:
     ``POST /v2/chat``, ``POST /v1beta/models/{model}:generateContent`` and ``:streamGenerateContent``
     (``?alt=sse`` for SSE, else a JSON array), Bedrock ``POST /model/{modelId}/converse``, ``/converse-stream``,
     ``/invoke`` and ``/invoke-with-response-stream`` (SigV4-checked with the test credentials of
-    :mod:`volley.testing.wires.bedrock`; streams in AWS event-stream framing).
-    Provider batch APIs: OpenAI ``/v1/files`` + ``/v1/batches`` and
+    :mod:`volley.testing.wires.bedrock`; streams in AWS event-stream framing), Azure OpenAI
+    ``/openai/deployments/{d}/chat/completions?api-version=...`` and ``/openai/v1/chat/completions``,
+    Azure AI Foundry ``/models/chat/completions?api-version=...`` (:mod:`volley.testing.wires.azure`),
+    Vertex AI ``/v1/projects/{p}/locations/{l}/publishers/google/models/{m}:generateContent`` (and
+    ``:streamGenerateContent``), ``.../publishers/anthropic/models/{m}:rawPredict`` (``:streamRawPredict``)
+    and ``.../endpoints/openapi/chat/completions`` (:mod:`volley.testing.wires.vertex`, bearer tokens).
+    Provider batch APIs: OpenAI ``/v1/files`` + ``/v1/batches`` (also at Azure's ``/openai/...`` paths) and
     Anthropic ``/v1/messages/batches``, each item answered as online; they take ``batch_delay`` seconds.
 
     Example::
@@ -316,7 +322,7 @@ class FakeServer:
         """The aiohttp application (routes only; ``start`` runs it)."""
         app = web.Application(client_max_size=64 * 1024 * 1024)
         w = WIRES
-        for path in ("/v1/chat/completions", "/chat/completions", "/openai/v1/chat/completions"):
+        for path in ("/v1/chat/completions", "/chat/completions"):
             app.router.add_post(path, self._handler(w["openai"]))
         app.router.add_post("/v1/messages", self._handler(w["anthropic"]))
         app.router.add_post("/v2/chat", self._handler(w["cohere"]))
@@ -324,6 +330,7 @@ class FakeServer:
             app.router.add_post(f"/{version}/models/{{spec}}", self._handler(w["gemini"]))
         for action, (wire_name, _) in _BEDROCK_ACTIONS.items():
             app.router.add_post(f"/model/{{model_id:.+}}/{action}", self._handler(w[wire_name]))
+        self._cloud_routes(app)
         self.batch_store.register(app)
         app.router.add_get("/", self._index)
         return app
@@ -405,6 +412,32 @@ class FakeServer:
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
 
+    # ------------------------------------------------------------------------------------ Azure, Vertex AI
+
+    def _cloud_routes(self, app: web.Application) -> None:
+        """Azure OpenAI (deployments and v1 API; ``/openai/v1`` also serves OpenAI-compatible hosts under that
+        prefix, e.g. Groq), Azure AI Foundry model inference and Vertex AI (Gemini, Claude, OpenAI-compatible)."""
+        from .wires.azure import AzureAIWire, AzureOpenAIWire
+        from .wires.vertex import VertexAnthropicWire, VertexGeminiWire
+
+        r = app.router
+        r.add_post("/openai/deployments/{deployment}/chat/completions", self._bound(AzureOpenAIWire()))
+        r.add_post("/openai/v1/chat/completions", self._handler(AzureOpenAIWire()))
+        r.add_post("/models/chat/completions", self._bound(AzureAIWire()))
+        where = "/{version:v1|v1beta1}/projects/{project}/locations/{location}"
+        r.add_post(where + "/publishers/google/models/{spec}", self._bound(VertexGeminiWire()))
+        r.add_post(where + "/publishers/anthropic/models/{spec}", self._bound(VertexAnthropicWire()))
+        r.add_post(where + "/endpoints/openapi/chat/completions", self._handler(WIRES["openai"]))
+
+    def _bound(self, wire: Any) -> Any:
+        """A handler whose wire is bound to each request first (the model or deployment in its path)."""
+
+        async def handle(request: web.Request) -> web.StreamResponse:
+            resp: web.StreamResponse = await self._handler(wire.bind(request))(request)
+            return resp
+
+        return handle
+
     # ------------------------------------------------------------------------------------ handling
 
     async def _index(self, request: web.Request) -> web.Response:
@@ -416,6 +449,10 @@ class FakeServer:
             f"Gemini:    POST {self.url}/v1beta/models/MODEL:generateContent | :streamGenerateContent?alt=sse\n"
             f"Bedrock:   POST {self.url}/model/MODEL/converse | /converse-stream"
             " | /invoke | /invoke-with-response-stream\n"
+            f"Azure:     POST {self.url}/openai/deployments/DEPLOYMENT/chat/completions?api-version=V"
+            f" | {self.url}/openai/v1/chat/completions | {self.url}/models/chat/completions?api-version=V\n"
+            f"Vertex AI: POST {self.url}/v1/projects/P/locations/L/publishers/google/models/MODEL:generateContent"
+            " | publishers/anthropic/models/MODEL:rawPredict | endpoints/openapi/chat/completions\n"
             f"Batches:   POST {self.openai_base}/files, {self.openai_base}/batches; {self.url}/v1/messages/batches\n"
         )
         return web.Response(text=text)

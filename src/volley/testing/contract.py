@@ -10,7 +10,8 @@ a :class:`~volley.testing.FakeServer` (or any server speaking the host's wire) a
 - a tool call comes back as an OpenAI ``tool_calls`` entry with JSON arguments, streamed and not;
 - HTTP errors map to volley's typed errors (400 → ``BadRequestError``, 401 → ``AuthenticationError``,
   429 → ``RateLimitError``, 500 → ``InternalServerError``), with the provider and model named;
-- the key never appears in an error's text.
+- the key never appears in an error's text (nor any of ``secrets``: the credentials a host is given
+  otherwise than as ``api_key``, such as an AWS secret key or an OAuth token).
 
 ``check_parse(module, data, model)`` checks one recorded answer of a protocol module the same way
 (for fixtures). A failed check raises ``AssertionError`` saying what is wrong.
@@ -65,12 +66,13 @@ def check_parse(module: Any, data: dict[str, Any], model: str) -> ModelResponse:
     return check_response(ModelResponse.model_validate(module.parse_response(data, model)), where=module.NAME)
 
 
-def check_provider(model: str, *, server: Any, **params: Any) -> None:
+def check_provider(model: str, *, server: Any, secrets: tuple[str, ...] = (), **params: Any) -> None:
     """Run the contract (see the module docstring) for ``model`` against ``server`` with ``params``
-    (``api_base``, ``api_key`` and anything else the host needs); raises ``AssertionError`` if broken."""
-    name = model.rpartition("/")[2]
+    (``api_base``, ``api_key`` and anything else the host needs); raises ``AssertionError`` if broken.
+    ``secrets``: credential values besides ``api_key`` that no error may show."""
+    name = model.partition("/")[2] or model  # the model as the server sees it
     kw = {"num_retries": 0, "timeout": 10, **params}
-    key = params.get("api_key")
+    hidden = [s for s in (params.get("api_key"), *secrets) if s]
     server.script(name, content="the contract answer")
     plain = check_response(completion(model, PROMPT, **kw), where=f"{model} answer")
     text = plain.choices[0].message.content
@@ -99,7 +101,8 @@ def check_provider(model: str, *, server: Any, **params: Any) -> None:
         except APIError as exc:
             assert isinstance(exc, cls), f"{model}: HTTP {status} became {type(exc).__name__}, not {cls.__name__}"
             assert exc.provider and exc.model, f"{model}: HTTP {status} error does not name provider and model"
-            assert not key or key not in f"{exc} {exc!r} {exc.args}", f"{model}: the key is in the error"
+            shown = f"{exc} {exc!r} {exc.args} {exc.body!r}"
+            assert not any(s in shown for s in hidden), f"{model}: a credential is in the error"
         else:
             raise AssertionError(f"{model}: HTTP {status} raised nothing")
     server.script(name)

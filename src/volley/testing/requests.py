@@ -20,9 +20,11 @@ def build_request(
     api_base: str | None = None,
     api_key: str | None = None,
     stream: bool = False,
+    options: dict[str, Any] | None = None,
 ) -> Request:
     """The request the first attempt of a call would send: the host's URL, headers (with the credential
-    headers of that attempt) and body. Nothing is validated or routed beyond the provider's own mapping.
+    headers of that attempt) and body. Nothing is validated or routed beyond the provider's own mapping
+    (and its :meth:`~volley.Provider.bind`: ``options`` are the provider's own, e.g. ``api_version``).
 
     Example::
 
@@ -30,8 +32,9 @@ def build_request(
                             api_key="sk-ant-test")
         req.url, req.headers["x-api-key"], req.body["max_tokens"]   # .../v1/messages, 'sk-ant-test', 4096
     """
-    host = _provider(provider)
-    route = Route(provider, host.protocol, model, host.base(api_base, {}), api_key, host)
+    host = _provider(provider).variant(model)
+    opts = dict(options or {})
+    route = host.bind(Route(provider, host.protocol, model, host.base(api_base, opts), api_key, host, opts))
     request = _build(route, messages, params, stream=stream)
     auth = asyncio.run(host.auth(request, route)) if _no_loop() else host.key_headers(route)
     request.headers = {**request.headers, **auth}

@@ -426,6 +426,7 @@ class BedrockWire(Wire):
     _finish = {"stop": "end_turn", "stop_sequence": "stop_sequence", "length": "max_tokens", "tool": "tool_use"}
     _kinds = {
         400: "ValidationException",
+        401: "UnrecognizedClientException",  # AWS answers a bad credential with this type (and a 403)
         403: "AccessDeniedException",
         404: "ResourceNotFoundException",
         408: "ModelTimeoutException",

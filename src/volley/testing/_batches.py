@@ -185,7 +185,7 @@ class BatchStore:
         if failure is not None and failure != "stall":
             status = failure if isinstance(failure, int) else 500
             return _Item(custom_id, "errored", wire.error_body(status, status_message(status)), status)
-        answer = make_answer(prompt, next(s._seq), plan.o["content"], plan.o["tool_call"])
+        answer = make_answer(prompt, next(s._seq), plan.o["content"], plan.o["tool_call"], plan.o["reasoning"])
         return _Item(custom_id, "succeeded", wire.body(answer))
 
     async def _process(self, batch: _Batch, wire: Wire, pairs: list[tuple[str, Any]], span: float, gen: int) -> bool:

@@ -54,7 +54,9 @@ SUPPORTED_PARAMS = frozenset(
 HEADERS: dict[str, str] = {}
 AUTH = ("Authorization", "Bearer {key}")  # ollama.com's API (OLLAMA_API_KEY); a local server needs none
 
-THINK: dict[str, bool | str] = {"none": False, "minimal": "low", "low": "low", "medium": "medium", "high": "high", "xhigh": "max"}
+THINK: dict[str, bool | str] = {
+    "none": False, "minimal": "low", "low": "low", "medium": "medium", "high": "high", "xhigh": "max",
+}  # fmt: skip
 """``reasoning_effort`` → ``think`` (Ollama's levels are low, medium, high and max)."""
 
 _OPTIONS = {

@@ -115,7 +115,16 @@ MAX_OUTPUT_TOKENS: dict[str, int] = {
 DEFAULT_MAX_OUTPUT_TOKENS = 131_072
 
 BATCH_DISCOUNT = 0.5
-"""Price multiplier of provider batch APIs (OpenAI and Anthropic bill batch tokens at half the online price)."""
+"""Price multiplier of provider batch APIs (OpenAI, Anthropic and Mistral bill batch tokens at half price)."""
+
+BATCH_DISCOUNTS = {"groq": 0.75}
+"""Providers whose batch price differs from :data:`BATCH_DISCOUNT` (Groq's batch API is 25% off)."""
+
+
+def batch_discount_for(provider: str | None) -> float:
+    """The price multiplier of ``provider``'s batch API. Example: ``batch_discount_for("groq")`` → ``0.75``"""
+    return BATCH_DISCOUNTS.get(provider or "", BATCH_DISCOUNT)
+
 
 #: Providers that run on your own hardware: every token costs 0.
 FREE_PROVIDERS = frozenset({"ollama", "vllm", "hosted_vllm", "llamacpp", "local"})
@@ -295,13 +304,13 @@ def completion_cost(
     if completion_response is not None:
         if getattr(completion_response, "cache_hit", False):
             return 0.0
-        if getattr(completion_response, "billing", "standard") == "batch":
-            discount = BATCH_DISCOUNT  # answered through a provider batch API
         usage = getattr(completion_response, "usage", None)
         prompt_tokens = (getattr(usage, "prompt_tokens", 0) or 0) if usage is not None else 0
         completion_tokens = (getattr(usage, "completion_tokens", 0) or 0) if usage is not None else 0
         model = model or getattr(completion_response, "model", "") or ""
         provider = provider or getattr(completion_response, "provider", "") or None
+        if getattr(completion_response, "billing", "standard") == "batch":
+            discount = batch_discount_for(provider)  # answered through a provider batch API
     if not model:
         return None
     price = model_price(model, provider)

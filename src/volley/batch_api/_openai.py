@@ -1,7 +1,9 @@
 """OpenAI Batch API: upload a JSONL file (``POST /files``, purpose ``batch``), ``POST /batches``, poll
 ``GET /batches/{id}``, read ``GET /files/{id}/content`` of the output and error files.
 
-``api_base`` includes the version path (``https://api.openai.com/v1``), as for online calls.
+``api_base`` includes the version path (``https://api.openai.com/v1``), as for online calls. Groq's
+batch API is the same (files + batches under ``https://api.groq.com/openai/v1``, the same JSONL):
+:class:`OpenAIBatches` with ``provider="groq"`` and Groq's limits.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ def jsonl(items: Sequence[tuple[str, dict[str, Any]]]) -> bytes:
     return b"".join(line(cid, body) + b"\n" for cid, body in items)
 
 
-def batch_info(obj: dict[str, Any]) -> BatchInfo:
+def batch_info(obj: dict[str, Any], provider: str = "openai") -> BatchInfo:
     """An OpenAI ``batch`` object → ``BatchInfo``."""
     status = str(obj.get("status", ""))
     counts = dict(obj.get("request_counts") or {})
@@ -44,7 +46,7 @@ def batch_info(obj: dict[str, Any]) -> BatchInfo:
         errors.append(f"{where}{e.get('code')}: {e.get('message')}")
     total = counts.get("total") or None  # 0 while validating: not known yet
     done = status in DONE
-    return BatchInfo("openai", str(obj.get("id")), status, done, counts, total, obj.get("created_at"), errors, obj)
+    return BatchInfo(provider, str(obj.get("id")), status, done, counts, total, obj.get("created_at"), errors, obj)
 
 
 def parse_line(data: dict[str, Any]) -> tuple[str, ItemResult]:
@@ -78,12 +80,17 @@ def parse_jsonl(data: bytes) -> dict[str, ItemResult]:
     return out
 
 
+GROQ_MAX_REQUESTS = 50_000
+GROQ_MAX_BYTES = 100_000_000  # Groq documents 50,000 lines and 100 MB per input file
+
+
 class OpenAIBatches:
-    """The OpenAI Batch API at one ``api_base`` (see ``Adapter``)."""
+    """The OpenAI Batch API at one ``api_base`` (see ``Adapter``); ``provider="groq"`` for Groq's."""
 
-    provider = "openai"
-
-    def __init__(self, client: Client, *, max_requests: int = MAX_REQUESTS, max_bytes: int = MAX_BYTES) -> None:
+    def __init__(
+        self, client: Client, *, max_requests: int = MAX_REQUESTS, max_bytes: int = MAX_BYTES, provider: str = "openai"
+    ) -> None:
+        self.provider = provider
         self.client = client
         self.base = client.api_base.rstrip("/")
         self.max_requests = max_requests
@@ -105,17 +112,18 @@ class OpenAIBatches:
 
         uploaded = await self.client.json("POST", f"{self.base}/files", form=form, creates=True)
         body = {"input_file_id": uploaded["id"], "endpoint": ENDPOINT, "completion_window": "24h"}
-        return batch_info(await self.client.json("POST", f"{self.base}/batches", json_body=body, creates=True))
+        created = await self.client.json("POST", f"{self.base}/batches", json_body=body, creates=True)
+        return batch_info(created, self.provider)
 
     async def retrieve(self, batch_id: str) -> BatchInfo:
-        return batch_info(await self.client.json("GET", f"{self.base}/batches/{batch_id}"))
+        return batch_info(await self.client.json("GET", f"{self.base}/batches/{batch_id}"), self.provider)
 
     async def cancel(self, batch_id: str) -> BatchInfo:
-        return batch_info(await self.client.json("POST", f"{self.base}/batches/{batch_id}/cancel"))
+        return batch_info(await self.client.json("POST", f"{self.base}/batches/{batch_id}/cancel"), self.provider)
 
     async def list_batches(self, limit: int = 20) -> list[BatchInfo]:
         page = await self.client.json("GET", f"{self.base}/batches?limit={int(limit)}")
-        return [batch_info(b) for b in page.get("data") or ()]
+        return [batch_info(b, self.provider) for b in page.get("data") or ()]
 
     async def results(self, info: BatchInfo) -> dict[str, ItemResult]:
         out: dict[str, ItemResult] = {}

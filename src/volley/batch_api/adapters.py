@@ -12,21 +12,23 @@ from .errors import BatchModeUnsupportedError
 if TYPE_CHECKING:
     from ..prepare import Call
 
-SUPPORTED_PROVIDERS = ("openai", "anthropic")
-"""Providers whose batch API volley speaks: OpenAI Batch and Anthropic Message Batches."""
+SUPPORTED_PROVIDERS = ("openai", "anthropic", "groq", "mistral")
+"""Providers whose batch API volley speaks: OpenAI Batch, Anthropic Message Batches, Groq's batch API
+(OpenAI's format) and Mistral batch jobs."""
 
 
 def unsupported(provider: str) -> BatchModeUnsupportedError:
     """The error for a provider without batch support (raised before any request)."""
     return BatchModeUnsupportedError(
         f"provider {provider!r} has no batch API in volley; mode='batch_api' works with "
-        f"{' and '.join(SUPPORTED_PROVIDERS)} (use online mode for {provider})",
+        f"{', '.join(SUPPORTED_PROVIDERS)} (use online mode for {provider})",
         provider=provider,
     )
 
 
 def provider_of(batch_id: str) -> str | None:
-    """The provider an id belongs to, by its prefix (``msgbatch_``: anthropic, ``batch_``: openai)."""
+    """The provider an id belongs to, by its prefix (``msgbatch_``: anthropic, ``batch_``: openai, or Groq,
+    whose ids look the same); None when the id does not tell (Mistral's are UUIDs)."""
     if batch_id.startswith("msgbatch_"):
         return "anthropic"
     if batch_id.startswith("batch_"):
@@ -47,7 +49,7 @@ def make_adapter(
     """The batch adapter of ``provider`` at ``api_base``; ``headers`` (with the key) replace the host's default.
 
     Limits default to the provider's documented ones (OpenAI: 50,000 requests / 200 MB per file;
-    Anthropic: 100,000 requests / 256 MB per batch).
+    Anthropic: 100,000 requests / 256 MB per batch; Groq: 50,000 lines / 100 MB; Mistral: 1M requests).
     """
     if provider not in SUPPORTED_PROVIDERS:
         raise unsupported(provider)
@@ -65,10 +67,16 @@ def make_adapter(
         limits["max_requests"] = max_requests
     if max_bytes is not None:
         limits["max_bytes"] = max_bytes
-    if provider == "openai":
-        from ._openai import OpenAIBatches
+    if provider in ("openai", "groq"):
+        from ._openai import GROQ_MAX_BYTES, GROQ_MAX_REQUESTS, OpenAIBatches
 
-        return OpenAIBatches(client, **limits)
+        if provider == "groq":
+            limits = {"max_requests": GROQ_MAX_REQUESTS, "max_bytes": GROQ_MAX_BYTES, **limits}
+        return OpenAIBatches(client, provider=provider, **limits)
+    if provider == "mistral":
+        from ._mistral import MistralBatches
+
+        return MistralBatches(client, **limits)
     from ._anthropic import AnthropicBatches
 
     return AnthropicBatches(client, **limits)

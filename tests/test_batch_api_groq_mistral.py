@@ -12,6 +12,7 @@ from volley.batch_api import (
     BatchItemCanceled,
     BatchItemError,
     batch_discount,
+    batch_results,
     batch_status,
     cancel_batch,
     list_batches,
@@ -106,3 +107,14 @@ def test_batch_completion_mode_batch_api_for_groq(fake: FakeServer) -> None:
     out = volley.batch_completion("groq/llama-3.1-8b-instant", prompts(3), mode="batch_api",
                                   api_base=base(fake, "groq"), api_key=KEY, poll_interval=0.02)  # fmt: skip
     assert [r.choices[0].message.content for r in out] == [f"echo: prompt {i}" for i in range(3)]
+
+
+@pytest.mark.parametrize("provider", ["groq", "mistral"])
+async def test_results_of_an_ended_batch_by_id(fake: FakeServer, provider: str) -> None:
+    t = Template(f"{provider}/m", {"api_base": base(fake, provider), "api_key": KEY})
+    ids: list[str] = []
+    await run_batch_api([t.call(m) for m in prompts(2)], on_submitted=ids.extend, **FAST)
+    results = await batch_results(provider, ids[0], api_base=base(fake, provider), api_key=KEY)
+    texts = sorted(r.choices[0].message.content for r in results.values() if isinstance(r, volley.ModelResponse))
+    assert texts == ["echo: prompt 0", "echo: prompt 1"]
+    assert all(r.billing == "batch" and r.provider == provider for r in results.values())

@@ -157,10 +157,6 @@ def test_stream_tool_call_and_in_stream_error() -> None:
 # ---------------------------------------------------------------- end to end
 
 
-def test_contract_against_the_fake_server(fake) -> None:
-    contract.check_provider("ollama_chat/qwen3", server=fake, api_base=fake.url)
-
-
 def test_reasoning_effort_and_thinking_end_to_end(fake) -> None:
     fake.script(MODEL, reasoning="first think, then answer", content="forty-two")
     r = volley.completion(f"ollama_chat/{MODEL}", USER, api_base=fake.url, reasoning_effort="high")

@@ -282,3 +282,15 @@ def test_reasoning_content_through_the_fake_openai_wire(fake) -> None:
     assert r.choices[0].message.reasoning_content == "step by step"
     full = volley.stream_chunk_builder(list(volley.completion("deepseek/deepseek-reasoner", USER, stream=True, **kw)))
     assert full.choices[0].message.reasoning_content == "step by step" and full.choices[0].message.content == "done"
+
+
+def test_gemini_thoughts_through_the_fake_only_with_include_thoughts(fake) -> None:
+    kw = {"api_base": fake.url, "api_key": KEY}
+    fake.script("gemini-2.5-flash", reasoning="thinking it over", content="yes")
+    plain = volley.completion("gemini/gemini-2.5-flash", USER, **kw)
+    assert plain.choices[0].message.reasoning_content is None  # no includeThoughts, no thought summaries
+    r = volley.completion("gemini/gemini-2.5-flash", USER, reasoning_effort="medium", **kw)
+    assert fake.requests[-1].json["generationConfig"]["thinkingConfig"]["includeThoughts"] is True
+    assert r.choices[0].message.reasoning_content == "thinking it over" and r.choices[0].message.content == "yes"
+    chunks = list(volley.completion("gemini/gemini-2.5-flash", USER, reasoning_effort="medium", stream=True, **kw))
+    assert volley.stream_chunk_builder(chunks).choices[0].message.reasoning_content == "thinking it over"

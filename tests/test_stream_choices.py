@@ -105,3 +105,13 @@ def test_n_is_refused_clearly_where_the_provider_has_no_such_parameter() -> None
     for model in ("anthropic/claude-sonnet-4-5", "cohere/command-a-03-2025", "ollama_chat/qwen3"):
         with pytest.raises(volley.UnsupportedParamsError, match="does not support n; pass drop_params=True"):
             volley.completion(model, USER, n=2, api_key=KEY)
+
+
+def test_gemini_candidate_count_end_to_end_through_the_fake(fake) -> None:
+    kw = {"api_base": fake.url, "api_key": KEY}
+    fake.script("gemini-2.0-flash", content="an answer")
+    r = volley.completion("gemini/gemini-2.0-flash", USER, n=2, **kw)
+    assert fake.requests[-1].json["generationConfig"]["candidateCount"] == 2
+    assert [c.message.content for c in r.choices] == ["an answer", "an answer #2"]
+    full = volley.stream_chunk_builder(list(volley.completion("gemini/gemini-2.0-flash", USER, n=2, stream=True, **kw)))
+    assert [c.message.content for c in full.choices] == ["an answer", "an answer #2"]

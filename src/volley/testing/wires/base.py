@@ -41,7 +41,8 @@ class Prompt:
     stop: list[str]
     stream: bool
     include_usage: bool = False
-    n: int = 1  # answers asked for (OpenAI ``n``): the wires that can give several do
+    n: int = 1  # answers asked for (OpenAI ``n``, Gemini ``candidateCount``): the wires that can give several do
+    thoughts: bool = True  # whether scripted reasoning is shown (Gemini: only with ``includeThoughts``)
 
 
 @dataclass(slots=True)
@@ -153,7 +154,7 @@ def make_answer(
         prompt_tokens=max(1, prompt.words),
         completion_tokens=completion + word_count(reasoning or ""),
         include_usage=prompt.include_usage,
-        reasoning=reasoning,
+        reasoning=reasoning if prompt.thoughts else None,
         n=max(1, prompt.n),
     )
 

@@ -294,3 +294,11 @@ def test_gemini_thoughts_through_the_fake_only_with_include_thoughts(fake) -> No
     assert r.choices[0].message.reasoning_content == "thinking it over" and r.choices[0].message.content == "yes"
     chunks = list(volley.completion("gemini/gemini-2.5-flash", USER, reasoning_effort="medium", stream=True, **kw))
     assert volley.stream_chunk_builder(chunks).choices[0].message.reasoning_content == "thinking it over"
+
+
+def test_a_mocked_call_is_checked_against_the_real_hosts_parameters() -> None:
+    with pytest.raises(volley.UnsupportedParamsError, match="anthropic does not support n"):
+        volley.completion("anthropic/claude-sonnet-4-5", USER, n=2, mock_response="x")
+    r = volley.completion("anthropic/claude-sonnet-4-5", USER, thinking={"type": "enabled", "budget_tokens": 1024},
+                          mock_response="x")  # fmt: skip
+    assert r.choices[0].message.content == "x"

@@ -166,7 +166,7 @@ class Template:
             self.route = resolve(model, api_key=control.get("api_key"), api_base=api_base, options=options)
             self.transport = transport if transport is not None else _transport(self.route.host)
         self.retry = _retry(control)
-        wire = self.host.wire
+        wire = host.wire  # the real host's protocol decides what is supported, mocked or not
         completion = _supported(wire, self.route, completion, bool(control.get("drop_params")))
         if mock is _NONE:
             self.host.check(self.route, completion)

@@ -263,7 +263,7 @@ async def test_failed_openai_batch_fails_its_items(fake: FakeServer) -> None:
 
 async def test_unsupported_provider_is_refused_before_any_request(fake: FakeServer) -> None:
     calls = [Template("cohere/command-r", {"api_key": KEY, "api_base": fake.url}).call(m) for m in prompts(2)]
-    with pytest.raises(BatchModeUnsupportedError, match="openai, anthropic, azure") as exc:
+    with pytest.raises(BatchModeUnsupportedError, match="works with openai, anthropic, azure, groq, mistral") as exc:
         await run_batch_api(calls, **FAST)
     assert isinstance(exc.value, volley.BadRequestError) and "cohere" in str(exc.value)
     streaming = [template(fake, "openai", stream=True).call(m) for m in prompts(1)]

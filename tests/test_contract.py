@@ -15,7 +15,11 @@ from volley.testing import contract
 KEY = "sk-contract-key-0123456789"
 FIXTURES = Path(__file__).parent / "fixtures"
 
-WIRES = [("openai/m", "openai_base"), ("anthropic/m", "url"), ("cohere/m", "url"), ("gemini/m", "url")]
+WIRES = [
+    ("openai/m", "openai_base"), ("anthropic/m", "url"), ("cohere/m", "url"), ("gemini/m", "url"),
+    ("ollama_chat/m", "url"),  # Ollama's native /api/chat (NDJSON streams)
+    ("xai/m", "openai_base"), ("cerebras/m", "openai_base"), ("huggingface/m", "openai_base"),  # OpenAI-compatible
+]  # fmt: skip
 
 
 @pytest.mark.parametrize(("model", "base"), WIRES, ids=[m.split("/")[0] for m, _ in WIRES])
@@ -64,6 +68,8 @@ def test_a_broken_host_fails_the_contract(fake):
         ("gemini", "gemini/text.json", "gemini-x"),
         ("gemini", "gemini/tool_call.json", "gemini-x"),
         ("bedrock_converse", "bedrock/converse_tool_use.json", "anthropic.claude-x"),
+        ("ollama", "ollama/chat_tool_calls.json", "llama3.2"),
+        ("openai", "mistral/thinking.json", "magistral-medium"),
     ],
 )
 def test_recorded_answers_parse_to_valid_completions(protocol, fixture, model):

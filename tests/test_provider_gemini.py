@@ -129,7 +129,7 @@ def test_param_variants():
 
 
 def test_unsupported_params_are_not_declared():
-    for name in ("user", "logit_bias", "parallel_tool_calls", "logprobs", "top_logprobs"):
+    for name in ("user", "logit_bias", "parallel_tool_calls"):
         assert name not in gemini.SUPPORTED_PARAMS
     assert gemini.NAME == "gemini"
 

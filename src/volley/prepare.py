@@ -56,8 +56,9 @@ DEFAULT_RETRY_DELAY = 0.5
 
 def _all_completion_params() -> frozenset[str]:
     from .protocols import openai
+    from .protocols.base import EXTRA_PARAMS
 
-    return openai.SUPPORTED_PARAMS
+    return openai.SUPPORTED_PARAMS | EXTRA_PARAMS
 
 
 @dataclass(slots=True)
@@ -174,23 +175,17 @@ class Template:
             self.route = resolve(cast(str, model), api_key=control.get("api_key"), api_base=api_base, options=options)
             self.transport = transport if transport is not None else _transport(self.route.host)
         self.retry = _retry(control)
-        wire = self.host.wire
-        unsupported = [k for k in completion if k not in wire.SUPPORTED_PARAMS and k not in PASS_THROUGH]
-        if unsupported:
-            if not control.get("drop_params"):
-                raise UnsupportedParamsError(
-                    f"{self.route.provider} does not support {', '.join(sorted(unsupported))}; "
-                    "pass drop_params=True to drop them",
-                    provider=self.route.provider,
-                    model=self.route.model,
-                )
-            completion = {k: v for k, v in completion.items() if k not in unsupported}
+        wire = host.wire  # the real host's protocol decides what is supported, mocked or not
+        completion = _supported(wire, self.route, completion, bool(control.get("drop_params")))
         if mock is _NONE:
             self.host.check(self.route, completion)
         self.completion = completion
         self._extra_headers = _extra_headers(completion)
         cap = output_cap(completion)
-        self.max_output: int | None = cap if cap is not None else getattr(wire, "DEFAULT_MAX_TOKENS", None)
+        if cap is None:  # the cap the protocol sends by itself (Anthropic: 4096, plus a thinking budget)
+            default = getattr(wire, "default_max_tokens", None)
+            cap = default(completion) if default is not None else getattr(wire, "DEFAULT_MAX_TOKENS", None)
+        self.max_output: int | None = cap
         n = completion.get("n")
         self.choices = n if isinstance(n, int) and not isinstance(n, bool) and n > 1 else 1
         self.lanes = _shared_lanes(control)
@@ -213,6 +208,25 @@ class Template:
             self.route, request, self.stream, self.timeout, self.retry, self.transport, msgs, self.limits,
             estimate_tokens(msgs, self.completion), self.hooks, self.max_output, self.choices, self.lanes,
         )  # fmt: skip
+
+
+def _supported(wire: ProtocolModule, route: Route, params: dict[str, Any], drop: bool) -> dict[str, Any]:
+    """``params`` without what the protocol cannot map, or what this model refuses (the protocol's
+    optional ``unsupported_params(model, params)``, e.g. OpenAI reasoning models and temperature):
+    dropped with ``drop_params=True``, else an ``UnsupportedParamsError`` naming each and why."""
+    plain = sorted(k for k in params if k not in wire.SUPPORTED_PARAMS and k not in PASS_THROUGH)
+    model_rules = getattr(wire, "unsupported_params", None)
+    kept = {k: v for k, v in params.items() if k not in plain}
+    special: dict[str, str] = model_rules(route.model, kept) if model_rules is not None else {}
+    if not plain and not special:
+        return params
+    if not drop:
+        parts = [f"{route.provider} does not support {', '.join(plain)}"] if plain else []
+        parts += [f"{name} refused ({why})" for name, why in sorted(special.items())]
+        raise UnsupportedParamsError(
+            "; ".join(parts) + "; pass drop_params=True to drop them", provider=route.provider, model=route.model
+        )
+    return {k: v for k, v in kept.items() if k not in special}
 
 
 def build_request(

@@ -200,7 +200,16 @@ class Rates:
 DEFAULT_MAX_OUTPUT_TOKENS = 131_072
 
 BATCH_DISCOUNT = 0.5
-"""Price multiplier of provider batch APIs (OpenAI and Anthropic bill batch tokens at half the online price)."""
+"""Price multiplier of provider batch APIs (OpenAI, Anthropic and Mistral bill batch tokens at half price)."""
+
+BATCH_DISCOUNTS = {"groq": 0.75}
+"""Providers whose batch price differs from :data:`BATCH_DISCOUNT` (Groq's batch API is 25% off)."""
+
+
+def batch_discount_for(provider: str | None) -> float:
+    """The price multiplier of ``provider``'s batch API. Example: ``batch_discount_for("groq")`` → ``0.75``"""
+    return BATCH_DISCOUNTS.get(provider or "", BATCH_DISCOUNT)
+
 
 #: Providers that run on your own hardware: every token costs 0.
 FREE_PROVIDERS = frozenset({"ollama", "vllm", "hosted_vllm", "llamacpp", "local"})
@@ -530,12 +539,12 @@ def completion_cost(
     if completion_response is not None:
         if getattr(completion_response, "cache_hit", False):
             return 0.0
-        if getattr(completion_response, "billing", "standard") == "batch":
-            discount = BATCH_DISCOUNT  # answered through a provider batch API
         usage = getattr(completion_response, "usage", None)
         prompt_tokens, completion_tokens, cached_tokens, cache_write_tokens, write_1h = usage_counts(usage)
         model = model or getattr(completion_response, "model", "") or ""
         provider = provider or getattr(completion_response, "provider", "") or None
+        if getattr(completion_response, "billing", "standard") == "batch":
+            discount = batch_discount_for(provider)  # answered through a provider batch API
     if not model:
         return None
     rates = model_rates(model, provider)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from .protocols.base import ToolCallIndexer
 from .types import ModelResponse, StreamChunk
 
 
@@ -12,8 +13,78 @@ def _get(obj: Any, key: str) -> Any:
     return obj.get(key) if isinstance(obj, Mapping) else getattr(obj, key, None)
 
 
+def _plain(obj: Any) -> Any:
+    return obj.model_dump() if hasattr(obj, "model_dump") else obj
+
+
+class _Choice:
+    """What the chunks of one choice add up to."""
+
+    def __init__(self) -> None:
+        self.role = "assistant"
+        self.content: list[str] = []
+        self.reasoning: list[str] = []
+        self.blocks: list[dict[str, Any]] = []
+        self.tools: dict[int, dict[str, Any]] = {}
+        self.logprobs: dict[str, list[Any]] = {}
+        self.finish: str | None = None
+        self.indexer = ToolCallIndexer()
+
+    def add(self, c: Any) -> None:
+        delta = _get(c, "delta") or {}
+        if _get(delta, "role"):
+            self.role = _get(delta, "role")
+        if _get(delta, "content"):
+            self.content.append(_get(delta, "content"))
+        if _get(delta, "reasoning_content"):
+            self.reasoning.append(_get(delta, "reasoning_content"))
+        self.blocks.extend(dict(_plain(b)) for b in _get(delta, "thinking_blocks") or ())
+        calls = [dict(_plain(tc)) for tc in _get(delta, "tool_calls") or ()]
+        for tc in self.indexer.index(calls):
+            t = self.tools.setdefault(tc["index"], {"id": None, "name": None, "args": []})
+            if tc.get("id"):
+                t["id"] = tc["id"]
+            fn = tc.get("function") or {}
+            if fn.get("name"):
+                t["name"] = fn["name"]
+            if fn.get("arguments"):
+                t["args"].append(fn["arguments"])
+        logprobs = _plain(_get(c, "logprobs"))
+        if isinstance(logprobs, Mapping):
+            for key, value in logprobs.items():
+                if isinstance(value, list):
+                    self.logprobs.setdefault(key, []).extend(value)
+        if _get(c, "finish_reason"):
+            self.finish = _get(c, "finish_reason")
+
+    def choice(self, idx: int) -> dict[str, Any]:
+        message: dict[str, Any] = {"role": self.role, "content": "".join(self.content) or None}
+        if self.tools:
+            message["tool_calls"] = [
+                {"id": t["id"] or f"call_{idx}_{i}", "type": "function",
+                 "function": {"name": t["name"], "arguments": "".join(t["args"])}}
+                for i, t in sorted(self.tools.items())
+            ]  # fmt: skip
+        elif message["content"] is None:
+            message["content"] = ""
+        if self.reasoning:
+            message["reasoning_content"] = "".join(self.reasoning)
+        if self.blocks:
+            message["thinking_blocks"] = self.blocks
+        out: dict[str, Any] = {
+            "index": idx,
+            "message": message,
+            "finish_reason": self.finish or ("tool_calls" if self.tools else "stop"),
+        }
+        if self.logprobs:
+            out["logprobs"] = self.logprobs
+        return out
+
+
 def stream_chunk_builder(chunks: Iterable[StreamChunk | Mapping[str, Any]], messages: Any = None) -> ModelResponse:
-    """Merge the chunks of one stream into the :class:`ModelResponse` a non-stream call would give.
+    """Merge the chunks of one stream into the :class:`ModelResponse` a non-stream call would give:
+    text, tool calls (fragments joined; calls sent without an ``index`` kept apart), reasoning
+    (``reasoning_content`` and ``thinking_blocks``), ``logprobs`` and usage, per choice.
 
     Example::
 
@@ -24,52 +95,20 @@ def stream_chunk_builder(chunks: Iterable[StreamChunk | Mapping[str, Any]], mess
     if not chunks:
         raise ValueError("stream_chunk_builder needs at least one chunk")
     first = chunks[0]
-    choices: dict[int, dict[str, Any]] = {}
+    choices: dict[int, _Choice] = {}
     usage = None
     for ch in chunks:
         if _get(ch, "usage"):
             u = _get(ch, "usage")
             usage = u.model_dump() if hasattr(u, "model_dump") else dict(u)
         for c in _get(ch, "choices") or ():
-            idx = _get(c, "index") or 0
-            slot = choices.setdefault(idx, {"content": [], "tools": {}, "finish": None, "role": "assistant"})
-            delta = _get(c, "delta") or {}
-            if _get(delta, "role"):
-                slot["role"] = _get(delta, "role")
-            if _get(delta, "content"):
-                slot["content"].append(_get(delta, "content"))
-            for tc in _get(delta, "tool_calls") or ():
-                t = slot["tools"].setdefault(_get(tc, "index") or 0, {"id": None, "name": None, "args": []})
-                if _get(tc, "id"):
-                    t["id"] = _get(tc, "id")
-                fn = _get(tc, "function")
-                if fn is not None:
-                    if _get(fn, "name"):
-                        t["name"] = _get(fn, "name")
-                    if _get(fn, "arguments"):
-                        t["args"].append(_get(fn, "arguments"))
-            if _get(c, "finish_reason"):
-                slot["finish"] = _get(c, "finish_reason")
-    out_choices = []
-    for idx in sorted(choices):
-        slot = choices[idx]
-        message: dict[str, Any] = {"role": slot["role"], "content": "".join(slot["content"]) or None}
-        if slot["tools"]:
-            message["tool_calls"] = [
-                {"id": t["id"] or f"call_{idx}_{i}", "type": "function",
-                 "function": {"name": t["name"], "arguments": "".join(t["args"])}}
-                for i, t in sorted(slot["tools"].items())
-            ]  # fmt: skip
-        elif message["content"] is None:
-            message["content"] = ""
-        finish = slot["finish"] or ("tool_calls" if slot["tools"] else "stop")
-        out_choices.append({"index": idx, "message": message, "finish_reason": finish})
+            choices.setdefault(_get(c, "index") or 0, _Choice()).add(c)
     resp = ModelResponse.model_validate(
         {
             "id": _get(first, "id"),
             "created": _get(first, "created"),
             "model": _get(first, "model") or "",
-            "choices": out_choices,
+            "choices": [choices[idx].choice(idx) for idx in sorted(choices)],
             "usage": usage,
         }
     )

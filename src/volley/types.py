@@ -11,7 +11,7 @@ import uuid
 from collections.abc import Iterator, Mapping
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SerializerFunctionWrapHandler, model_serializer
 
 FinishReason = Literal["stop", "length", "tool_calls", "content_filter", "function_call"]
 
@@ -61,10 +61,39 @@ class ToolCall(_Obj):
     function: Function
 
 
-class Message(_Obj):
+class _Reasoning(_Obj):
+    """Base of the objects that carry reasoning: ``reasoning_content`` (its text, from every provider)
+    and ``thinking_blocks`` (Anthropic-style blocks: ``{"type": "thinking", "thinking", "signature"}``
+    or ``{"type": "redacted_thinking", "data"}``, kept so an assistant turn can be sent back as it
+    came). Both are left out of ``model_dump()`` when unset, so answers without reasoning dump as before."""
+
+    @model_serializer(mode="wrap")
+    def _drop_unset_reasoning(self, handler: SerializerFunctionWrapHandler) -> Any:
+        data = handler(self)
+        if isinstance(data, dict):
+            for key in _REASONING_FIELDS:
+                if data.get(key) is None:
+                    data.pop(key, None)
+        return data
+
+
+_REASONING_FIELDS = ("reasoning_content", "thinking_blocks")
+
+
+class Message(_Reasoning):
+    """An assistant message: ``content``, ``tool_calls``, and the reasoning (see ``_Reasoning``).
+
+    Example::
+
+        m = volley.completion("anthropic/claude-sonnet-4-5", msgs, reasoning_effort="low").choices[0].message
+        print(m.reasoning_content, m.content)
+    """
+
     role: Literal["assistant", "user", "system", "tool", "developer"] = "assistant"
     content: str | None = None
     tool_calls: list[ToolCall] | None = None
+    reasoning_content: str | None = None
+    thinking_blocks: list[dict[str, Any]] | None = None
 
 
 class Choice(_Obj):
@@ -167,10 +196,15 @@ class DeltaToolCall(_Obj):
     function: DeltaFunction | None = None
 
 
-class Delta(_Obj):
+class Delta(_Reasoning):
+    """One stream delta; reasoning text arrives as ``reasoning_content``, finished thinking blocks
+    (with their signatures) as ``thinking_blocks``."""
+
     role: str | None = None
     content: str | None = None
     tool_calls: list[DeltaToolCall] | None = None
+    reasoning_content: str | None = None
+    thinking_blocks: list[dict[str, Any]] | None = None
 
 
 class StreamChoice(_Obj):

@@ -1,7 +1,9 @@
 """OpenAI Batch API: upload a JSONL file (``POST /files``, purpose ``batch``), ``POST /batches``, poll
 ``GET /batches/{id}``, read ``GET /files/{id}/content`` of the output and error files.
 
-``api_base`` includes the version path (``https://api.openai.com/v1``), as for online calls.
+``api_base`` includes the version path (``https://api.openai.com/v1``), as for online calls. Groq's
+batch API is the same (files + batches under ``https://api.groq.com/openai/v1``, the same JSONL):
+:class:`OpenAIBatches` with ``provider="groq"`` and Groq's limits.
 """
 
 from __future__ import annotations
@@ -78,13 +80,27 @@ def parse_jsonl(data: bytes) -> dict[str, ItemResult]:
     return out
 
 
+GROQ_MAX_REQUESTS = 50_000
+GROQ_MAX_BYTES = 100_000_000  # Groq documents 50,000 lines and 100 MB per input file
+
+
 class OpenAIBatches:
-    """The OpenAI Batch API at one ``api_base`` (see ``Adapter``); ``endpoint`` is the one batched."""
+    """The OpenAI Batch API at one ``api_base`` (see ``Adapter``); ``endpoint`` is the one batched;
+    ``provider="groq"`` for Groq's (OpenAI's format under ``/openai/v1``)."""
 
     provider = "openai"
     endpoint = ENDPOINT
 
-    def __init__(self, client: Client, *, max_requests: int = MAX_REQUESTS, max_bytes: int = MAX_BYTES) -> None:
+    def __init__(
+        self,
+        client: Client,
+        *,
+        max_requests: int = MAX_REQUESTS,
+        max_bytes: int = MAX_BYTES,
+        provider: str | None = None,
+    ) -> None:
+        if provider is not None:
+            self.provider = provider
         self.client = client
         self.base = client.api_base.rstrip("/")
         self.max_requests = max_requests

@@ -12,8 +12,9 @@ from .errors import BatchModeUnsupportedError
 if TYPE_CHECKING:
     from ..prepare import Call
 
-SUPPORTED_PROVIDERS = ("openai", "anthropic", "azure")
-"""Providers whose batch API volley speaks: OpenAI Batch, Anthropic Message Batches, Azure OpenAI Batch."""
+SUPPORTED_PROVIDERS = ("openai", "anthropic", "azure", "groq", "mistral")
+"""Providers whose batch API volley speaks: OpenAI Batch, Anthropic Message Batches, Azure OpenAI Batch,
+Groq's batch API (OpenAI's format) and Mistral batch jobs."""
 
 _PLANNED = {
     "bedrock": "Bedrock batch inference reads and writes S3 (see docs/batch-apis.md)",
@@ -32,8 +33,9 @@ def unsupported(provider: str) -> BatchModeUnsupportedError:
 
 
 def provider_of(batch_id: str) -> str | None:
-    """The provider an id belongs to, by its prefix (``msgbatch_``: anthropic, ``batch_``: openai; an Azure
-    OpenAI batch id looks like OpenAI's: name ``azure`` yourself)."""
+    """The provider an id belongs to, by its prefix (``msgbatch_``: anthropic, ``batch_``: openai, or Groq
+    and Azure OpenAI, whose ids look the same: name those yourself); None when the id does not tell
+    (Mistral's are UUIDs)."""
     if batch_id.startswith("msgbatch_"):
         return "anthropic"
     if batch_id.startswith("batch_"):
@@ -54,7 +56,7 @@ def make_adapter(
     """The batch adapter of ``provider`` at ``api_base``; ``headers`` (with the key) replace the host's default.
 
     Limits default to the provider's documented ones (OpenAI: 50,000 requests / 200 MB per file;
-    Anthropic: 100,000 requests / 256 MB per batch).
+    Anthropic: 100,000 requests / 256 MB per batch; Groq: 50,000 lines / 100 MB; Mistral: 1M requests).
     """
     if provider not in SUPPORTED_PROVIDERS:
         raise unsupported(provider)
@@ -75,10 +77,16 @@ def make_adapter(
         limits["max_requests"] = max_requests
     if max_bytes is not None:
         limits["max_bytes"] = max_bytes
-    if provider == "openai":
-        from ._openai import OpenAIBatches
+    if provider in ("openai", "groq"):
+        from ._openai import GROQ_MAX_BYTES, GROQ_MAX_REQUESTS, OpenAIBatches
 
-        return OpenAIBatches(client, **limits)
+        if provider == "groq":
+            limits = {"max_requests": GROQ_MAX_REQUESTS, "max_bytes": GROQ_MAX_BYTES, **limits}
+        return OpenAIBatches(client, provider=provider, **limits)
+    if provider == "mistral":
+        from ._mistral import MistralBatches
+
+        return MistralBatches(client, **limits)
     from ._anthropic import AnthropicBatches
 
     return AnthropicBatches(client, **limits)

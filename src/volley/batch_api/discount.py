@@ -1,15 +1,16 @@
 """The batch price: a response that came through a provider batch API is billed at the batch rate.
 
-Both OpenAI Batch and Anthropic Message Batches bill every token at half the online price
-(``pricing.BATCH_DISCOUNT``). :func:`mark_batch` sets the response's declared ``billing`` to
-``"batch"`` (and its ``batch_id``) and prices it again at that rate.
+OpenAI Batch, Anthropic Message Batches and Mistral batch jobs bill every token at half the online
+price (``pricing.BATCH_DISCOUNT``), Groq's batch API at 75% (``pricing.BATCH_DISCOUNTS``).
+:func:`mark_batch` sets the response's declared ``billing`` to ``"batch"`` (and its ``batch_id``) and
+prices it again at that rate.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from ..pricing import BATCH_DISCOUNT, completion_cost
+from ..pricing import BATCH_DISCOUNT, batch_discount_for, completion_cost
 
 __all__ = ["BATCH_DISCOUNT", "batch_discount", "batch_id_of", "mark_batch"]
 
@@ -23,13 +24,16 @@ def mark_batch(response: Any, batch_id: str) -> Any:
 
 
 def batch_discount(response: Any) -> float:
-    """The price multiplier of ``response``: 0.5 if it came through a batch API, else 1.0.
+    """The price multiplier of ``response``: its provider's batch price (0.5 for most, 0.75 for Groq) if it
+    came through a batch API, else 1.0.
 
     Example::
 
         cost = online_price(response) * batch_discount(response)
     """
-    return BATCH_DISCOUNT if getattr(response, "billing", "standard") == "batch" else 1.0
+    if getattr(response, "billing", "standard") != "batch":
+        return 1.0
+    return batch_discount_for(getattr(response, "provider", None))
 
 
 def batch_id_of(response: Any) -> str | None:

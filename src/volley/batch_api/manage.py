@@ -1,7 +1,8 @@
 """Managing provider batches by id (for ``volley batches list | status ID | cancel ID | results ID``).
 
-Each function takes the provider (``"openai"`` or ``"anthropic"``; :func:`provider_of` guesses it
-from an id), and ``api_base`` / ``api_key`` (default: the usual environment variables).
+Each function takes the provider (``"openai"``, ``"anthropic"``, ``"groq"`` or ``"mistral"``;
+:func:`provider_of` guesses it from an id: Groq's look like OpenAI's, Mistral's tell nothing), and
+``api_base`` / ``api_key`` (default: the usual environment variables).
 """
 
 from __future__ import annotations
@@ -74,16 +75,17 @@ async def batch_results(
 
 
 def _result(provider: str, cid: str, item: ItemResult, info: BatchInfo) -> ModelResponse | BatchItemError:
-    from ..protocols import get_protocol
+    from ..routing import provider as host_of
 
     where: dict[str, Any] = {"provider": provider, "batch_id": info.id, "custom_id": cid}
     if item.kind == "succeeded":
         model = str(item.body.get("model", "")) if isinstance(item.body, dict) else ""
-        try:
-            resp = ModelResponse.model_validate(get_protocol(provider).parse_response(item.body, model))
+        try:  # the host's protocol reads it (Groq's and Mistral's answers are OpenAI's shape)
+            resp = ModelResponse.model_validate(host_of(provider).wire.parse_response(item.body, model))
         except Exception as exc:
             return BatchItemError(f"unreadable result: {exc}", **where)
         resp._provider = provider
-        return mark_batch(resp, info.id)
+        marked: ModelResponse = mark_batch(resp, info.id)
+        return marked
     cls = {"expired": BatchItemExpired, "canceled": BatchItemCanceled}.get(item.kind, BatchItemError)
     return cls(item.message or f"the item {item.kind}", status_code=item.status, error_type=item.error_type, **where)

@@ -1,8 +1,8 @@
 """Wire formats: pure mappings between OpenAI-shape chat requests/answers and one provider API.
 
 One module per protocol (``openai``, ``anthropic``, ``cohere``, ``gemini``, ``bedrock_converse``,
-``local``); ``base`` says what a protocol module provides. ``register_protocol`` adds one (by module or
-import path, loaded on first use); hosts name their protocol (``volley.providers``).
+``ollama``, ``local``); ``base`` says what a protocol module provides. ``register_protocol`` adds
+one (by module or import path, loaded on first use); hosts name their protocol (``volley.providers``).
 
 Example::
 
@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, cast
 if TYPE_CHECKING:
     from .base import ProtocolModule
 
-_BUILTIN = ("openai", "anthropic", "cohere", "gemini", "bedrock_converse", "local")
+_BUILTIN = ("openai", "anthropic", "cohere", "gemini", "bedrock_converse", "ollama", "local")
 _protocols: dict[str, ModuleType | str] = {name: f"volley.protocols.{name}" for name in _BUILTIN}
 _lock = threading.Lock()
 

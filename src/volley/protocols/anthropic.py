@@ -5,6 +5,14 @@ Maps OpenAI-shape chat requests onto Anthropic's: ``system`` becomes a top-level
 content blocks, and turns are merged so that user and assistant alternate. ``response_format``
 is emulated with a forced tool (``json_response``) whose input is handed back as the message
 content. Responses and SSE streams are mapped back to ``chat.completion`` (chunk) dicts.
+
+Extended thinking: ``thinking={"type": "enabled", "budget_tokens": N}`` goes as is, and
+``reasoning_effort`` becomes such a budget (:data:`~volley.protocols.base.THINKING_BUDGET`); the
+default ``max_tokens`` then leaves room for it. Thinking blocks come back as ``reasoning_content``
+plus ``thinking_blocks`` (signatures and ``redacted_thinking`` kept), and assistant messages that
+carry ``thinking_blocks`` send them back first in their turn, as the API requires for tool use.
+While thinking is on, the API refuses temperature other than 1, top_p below 0.95 and a forced
+``tool_choice``: :func:`unsupported_params` names them before anything is sent.
 """
 
 from __future__ import annotations
@@ -12,7 +20,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from ..errors import error_from_status
+from ..errors import BadRequestError, error_from_status
 from .base import (
     chunk,
     copy_renamed,
@@ -22,6 +30,7 @@ from .base import (
     merge_extra,
     output_cap,
     parse_arguments,
+    reasoning_budget,
     stop_list,
     text_of,
     tool_arguments,
@@ -33,7 +42,7 @@ NAME = "anthropic"
 SUPPORTED_PARAMS = frozenset(
     {
         "temperature", "top_p", "max_tokens", "max_completion_tokens", "stop", "user",
-        "tools", "tool_choice", "parallel_tool_calls", "response_format",
+        "tools", "tool_choice", "parallel_tool_calls", "response_format", "reasoning_effort", "thinking",
         "stream_options",  # accepted and ignored: the usage chunk is always sent
     }
 )  # fmt: skip
@@ -89,12 +98,21 @@ def build_body(model: str, messages: list[dict[str, Any]], params: dict[str, Any
         # {"model": "claude-sonnet-4-5", "messages": [...], "max_tokens": 4096}
     """
     system, turns = convert_messages(messages)
+    thinking = thinking_param(params)
     max_tokens = output_cap(params)
-    body: dict[str, Any] = {
-        "model": model,
-        "messages": turns,
-        "max_tokens": DEFAULT_MAX_TOKENS if max_tokens is None else max_tokens,
-    }
+    body: dict[str, Any] = {"model": model, "messages": turns, "max_tokens": default_max_tokens(params)}
+    if max_tokens is not None:
+        budget = thinking.get("budget_tokens") if thinking else None
+        if isinstance(budget, int) and max_tokens <= budget:
+            raise BadRequestError(
+                f"max_tokens ({max_tokens}) must be larger than the thinking budget ({budget}): it caps the "
+                "thinking and the answer together; raise max_tokens or lower the budget",
+                provider=NAME,
+                model=model,
+            )
+        body["max_tokens"] = max_tokens
+    if thinking is not None:
+        body["thinking"] = thinking
     if system:
         body["system"] = system
     copy_renamed(params, body, {"temperature": "temperature", "top_p": "top_p"})
@@ -108,7 +126,7 @@ def build_body(model: str, messages: list[dict[str, Any]], params: dict[str, Any
     tool_choice = _tool_choice(params.get("tool_choice"))
     json_tool = _json_tool(params.get("response_format"))
     if json_tool is not None:
-        if not tools:  # with the caller's tools present, leave the choice to the model
+        if not tools and not _thinks(thinking):  # else the choice is the model's (thinking forbids forcing)
             tool_choice = {"type": "tool", "name": JSON_TOOL}
         tools.append(json_tool)
     if tools:
@@ -122,6 +140,53 @@ def build_body(model: str, messages: list[dict[str, Any]], params: dict[str, Any
     if stream:
         body["stream"] = True
     return merge_extra(body, params)
+
+
+def thinking_param(params: dict[str, Any]) -> dict[str, Any] | None:
+    """The ``thinking`` field to send: the caller's ``thinking`` dict as is, else ``reasoning_effort``
+    as ``{"type": "enabled", "budget_tokens": N}`` ("none": no field); None when neither is set."""
+    thinking = params.get("thinking")
+    if thinking is not None:
+        if not isinstance(thinking, dict):
+            raise BadRequestError(
+                f'thinking must be a dict such as {{"type": "enabled", "budget_tokens": 2048}}; got {thinking!r}',
+                provider=NAME,
+            )
+        return thinking
+    budget = reasoning_budget(params, NAME)
+    return {"type": "enabled", "budget_tokens": budget} if budget else None
+
+
+def _thinks(thinking: dict[str, Any] | None) -> bool:
+    return thinking is not None and bool(thinking) and thinking.get("type") != "disabled"
+
+
+def default_max_tokens(params: dict[str, Any]) -> int:
+    """The ``max_tokens`` sent when the caller gave none: :data:`DEFAULT_MAX_TOKENS`, plus the thinking
+    budget when thinking is on (the cap covers both)."""
+    thinking = thinking_param(params)
+    budget = thinking.get("budget_tokens") if thinking is not None and _thinks(thinking) else None
+    return DEFAULT_MAX_TOKENS + (budget if isinstance(budget, int) and not isinstance(budget, bool) else 0)
+
+
+def unsupported_params(model: str, params: dict[str, Any]) -> dict[str, str]:
+    """What the API refuses while thinking is on: temperature other than 1, top_p below 0.95, and a
+    ``tool_choice`` that forces a tool (``required`` or a named function). Nothing without thinking.
+
+    Example: ``unsupported_params("claude-sonnet-4-5", {"reasoning_effort": "low", "temperature": 0})``
+    → ``{"temperature": "..."}``
+    """
+    if not _thinks(thinking_param(params)):
+        return {}
+    out: dict[str, str] = {}
+    temperature, top_p, choice = params.get("temperature"), params.get("top_p"), params.get("tool_choice")
+    if temperature is not None and temperature != 1:
+        out["temperature"] = "with extended thinking only temperature=1 is accepted"
+    if top_p is not None and top_p < 0.95:
+        out["top_p"] = "with extended thinking top_p must be between 0.95 and 1"
+    if choice == "required" or (isinstance(choice, dict) and choice.get("type") in ("function", "tool", "any")):
+        out["tool_choice"] = "with extended thinking a tool cannot be forced (use 'auto' or 'none')"
+    return out
 
 
 def _tool(tool: dict[str, Any]) -> dict[str, Any]:
@@ -229,7 +294,8 @@ def _as_blocks(content: str | list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def _assistant_blocks(msg: dict[str, Any]) -> list[dict[str, Any]]:
-    blocks = _blocks(msg.get("content"))
+    blocks = _thinking_blocks(msg.get("thinking_blocks"))
+    blocks += _blocks(msg.get("content"))
     for call in msg.get("tool_calls") or ():
         fn = call.get("function") or {}
         args = parse_arguments(fn.get("arguments"))
@@ -242,6 +308,20 @@ def _assistant_blocks(msg: dict[str, Any]) -> list[dict[str, Any]]:
             }
         )
     return blocks
+
+
+def _thinking_blocks(blocks: Any) -> list[dict[str, Any]]:
+    """An assistant message's ``thinking_blocks`` → the signed ``thinking`` and ``redacted_thinking``
+    blocks to send back (a thinking block without its signature cannot be: it is left out)."""
+    out: list[dict[str, Any]] = []
+    for block in blocks or ():
+        if not isinstance(block, dict):
+            continue
+        if block.get("type") == "thinking" and block.get("signature"):
+            out.append({"type": "thinking", "thinking": block.get("thinking") or "", "signature": block["signature"]})
+        elif block.get("type") == "redacted_thinking" and block.get("data"):
+            out.append({"type": "redacted_thinking", "data": block["data"]})
+    return out
 
 
 def _tool_result(msg: dict[str, Any]) -> dict[str, Any]:
@@ -320,7 +400,8 @@ def _usage(data: dict[str, Any]) -> dict[str, Any]:
 
 
 def _raise_error(obj: dict[str, Any], model: str) -> None:
-    err = obj.get("error") if isinstance(obj.get("error"), dict) else {}
+    found = obj.get("error")
+    err: dict[str, Any] = found if isinstance(found, dict) else {}
     status = ERROR_STATUS.get(str(err.get("type")), 500)
     raise error_from_status(status, str(err.get("message") or obj), provider=NAME, model=model, body=obj)
 
@@ -340,6 +421,7 @@ def parse_response(data: dict[str, Any], model: str) -> dict[str, Any]:
         raise error_from_status(502, f"unexpected response shape: {str(data)[:200]}", provider=NAME, model=model)
     texts: list[str] = []
     thinking: list[str] = []
+    blocks: list[dict[str, Any]] = []
     tool_calls: list[dict[str, Any]] = []
     json_text: str | None = None
     for block in data["content"]:
@@ -348,6 +430,12 @@ def parse_response(data: dict[str, Any], model: str) -> dict[str, Any]:
             texts.append(block.get("text") or "")
         elif kind == "thinking":
             thinking.append(block.get("thinking") or "")
+            kept: dict[str, Any] = {"type": "thinking", "thinking": thinking[-1]}
+            if block.get("signature"):
+                kept["signature"] = block["signature"]
+            blocks.append(kept)
+        elif kind == "redacted_thinking" and block.get("data"):
+            blocks.append({"type": "redacted_thinking", "data": block["data"]})
         elif kind == "tool_use":
             if block.get("name") == JSON_TOOL:
                 json_text = tool_arguments(block.get("input"))
@@ -374,6 +462,8 @@ def parse_response(data: dict[str, Any], model: str) -> dict[str, Any]:
         message["tool_calls"] = tool_calls
     if thinking:
         message["reasoning_content"] = "".join(thinking)
+    if blocks:
+        message["thinking_blocks"] = blocks
     out: dict[str, Any] = {
         "id": data.get("id") or f"chatcmpl-{int(time.time() * 1000)}",
         "object": "chat.completion",
@@ -402,6 +492,7 @@ class StreamParser:
         self._usage: dict[str, Any] = {}
         self._tools: dict[int, int] = {}  # Anthropic block index → OpenAI tool-call index
         self._json_blocks: set[int] = set()  # blocks of the response_format tool
+        self._thinking: dict[int, dict[str, Any]] = {}  # block index → thinking block being built
         self._tool_count = 0
 
     def _chunk(self, delta: dict[str, Any] | None = None, **kw: Any) -> dict[str, Any]:
@@ -438,17 +529,27 @@ class StreamParser:
                 out.append(self._chunk({}, finish_reason=finish))
             out.append(self._chunk(usage=_usage(self._usage)))
             return out
+        if kind == "content_block_stop":
+            block = self._thinking.pop(obj.get("index", 0), None)
+            return [self._chunk({"thinking_blocks": [block]})] if block else []
         if kind == "message_stop":
             self.finished = True
             return []
         if kind == "error":
             _raise_error(obj, self.model)
-        return []  # ping, content_block_stop, unknown events
+        return []  # ping, unknown events
 
     def _block_start(self, index: int, block: dict[str, Any]) -> list[dict[str, Any]]:
         kind = block.get("type")
         if kind == "text" and block.get("text"):
             return [self._chunk({"content": block["text"]})]
+        if kind == "thinking":
+            self._thinking[index] = {"type": "thinking", "thinking": block.get("thinking") or ""}
+            if block.get("signature"):
+                self._thinking[index]["signature"] = block["signature"]
+            return [self._chunk({"reasoning_content": block["thinking"]})] if block.get("thinking") else []
+        if kind == "redacted_thinking" and block.get("data"):
+            return [self._chunk({"thinking_blocks": [{"type": "redacted_thinking", "data": block["data"]}]})]
         if kind != "tool_use":
             return []
         if block.get("name") == JSON_TOOL:
@@ -479,8 +580,13 @@ class StreamParser:
                 return [self._chunk({"tool_calls": [call]})]
             return []
         if kind == "thinking_delta" and delta.get("thinking"):
+            block = self._thinking.setdefault(index, {"type": "thinking", "thinking": ""})
+            block["thinking"] += delta["thinking"]
             return [self._chunk({"reasoning_content": delta["thinking"]})]
-        return []  # signature_delta, citations_delta, ...
+        if kind == "signature_delta" and delta.get("signature"):
+            block = self._thinking.setdefault(index, {"type": "thinking", "thinking": ""})
+            block["signature"] = block.get("signature", "") + delta["signature"]
+        return []  # citations_delta, ...
 
 
 def error_message(status: int, body: bytes) -> str:

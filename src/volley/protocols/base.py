@@ -30,7 +30,17 @@ JSON, no I/O. Where to send it and how to authenticate is the host's business
 
 Optional: ``check(model, params)``, called once when a call or batch is set up, to refuse what is
 bound to fail before anything is sent (the local protocol checks the model file and the extra);
-``DEFAULT_MAX_TOKENS`` when the protocol always sends an output cap.
+``unsupported_params(model, params) -> dict[name, reason]``, what this model refuses although the
+protocol maps it (OpenAI reasoning models and ``temperature``; Anthropic thinking and ``top_p``),
+dropped with ``drop_params=True`` or refused with the reason; ``DEFAULT_MAX_TOKENS`` when the
+protocol always sends an output cap, or ``default_max_tokens(params)`` when that cap depends on
+the parameters.
+
+Reasoning has one shape everywhere: a message's ``reasoning_content`` (text) and
+``thinking_blocks`` (signed or redacted blocks that can be sent back); a stream delta's
+``reasoning_content`` pieces and, once a block is complete, ``thinking_blocks``.
+``reasoning_effort`` and ``thinking`` map through :func:`reasoning_budget` where the provider takes
+a budget.
 """
 
 from __future__ import annotations
@@ -212,3 +222,102 @@ def stop_list(params: dict[str, Any]) -> list[str] | None:
 def usage(prompt: int | None, completion: int | None) -> dict[str, int]:
     p, c = int(prompt or 0), int(completion or 0)
     return {"prompt_tokens": p, "completion_tokens": c, "total_tokens": p + c}
+
+
+class ToolCallIndexer:
+    """Gives every streamed tool-call fragment the index of the call it belongs to (one per choice).
+
+    OpenAI numbers the calls of a stream (``index``), sends a call's ``id`` with its first fragment
+    and only ``index`` + argument pieces after. Some hosts (Mistral) send several whole calls in one
+    delta with no ``index`` (or all ``0``): a fragment with an ``id`` not seen yet starts a new call,
+    one without ``id`` or ``index`` continues the last call.
+
+    Example::
+
+        ix = ToolCallIndexer()
+        ix.index([{"id": "a", "function": {"name": "f", "arguments": "{}"}},
+                  {"id": "b", "function": {"name": "g", "arguments": "{}"}}])
+        # → the same calls with "index": 0 and "index": 1
+    """
+
+    def __init__(self) -> None:
+        self._by_index: dict[int, int] = {}  # the provider's index → ours
+        self._by_id: dict[str, int] = {}
+        self._ids: dict[int, str] = {}
+        self._last: int | None = None
+        self._count = 0
+
+    def index(self, calls: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The fragments of one delta, each with ``index`` set to its call's number."""
+        out = []
+        for tc in calls:
+            if not isinstance(tc, dict):
+                continue
+            given = tc.get("index")
+            given = given if isinstance(given, int) and not isinstance(given, bool) else None
+            cid = tc.get("id") or None
+            if cid is not None and cid in self._by_id:
+                ours = self._by_id[cid]
+            elif cid is not None:
+                same = self._by_index.get(given) if given is not None else None
+                ours = same if same is not None and same not in self._ids else self._new()
+                self._by_id[cid], self._ids[ours] = ours, cid
+            elif given is not None and given in self._by_index:
+                ours = self._by_index[given]
+            elif given is None and self._last is not None:
+                ours = self._last
+            else:
+                ours = self._new()
+            if given is not None:
+                self._by_index[given] = ours
+            self._last = ours
+            out.append({**tc, "index": ours})
+        return out
+
+    def _new(self) -> int:
+        self._count += 1
+        return self._count - 1
+
+
+EXTRA_PARAMS = frozenset({"thinking"})
+"""Completion parameters beyond OpenAI's that some protocols map (Anthropic's ``thinking={...}``);
+a protocol that does not list one refuses it (or drops it with ``drop_params=True``)."""
+
+REASONING_EFFORTS = ("none", "minimal", "low", "medium", "high", "xhigh")
+"""The ``reasoning_effort`` values volley maps for providers without OpenAI's parameter."""
+
+THINKING_BUDGET = {"minimal": 1024, "low": 1024, "medium": 2048, "high": 4096, "xhigh": 8192}
+"""``reasoning_effort`` → a thinking-token budget (Anthropic's minimum is 1024), for providers that
+take a budget (Anthropic ``thinking.budget_tokens``, Gemini 2.5 ``thinkingBudget``, Cohere ``token_budget``)."""
+
+
+def reasoning_budget(params: Mapping[str, Any], protocol: str) -> int | None:
+    """The thinking budget ``params`` ask for: Anthropic-style ``thinking`` first, else
+    ``reasoning_effort``; 0 when thinking is turned off ("none", ``{"type": "disabled"}``), None when
+    neither is set. Raises ``BadRequestError`` for a value it cannot read.
+
+    Example: ``reasoning_budget({"reasoning_effort": "medium"}, "gemini")`` → ``2048``
+    """
+    from ..errors import BadRequestError
+
+    thinking = params.get("thinking")
+    if thinking is not None:
+        kind = thinking.get("type") if isinstance(thinking, Mapping) else None
+        if kind == "disabled":
+            return 0
+        budget = thinking.get("budget_tokens") if isinstance(thinking, Mapping) else None
+        if kind != "enabled" or isinstance(budget, bool) or not isinstance(budget, int) or budget < 1:
+            raise BadRequestError(
+                f'thinking must be {{"type": "enabled", "budget_tokens": N}} (N a positive integer) or '
+                f'{{"type": "disabled"}}; got {thinking!r}',
+                provider=protocol,
+            )
+        return budget
+    effort = params.get("reasoning_effort")
+    if effort is None:
+        return None
+    if effort not in REASONING_EFFORTS:
+        raise BadRequestError(
+            f"reasoning_effort must be one of {', '.join(REASONING_EFFORTS)}; got {effort!r}", provider=protocol
+        )
+    return 0 if effort == "none" else THINKING_BUDGET[effort]

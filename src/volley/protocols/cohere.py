@@ -6,6 +6,9 @@ function tools and tool calls in the OpenAI shape. The differences mapped here: 
 a JSON schema goes in ``response_format.json_schema``, an assistant turn that calls tools carries its
 text as ``tool_plan``, and finish reasons, usage and the hyphenated SSE events
 (``message-start``, ``content-delta``, ``tool-call-start`` ... ``message-end``) have their own names.
+Reasoning models: ``reasoning_effort`` or an Anthropic-style ``thinking`` budget become Cohere's
+``thinking`` (``{"type": "enabled", "token_budget": N}`` / ``{"type": "disabled"}``); thinking
+content comes back as ``reasoning_content``.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from .base import (
     load_json,
     merge_extra,
     output_cap,
+    reasoning_budget,
     stop_list,
     text_of,
     tool_arguments,
@@ -34,7 +38,7 @@ SUPPORTED_PARAMS = frozenset(
     {
         "temperature", "top_p", "max_tokens", "max_completion_tokens", "stop", "seed",
         "tools", "tool_choice", "response_format", "presence_penalty", "frequency_penalty",
-        "logprobs",
+        "logprobs", "reasoning_effort", "thinking",
         "stream_options",  # accepted and ignored: the usage chunk is always sent
     }
 )  # fmt: skip
@@ -90,6 +94,9 @@ def build_body(model: str, messages: list[dict[str, Any]], params: dict[str, Any
         body["stop_sequences"] = stop
     if params.get("logprobs"):
         body["logprobs"] = True
+    budget = reasoning_budget(params, NAME)
+    if budget is not None:
+        body["thinking"] = {"type": "enabled", "token_budget": budget} if budget else {"type": "disabled"}
 
     tools = params.get("tools") or []
     if tools:
@@ -371,8 +378,10 @@ class StreamParser:
         if not isinstance(obj, dict):
             return []
         kind = obj.get("type") or event
-        delta = obj.get("delta") if isinstance(obj.get("delta"), dict) else {}
-        message = delta.get("message") if isinstance(delta.get("message"), dict) else {}
+        found = obj.get("delta")
+        delta: dict[str, Any] = found if isinstance(found, dict) else {}
+        found = delta.get("message")
+        message: dict[str, Any] = found if isinstance(found, dict) else {}
         if kind == "message-start":
             self.id = obj.get("id") or self.id
             return self._start()
@@ -398,7 +407,8 @@ class StreamParser:
         if kind == "message-end":
             return self._end(delta)
         if kind == "error" or (kind is None and isinstance(obj.get("message"), str)):
-            status = obj.get("status_code") if isinstance(obj.get("status_code"), int) else 500
+            code = obj.get("status_code")
+            status = code if isinstance(code, int) and not isinstance(code, bool) else 500
             raise error_from_status(status, obj.get("message") or text, provider=NAME, model=self.model, body=obj)
         return []  # content-start/end, tool-plan-delta, tool-call-end, citation-*, debug, unknown
 

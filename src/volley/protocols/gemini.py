@@ -6,6 +6,12 @@ sampling parameters go in ``generationConfig``; tools become ``functionDeclarati
 JSON schemas are sent as ``parametersJsonSchema``, and a ``json_schema`` response format as
 ``responseJsonSchema``, the fields that take plain JSON Schema).
 
+Thinking: ``reasoning_effort`` becomes ``thinkingConfig`` (Gemini 3: ``thinkingLevel`` LOW / HIGH;
+earlier models: a ``thinkingBudget``), as does an Anthropic-style ``thinking`` budget, with
+``includeThoughts`` so the thought summaries come back as ``reasoning_content``. ``logprobs`` /
+``top_logprobs`` become ``responseLogprobs`` / ``logprobs``, and a candidate's ``logprobsResult``
+comes back as OpenAI's ``choices[].logprobs``; ``n`` is ``candidateCount``.
+
 Gemini gives function calls no id, so one is made up. When a call part carries a
 ``thoughtSignature`` (Gemini 2.5+/3 thinking models, which require it back on the next turn) it is
 kept inside that id after ``__thought__`` and restored when the conversation is sent again.
@@ -28,6 +34,7 @@ from .base import (
     merge_extra,
     output_cap,
     parse_arguments,
+    reasoning_budget,
     stop_list,
     text_of,
     tool_arguments,
@@ -40,6 +47,7 @@ SUPPORTED_PARAMS = frozenset(
     {
         "temperature", "top_p", "max_tokens", "max_completion_tokens", "stop", "n", "seed",
         "tools", "tool_choice", "response_format", "presence_penalty", "frequency_penalty",
+        "reasoning_effort", "thinking", "logprobs", "top_logprobs",
         "stream_options",  # accepted and ignored: the usage chunk is always sent
     }
 )  # fmt: skip
@@ -104,6 +112,9 @@ def build_body(model: str, messages: list[dict[str, Any]], params: dict[str, Any
     if system:
         body["systemInstruction"] = {"parts": system}
     config = _generation_config(params)
+    thinking = thinking_config(model, params)
+    if thinking is not None:
+        config["thinkingConfig"] = thinking
     if config:
         body["generationConfig"] = config
     tools = _tools(params.get("tools") or ())
@@ -134,6 +145,10 @@ def _generation_config(params: dict[str, Any]) -> dict[str, Any]:
     stop = stop_list(params)
     if stop:
         config["stopSequences"] = stop
+    if params.get("logprobs") or params.get("top_logprobs"):
+        config["responseLogprobs"] = True
+        if params.get("top_logprobs"):
+            config["logprobs"] = params["top_logprobs"]
     fmt = params.get("response_format")
     if isinstance(fmt, dict) and fmt.get("type") in ("json_object", "json_schema"):
         config["responseMimeType"] = "application/json"
@@ -141,6 +156,36 @@ def _generation_config(params: dict[str, Any]) -> dict[str, Any]:
         if schema:
             config["responseJsonSchema"] = schema
     return config
+
+
+_LEVELS = {"minimal": "LOW", "low": "LOW", "medium": "HIGH", "high": "HIGH", "xhigh": "HIGH"}
+"""``reasoning_effort`` → Gemini 3 ``thinkingLevel`` (LOW and HIGH are the levels every Gemini 3 model takes)."""
+
+
+def _gemini3(model: str) -> bool:
+    return model.removeprefix("models/").startswith("gemini-3")
+
+
+def thinking_config(model: str, params: dict[str, Any]) -> dict[str, Any] | None:
+    """``reasoning_effort`` / ``thinking`` → ``thinkingConfig``, or None when neither is set.
+
+    Example: ``thinking_config("gemini-2.5-flash", {"reasoning_effort": "low"})``
+    → ``{"thinkingBudget": 1024, "includeThoughts": True}``
+    """
+    budget = reasoning_budget(params, NAME)
+    if budget is None:
+        return None
+    effort = params.get("reasoning_effort")
+    if params.get("thinking") is None and _gemini3(model) and effort in _LEVELS:
+        return {"thinkingLevel": _LEVELS[effort], "includeThoughts": True}
+    return {"thinkingBudget": budget, "includeThoughts": True} if budget else {"thinkingBudget": 0}
+
+
+def unsupported_params(model: str, params: dict[str, Any]) -> dict[str, str]:
+    """Gemini 3 models cannot turn thinking off: ``reasoning_effort="none"`` is refused for them."""
+    if _gemini3(model) and params.get("reasoning_effort") == "none" and params.get("thinking") is None:
+        return {"reasoning_effort": f"{model} cannot turn thinking off; the lowest effort is 'low'"}
+    return {}
 
 
 def _tools(tools: Any) -> list[dict[str, Any]]:
@@ -361,6 +406,34 @@ def _split_parts(parts: Any) -> tuple[list[str], list[str], list[dict[str, Any]]
     return texts, thoughts, calls
 
 
+def logprobs(result: Any) -> dict[str, Any] | None:
+    """A candidate's ``logprobsResult`` → OpenAI's ``logprobs`` (``{"content": [...]}``), or None.
+
+    ``chosenCandidates[i]`` is the token picked at step i, ``topCandidates[i].candidates`` the most
+    likely ones there.
+    """
+    if not isinstance(result, dict) or not isinstance(result.get("chosenCandidates"), list):
+        return None
+    found = result.get("topCandidates")
+    tops: list[Any] = found if isinstance(found, list) else []
+    content = []
+    for i, chosen in enumerate(result["chosenCandidates"]):
+        if not isinstance(chosen, dict):
+            continue
+        top = tops[i].get("candidates") if i < len(tops) and isinstance(tops[i], dict) else None
+        entry = _token_logprob(chosen)
+        entry["top_logprobs"] = [_token_logprob(c) for c in top or () if isinstance(c, dict)]
+        content.append(entry)
+    return {"content": content, "refusal": None}
+
+
+def _token_logprob(candidate: dict[str, Any]) -> dict[str, Any]:
+    token = str(candidate.get("token") or "")
+    value = candidate.get("logProbability")
+    return {"token": token, "logprob": float(value) if isinstance(value, (int, float)) else 0.0,
+            "bytes": list(token.encode("utf-8"))}  # fmt: skip
+
+
 def _raise_error(obj: Any, model: str) -> None:
     """Raise the ``APIError`` for a Gemini error payload (``{"error": {...}}``, maybe in a list)."""
     if isinstance(obj, list):
@@ -401,13 +474,15 @@ def parse_response(data: dict[str, Any], model: str) -> dict[str, Any]:
             message["tool_calls"] = calls
         if thoughts:
             message["reasoning_content"] = "".join(thoughts)
-        choices.append(
-            {
-                "index": cand.get("index", i),
-                "message": message,
-                "finish_reason": _finish(cand.get("finishReason"), bool(calls)),
-            }
-        )
+        choice: dict[str, Any] = {
+            "index": cand.get("index", i),
+            "message": message,
+            "finish_reason": _finish(cand.get("finishReason"), bool(calls)),
+        }
+        lp = logprobs(cand.get("logprobsResult"))
+        if lp is not None:
+            choice["logprobs"] = lp
+        choices.append(choice)
     if not choices:
         blocked = bool((data.get("promptFeedback") or {}).get("blockReason"))
         choices.append(
@@ -490,7 +565,11 @@ class StreamParser:
             if thoughts:
                 out.append(self._chunk({"reasoning_content": "".join(thoughts)}, index))
             if texts and "".join(texts):
-                out.append(self._chunk({"content": "".join(texts)}, index))
+                piece = self._chunk({"content": "".join(texts)}, index)
+                lp = logprobs(cand.get("logprobsResult"))
+                if lp is not None:
+                    piece["choices"][0]["logprobs"] = lp
+                out.append(piece)
             for call in calls:
                 n = self._tools.get(index, 0)
                 self._tools[index] = n + 1

@@ -1,7 +1,13 @@
 """OpenAI Chat Completions, and every host that speaks it (Groq, Mistral, Together, vLLM, Ollama, ...).
 
 The wire format is already volley's output shape, so mapping is mostly pass-through; the work is in
-normalising what compatible hosts send differently (content as a list of parts, missing fields).
+normalising what compatible hosts send differently: content as a list of parts, reasoning as
+``reasoning_content`` (DeepSeek), ``reasoning`` (OpenRouter, Groq, Ollama, vLLM), Mistral ``thinking``
+parts or Databricks ``reasoning`` parts (all become ``reasoning_content``, signed parts also
+``thinking_blocks``), several tool calls in one stream delta without an ``index`` (Mistral), missing
+fields. OpenAI's reasoning models (o1/o3/o4*, gpt-5*) take ``max_completion_tokens`` instead of
+``max_tokens`` and refuse sampling parameters: :func:`unsupported_params` names those before
+anything is sent, and :func:`build_body` renames the cap.
 Azure OpenAI's additions (content-filter results, its filter-only first stream chunk, content-filter
 refusals) are handled at the end of this module; they trigger only on Azure's own fields.
 """
@@ -15,7 +21,7 @@ from typing import Any
 
 from ..errors import APIError, ContentPolicyViolationError, error_from_status
 from ..masking import register
-from .base import endpoint, error_text, load_json, merge_extra, text_of
+from .base import ToolCallIndexer, endpoint, error_text, load_json, merge_extra
 
 NAME = "openai"
 
@@ -41,18 +47,72 @@ def url(base: str, model: str, *, stream: bool) -> str:
     return endpoint(base, "/chat/completions")
 
 
+def is_reasoning_model(model: str) -> bool:
+    """Whether ``model`` is one of OpenAI's reasoning models (o1, o3, o4-mini, gpt-5 ...; not gpt-5-chat).
+
+    Only the bare OpenAI names count: ``openai/gpt-5`` on a router is the router's business.
+    """
+    name = model.lower()
+    if name.startswith("gpt-5"):
+        return not name.startswith("gpt-5-chat")
+    return name[:2] in ("o1", "o3", "o4") and (len(name) == 2 or name[2] in "-_.")
+
+
+def _sampling_allowed(model: str, params: dict[str, Any]) -> bool:
+    """gpt-5.1 and gpt-5.2 (not -pro) take temperature, top_p and logprobs with reasoning effort "none"."""
+    name = model.lower()
+    newer = name.startswith("gpt-5.1") or (name.startswith("gpt-5.2") and "pro" not in name)
+    return newer and params.get("reasoning_effort") in (None, "none")
+
+
+def unsupported_params(model: str, params: dict[str, Any]) -> dict[str, str]:
+    """The parameters ``model`` refuses although the protocol knows them, each with the reason.
+
+    OpenAI's reasoning models take ``temperature`` 1 only and no ``top_p``, penalties, ``logprobs``,
+    ``top_logprobs`` or ``logit_bias`` (gpt-5 models no ``stop`` either); gpt-5.1 / gpt-5.2 take
+    temperature, top_p and logprobs while ``reasoning_effort`` is "none". Any other model: nothing.
+
+    Example: ``unsupported_params("o3-mini", {"temperature": 0})`` → ``{"temperature": "..."}``
+    """
+    if not is_reasoning_model(model):
+        return {}
+    why = f"{model} is a reasoning model"
+    out: dict[str, str] = {}
+    free = _sampling_allowed(model, params)
+    temperature = params.get("temperature")
+    if temperature is not None and temperature != 1 and not free:
+        out["temperature"] = f"{why}: only temperature=1 is accepted"
+    refused = ["presence_penalty", "frequency_penalty", "logit_bias"]
+    if not free:
+        refused += ["top_p", "logprobs", "top_logprobs"]
+    if model.lower().startswith("gpt-5"):
+        refused.append("stop")
+    for name in refused:
+        if params.get(name) is not None:
+            out[name] = f"{why}: {name} is not accepted"
+    return out
+
+
 def build_body(model: str, messages: list[dict[str, Any]], params: dict[str, Any], *, stream: bool) -> dict[str, Any]:
     """OpenAI-style ``messages`` + ``params`` → the Chat Completions body (the shape is already OpenAI's).
+
+    Anthropic ``thinking_blocks`` on assistant messages stay out (no OpenAI-compatible host takes
+    them); a reasoning model gets ``max_tokens`` as ``max_completion_tokens``.
 
     Example::
 
         build_body("gpt-4o-mini", [{"role": "user", "content": "hi"}], {"temperature": 0}, stream=False)
         # {"model": "gpt-4o-mini", "messages": [...], "temperature": 0}
     """
+    if any("thinking_blocks" in m for m in messages):
+        messages = [{k: v for k, v in m.items() if k != "thinking_blocks"} for m in messages]
     body: dict[str, Any] = {"model": model, "messages": messages}
     for k, v in params.items():
         if k not in ("extra_body", "extra_headers") and v is not None:
             body[k] = v
+    if is_reasoning_model(model) and "max_tokens" in body:
+        cap = body.pop("max_tokens")
+        body.setdefault("max_completion_tokens", cap)
     if stream:
         body["stream"] = True
         opts = dict(body.get("stream_options") or {})
@@ -64,12 +124,12 @@ def build_body(model: str, messages: list[dict[str, Any]], params: dict[str, Any
 def _finish(reason: Any) -> str | None:
     if reason is None:
         return None
-    reason = str(reason).lower()
-    if reason in _VALID_FINISH:
-        return reason
-    if reason in ("eos", "end_turn", "stop_sequence"):
+    text = str(reason).lower()
+    if text in _VALID_FINISH:
+        return text
+    if text in ("eos", "end_turn", "stop_sequence"):
         return "stop"
-    if reason in ("max_tokens", "model_length"):
+    if text in ("max_tokens", "model_length"):
         return "length"
     return "stop"
 
@@ -83,8 +143,7 @@ def parse_response(data: dict[str, Any], model: str) -> dict[str, Any]:
         msg = c.get("message")
         if not isinstance(msg, dict):
             msg = c["message"] = {}
-        if isinstance(msg.get("content"), list):  # e.g. Mistral: [{"type": "thinking", ...}, {"type": "text", ...}]
-            msg["content"] = text_of(msg["content"])
+        _normalise(msg)
         if "tool_calls" in msg and not msg["tool_calls"]:
             del msg["tool_calls"]
         msg.setdefault("role", "assistant")
@@ -110,6 +169,60 @@ def _usage(usage: dict[str, Any]) -> None:
             details["cached_tokens"] = hit
 
 
+def _normalise(msg: dict[str, Any]) -> None:
+    """A message or delta in place: content parts split into text and reasoning, ``reasoning`` text
+    renamed ``reasoning_content``."""
+    reasoning: list[str] = []
+    blocks: list[dict[str, Any]] = []
+    if isinstance(msg.get("content"), list):
+        msg["content"] = _split_parts(msg["content"], reasoning, blocks)
+    if isinstance(msg.get("reasoning"), str):  # OpenRouter, Groq (parsed), Ollama and vLLM put it here
+        reasoning.insert(0, msg.pop("reasoning"))
+    if reasoning:
+        text = "".join(reasoning)
+        had = msg.get("reasoning_content")
+        msg["reasoning_content"] = had + text if isinstance(had, str) else text
+    if blocks:
+        msg["thinking_blocks"] = [*(msg.get("thinking_blocks") or ()), *blocks]
+    elif msg.get("reasoning_content") == "" and not reasoning:
+        del msg["reasoning_content"]
+
+
+def _split_parts(parts: list[Any], reasoning: list[str], blocks: list[dict[str, Any]]) -> str:
+    """Content parts → the answer text; Mistral ``thinking`` parts and Databricks ``reasoning`` parts
+    go to ``reasoning`` (and, when signed, to ``blocks``)."""
+    texts: list[str] = []
+    for part in parts:
+        if isinstance(part, str):
+            texts.append(part)
+            continue
+        if not isinstance(part, dict):
+            continue
+        kind = part.get("type")
+        if kind == "text" and isinstance(part.get("text"), str):
+            texts.append(part["text"])
+        elif kind == "thinking":  # Mistral: {"type": "thinking", "thinking": [{"type": "text", "text": ...}]}
+            inner = part.get("thinking")
+            reasoning.append(inner if isinstance(inner, str) else _texts(inner))
+            if part.get("signature"):
+                blocks.append({"type": "thinking", "thinking": reasoning[-1], "signature": part["signature"]})
+        elif kind == "reasoning":  # Databricks: {"type": "reasoning", "summary": [{"text", "signature"}]}
+            for item in part.get("summary") or ():
+                if isinstance(item, dict) and isinstance(item.get("text"), str):
+                    reasoning.append(item["text"])
+                    block = {"type": "thinking", "thinking": item["text"]}
+                    if item.get("signature"):
+                        block["signature"] = item["signature"]
+                    blocks.append(block)
+    return "".join(texts)
+
+
+def _texts(items: Any) -> str:
+    if not isinstance(items, list):
+        return ""
+    return "".join(i["text"] for i in items if isinstance(i, dict) and isinstance(i.get("text"), str))
+
+
 class StreamParser:
     """OpenAI SSE: ``data: {chunk}`` lines, ending with ``data: [DONE]``."""
 
@@ -117,6 +230,7 @@ class StreamParser:
         self.model = model
         self.finished = False
         self._azure: AzureStream | None = None
+        self._indexers: dict[int, ToolCallIndexer] = {}
 
     def feed(self, event: str | None, data: str) -> list[dict[str, Any]]:
         if data == "[DONE]":
@@ -130,17 +244,20 @@ class StreamParser:
         if isinstance(obj, dict) and "error" in obj and "choices" not in obj:
             raise_content_filter(obj, self.model)
             err = obj["error"] if isinstance(obj["error"], dict) else {"message": str(obj["error"])}
-            status = err.get("code") if isinstance(err.get("code"), int) else 500
+            code = err.get("code")
+            status = code if isinstance(code, int) and not isinstance(code, bool) else 500
             raise error_from_status(status, str(err.get("message", obj)), model=self.model)
         obj["object"] = "chat.completion.chunk"
         if isinstance(obj.get("usage"), dict):
             _usage(obj["usage"])
         if not obj.get("model"):
             obj["model"] = self.model
-        for c in obj.get("choices") or ():
+        for i, c in enumerate(obj.get("choices") or ()):
             delta = c.get("delta") or {}
-            if isinstance(delta.get("content"), list):
-                delta["content"] = text_of(delta["content"])
+            _normalise(delta)
+            if delta.get("tool_calls"):
+                ix = self._indexers.setdefault(c.get("index", i), ToolCallIndexer())
+                delta["tool_calls"] = ix.index(delta["tool_calls"])
             c["delta"] = delta
             c["finish_reason"] = _finish(c.get("finish_reason"))
         if self._azure is not None:

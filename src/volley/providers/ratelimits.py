@@ -89,3 +89,36 @@ anthropic_style = _reader(
     ("anthropic-ratelimit-tokens-limit", "anthropic-ratelimit-tokens-remaining", "anthropic-ratelimit-tokens-reset"),
 )  # fmt: skip
 """``anthropic-ratelimit-*`` headers → ``RateInfo``."""
+
+
+def _first_count(headers: Mapping[str, str], *names: str) -> tuple[int | None, str | None]:
+    """The first of ``names`` present with a sane count, and which one it was."""
+    for name in names:
+        n = _count(headers, name)
+        if n is not None:
+            return n, name
+    return None, None
+
+
+def cerebras_style(headers: Mapping[str, str]) -> RateInfo | None:
+    """Cerebras' windowed headers → ``RateInfo``: ``x-ratelimit-{limit,remaining,reset}-requests-day``
+    and ``-tokens-minute`` (resets in seconds), plus ``-requests-minute`` where sent.
+
+    The per-minute request limit paces the lane; with only the daily one, a used-up day (remaining
+    0) pauses it until the reset.
+    """
+    p = "x-ratelimit-"
+    if not any(k.lower().startswith(p) for k in headers):
+        return None
+    limit_r = _count(headers, p + "limit-requests-minute")
+    remaining_r, which = _first_count(headers, p + "remaining-requests-minute", p + "remaining-requests-day")
+    reset_r = headers.get(which.replace("remaining", "reset")) if which else None
+    limit_t = _count(headers, p + "limit-tokens-minute")
+    return RateInfo(
+        limit_requests=float(limit_r) if limit_r else None,
+        limit_tokens=float(limit_t) if limit_t else None,
+        remaining_requests=remaining_r,
+        remaining_tokens=_count(headers, p + "remaining-tokens-minute"),
+        reset_requests=parse_reset(reset_r),
+        reset_tokens=parse_reset(headers.get(p + "reset-tokens-minute")),
+    )

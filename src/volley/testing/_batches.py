@@ -1,5 +1,6 @@
-"""The fake server's provider batch APIs: OpenAI Files + Batch (also at Azure OpenAI's paths), and Anthropic
-Message Batches.
+"""The fake server's provider batch APIs: OpenAI Files + Batch (also at Azure OpenAI's paths, and under
+``/openai/v1`` as Groq serves it), Anthropic Message Batches, and Mistral batch jobs (``/v1/batch/jobs``,
+files shared with OpenAI's).
 
 Azure OpenAI Batch is the OpenAI Batch API under ``/openai`` (every request with ``?api-version=``; under
 ``/openai/v1`` without one), authenticated with ``api-key`` or an Entra ID bearer, with ``/chat/completions``
@@ -22,6 +23,7 @@ import json
 import re
 import secrets
 import time
+import uuid
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -139,7 +141,8 @@ class BatchStore:
         for flv in (
             _Flavour("/v1", WIRES["openai"], _OPENAI_ENDPOINTS),
             _Flavour("/openai", azure, frozenset({"/chat/completions"}), needs_version=True),
-            _Flavour("/openai/v1", azure, frozenset({"/chat/completions"})),
+            # Azure's v1 API, and Groq's copy of OpenAI's (whose lines name /v1/chat/completions)
+            _Flavour("/openai/v1", azure, frozenset({"/chat/completions", *_OPENAI_ENDPOINTS})),
         ):
             for method, path, handler in (
                 ("POST", "/files", self._oa_upload),
@@ -153,6 +156,10 @@ class BatchStore:
                 ("POST", "/batches/{id}/cancel", self._oa_cancel),
             ):
                 r.add_route(method, flv.prefix + path, _serving(handler, flv))
+        r.add_post("/v1/batch/jobs", self._mi_create)
+        r.add_get("/v1/batch/jobs", self._mi_list)
+        r.add_get("/v1/batch/jobs/{id}", self._mi_get)
+        r.add_post("/v1/batch/jobs/{id}/cancel", self._mi_cancel)
         r.add_post("/v1/messages/batches", self._an_create)
         r.add_get("/v1/messages/batches", self._an_list)
         r.add_get("/v1/messages/batches/{id}", self._an_get)
@@ -193,7 +200,8 @@ class BatchStore:
         return web.Response(body=dumps(obj), content_type="application/json")
 
     def _spawn(self, batch: _Batch) -> None:
-        run = self._run_openai if batch.provider == "openai" else self._run_anthropic
+        runs = {"openai": self._run_openai, "mistral": self._run_mistral, "anthropic": self._run_anthropic}
+        run = runs[batch.provider]
         task = asyncio.get_running_loop().create_task(run(batch, self._generation))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -231,7 +239,7 @@ class BatchStore:
         if failure is not None and failure != "stall":
             status = failure if isinstance(failure, int) else 500
             return _Item(custom_id, "errored", wire.error_body(status, status_message(status)), status)
-        answer = make_answer(prompt, next(s._seq), plan.o["content"], plan.o["tool_call"])
+        answer = make_answer(prompt, next(s._seq), plan.o["content"], plan.o["tool_call"], plan.o["reasoning"])
         return _Item(custom_id, "succeeded", wire.body(answer))
 
     async def _process(self, batch: _Batch, wire: Wire, pairs: list[tuple[str, Any]], span: float, gen: int) -> bool:
@@ -257,6 +265,11 @@ class BatchStore:
             c = batch.obj["request_counts"]
             c["completed"] = sum(1 for it in batch.items if it.kind == "succeeded")
             c["failed"] = sum(1 for it in batch.items if it.kind == "errored")
+        elif batch.provider == "mistral":
+            o = batch.obj
+            o["succeeded_requests"] = sum(1 for it in batch.items if it.kind == "succeeded")
+            o["failed_requests"] = sum(1 for it in batch.items if it.kind == "errored")
+            o["completed_requests"] = o["succeeded_requests"] + o["failed_requests"]
 
     # ------------------------------------------------------------------------------------ OpenAI files
 
@@ -440,8 +453,9 @@ class BatchStore:
         else:
             o.update(status="completed", completed_at=now)
 
-    def _openai_files(self, batch: _Batch) -> None:
-        """Write the output and error files the way OpenAI does (one JSON line per request)."""
+    def _openai_files(self, batch: _Batch, keys: tuple[str, str] = ("output_file_id", "error_file_id")) -> None:
+        """Write the output and error files the way OpenAI does (one JSON line per request); Mistral's
+        have the same lines (its job names them ``output_file`` / ``error_file``)."""
         out: list[bytes] = []
         err: list[bytes] = []
         usage = {"input_tokens": 0, "output_tokens": 0}
@@ -464,18 +478,20 @@ class BatchStore:
                 usage["input_tokens"] += u.get("prompt_tokens", 0)
                 usage["output_tokens"] += u.get("completion_tokens", 0)
         now = int(time.time())
-        for lines, key, name in ((out, "output_file_id", "output"), (err, "error_file_id", "error")):
+        for lines, key, name in ((out, keys[0], "output"), (err, keys[1], "error")):
             if lines:
                 f = _File("file-" + _hex(), f"{batch.id}_{name}.jsonl", "batch_output", b"\n".join(lines) + b"\n", now)
                 self.files[f.id] = f
                 batch.obj[key] = f.id
+        self._progress(batch)
+        if batch.provider != "openai":
+            return
         batch.obj["usage"] = {
             **usage,
             "input_tokens_details": {"cached_tokens": 0},
             "output_tokens_details": {"reasoning_tokens": 0},
             "total_tokens": usage["input_tokens"] + usage["output_tokens"],
         }
-        self._progress(batch)
         batch.obj["request_counts"]["failed"] = len(err)
 
     async def _oa_batch_or_404(self, request: web.Request, flv: _Flavour) -> tuple[_Batch | None, web.Response | None]:
@@ -510,6 +526,109 @@ class BatchStore:
             return denied
         objs = [b.obj for b in reversed(self.batches.values()) if b.provider == "openai"]
         return self._json(_page(objs, request.query.get("after"), None, request.query.get("limit"), "openai"))
+
+    # ------------------------------------------------------------------------------------ Mistral
+
+    _MI_ENDPOINTS = frozenset({"/v1/chat/completions"})
+
+    async def _mi_create(self, request: web.Request) -> web.Response:
+        wire = WIRES["openai"]  # Mistral's errors and chat answers have OpenAI's shape here
+        body, denied = await self._enter(request, wire)
+        if denied is not None:
+            return denied
+        if not isinstance(body, dict) or not isinstance(body.get("input_files"), list) or not body["input_files"]:
+            return self._error(wire, 422, "input_files: Field required (a non-empty list of file ids)")
+        if body.get("endpoint") not in self._MI_ENDPOINTS:
+            return self._error(wire, 422, f"endpoint: {body.get('endpoint')!r} is not a supported endpoint")
+        if not isinstance(body.get("model"), str) or not body["model"]:
+            return self._error(wire, 422, "model: Field required")
+        files = [self.files.get(str(fid)) for fid in body["input_files"]]
+        if any(f is None for f in files):
+            return self._error(wire, 404, "File not found")
+        now = int(time.time())
+        jid = str(uuid.uuid4())
+        obj: dict[str, Any] = {
+            "id": jid, "object": "batch", "input_files": body["input_files"], "metadata": body.get("metadata"),
+            "endpoint": body["endpoint"], "model": body["model"], "output_file": None, "error_file": None,
+            "errors": [], "status": "QUEUED", "created_at": now, "total_requests": 0, "completed_requests": 0,
+            "succeeded_requests": 0, "failed_requests": 0, "started_at": None, "completed_at": None,
+        }  # fmt: skip
+        batch = _Batch("mistral", jid, obj, [f.data for f in files if f is not None])
+        self.batches[jid] = batch
+        self.created += 1
+        self._spawn(batch)
+        return self._json(obj)
+
+    async def _run_mistral(self, batch: _Batch, gen: int) -> None:
+        o, d = batch.obj, float(self.server.batch_delay)
+        if not await self._pause(d * 0.1, gen):
+            return
+        pairs: list[tuple[str, Any]] = []
+        for data in batch.lines:
+            for n, raw in enumerate(data.decode("utf-8", "replace").splitlines(), start=1):
+                if not raw.strip():
+                    continue
+                try:
+                    line = json.loads(raw)
+                    cid, req = line["custom_id"], line["body"]
+                    if not isinstance(cid, str) or not isinstance(req, dict):
+                        raise TypeError
+                except (ValueError, KeyError, TypeError):
+                    o["errors"].append({"message": f"line {n}: not a {{custom_id, body}} object", "count": 1})
+                    continue
+                pairs.append((cid, {"model": o["model"], **req}))
+        if o["errors"] or not pairs:
+            o.update(status="FAILED", completed_at=int(time.time()))
+            return
+        o.update(status="RUNNING" if not batch.cancel.is_set() else o["status"], started_at=int(time.time()))
+        o["total_requests"] = len(pairs)
+        if not await self._process(batch, WIRES["openai"], pairs, d * 0.8, gen):
+            return
+        if not await self._pause(d * 0.1, gen):
+            return
+        self._openai_files(batch, ("output_file", "error_file"))
+        kinds = {it.kind for it in batch.items}
+        status = "SUCCESS"
+        if batch.cancel.is_set() or "canceled" in kinds:
+            status = "CANCELLED"
+        elif "expired" in kinds:
+            status = "TIMEOUT_EXCEEDED"
+        o.update(status=status, completed_at=int(time.time()))
+
+    async def _mi_job_or_404(self, request: web.Request) -> tuple[_Batch | None, web.Response | None]:
+        wire = WIRES["openai"]
+        _, denied = await self._enter(request, wire)
+        if denied is not None:
+            return None, denied
+        b = self.batches.get(request.match_info["id"])
+        if b is None or b.provider != "mistral":
+            return None, self._error(wire, 404, f"Batch job {request.match_info['id']} not found")
+        return b, None
+
+    async def _mi_get(self, request: web.Request) -> web.Response:
+        b, err = await self._mi_job_or_404(request)
+        return err or self._json(b.obj)  # type: ignore[union-attr]
+
+    async def _mi_cancel(self, request: web.Request) -> web.Response:
+        b, err = await self._mi_job_or_404(request)
+        if err is not None:
+            return err
+        assert b is not None
+        if b.obj["status"] in ("QUEUED", "RUNNING"):
+            b.cancel.set()
+            b.obj["status"] = "CANCELLATION_REQUESTED"
+        return self._json(b.obj)
+
+    async def _mi_list(self, request: web.Request) -> web.Response:
+        _, denied = await self._enter(request, WIRES["openai"])
+        if denied is not None:
+            return denied
+        jobs = [b.obj for b in reversed(self.batches.values()) if b.provider == "mistral"]
+        try:
+            size = max(1, int(request.query.get("page_size", "100")))
+        except ValueError:
+            size = 100
+        return self._json({"data": jobs[:size], "object": "list", "total": len(jobs)})
 
     # ------------------------------------------------------------------------------------ Anthropic
 

@@ -1,5 +1,5 @@
 """``FakeServer``: a local, protocol-faithful stand-in for OpenAI, Anthropic, Cohere, Gemini, AWS Bedrock, Azure
-OpenAI, Azure AI Foundry and Vertex AI."""
+OpenAI, Azure AI Foundry, Vertex AI and Ollama."""
 
 from __future__ import annotations
 
@@ -46,6 +46,7 @@ _DEFAULTS: dict[str, Any] = {
     "latency": 0.0,
     "content": None,
     "tool_call": None,
+    "reasoning": None,
     "failures": None,
     "fail": None,
     "fail_rate": 0.0,
@@ -79,6 +80,8 @@ class RequestRecord:
             return "streamGenerateContent" in self.path
         if self.provider in _BEDROCK_WIRES:
             return self.path.endswith(("/converse-stream", "/invoke-with-response-stream"))
+        if self.provider == "ollama":  # Ollama streams unless told not to
+            return not (isinstance(self.json, dict) and self.json.get("stream") is False)
         return isinstance(self.json, dict) and bool(self.json.get("stream"))
 
 
@@ -193,7 +196,7 @@ class _Window:
 
 
 class FakeServer:
-    """A local fake of the OpenAI, Anthropic, Cohere, Gemini, AWS Bedrock, Azure and Vertex AI chat endpoints.
+    """A local fake of the OpenAI, Anthropic, Cohere, Gemini, AWS Bedrock, Azure, Vertex AI and Ollama chat endpoints.
 
     Answers ``"echo: " + <last user message>`` by default, in each provider's real shape (JSON and SSE),
     and can be scripted per model with latency, fixed content, tool calls, failures and rate limits.
@@ -208,6 +211,8 @@ class FakeServer:
     Vertex AI ``/v1/projects/{p}/locations/{l}/publishers/google/models/{m}:generateContent`` (and
     ``:streamGenerateContent``), ``.../publishers/anthropic/models/{m}:rawPredict`` (``:streamRawPredict``)
     and ``.../endpoints/openapi/chat/completions`` (:mod:`volley.testing.wires.vertex`, bearer tokens).
+    Ollama ``POST /api/chat`` (NDJSON streams). OpenAI answers ``n > 1`` with n choices (the i-th text ends
+    with `` #i``).
     Provider batch APIs: OpenAI ``/v1/files`` + ``/v1/batches`` (also at Azure's ``/openai/...`` paths) and
     Anthropic ``/v1/messages/batches``, each item answered as online; they take ``batch_delay`` seconds.
 
@@ -259,6 +264,9 @@ class FakeServer:
         - ``latency``: seconds before the headers (a float, or ``(lo, hi)`` for a uniform draw).
         - ``content``: fixed answer text instead of the echo.
         - ``tool_call``: ``{"name": str, "arguments": dict}``, answer with a call to that tool.
+        - ``reasoning``: thinking text shown before the answer, in each wire's own shape (OpenAI:
+          ``reasoning_content``; Anthropic: a signed ``thinking`` block; Ollama: ``message.thinking``;
+          Gemini: a ``thought`` part).
         - ``failures``: a list consumed one per request: an HTTP status (int) or one of ``FAILURES``
           (None: no failure for that request). In a provider batch, one per item in input order;
           ``"expired"`` / ``"canceled"`` expire or cancel that item.
@@ -322,7 +330,9 @@ class FakeServer:
         """The aiohttp application (routes only; ``start`` runs it)."""
         app = web.Application(client_max_size=64 * 1024 * 1024)
         w = WIRES
-        for path in ("/v1/chat/completions", "/chat/completions"):
+        # OpenAI and compatible hosts: /v1 (most), none (Perplexity), a Databricks workspace; /openai/v1 (Groq)
+        # is served by the Azure v1 route (the same protocol; it takes a bearer key too)
+        for path in ("/v1/chat/completions", "/chat/completions", "/serving-endpoints/chat/completions"):
             app.router.add_post(path, self._handler(w["openai"]))
         app.router.add_post("/v1/messages", self._handler(w["anthropic"]))
         app.router.add_post("/v2/chat", self._handler(w["cohere"]))
@@ -331,6 +341,7 @@ class FakeServer:
         for action, (wire_name, _) in _BEDROCK_ACTIONS.items():
             app.router.add_post(f"/model/{{model_id:.+}}/{action}", self._handler(w[wire_name]))
         self._cloud_routes(app)
+        app.router.add_post("/api/chat", self._handler(w["ollama"]))
         self.batch_store.register(app)
         app.router.add_get("/", self._index)
         return app
@@ -453,6 +464,7 @@ class FakeServer:
             f" | {self.url}/openai/v1/chat/completions | {self.url}/models/chat/completions?api-version=V\n"
             f"Vertex AI: POST {self.url}/v1/projects/P/locations/L/publishers/google/models/MODEL:generateContent"
             " | publishers/anthropic/models/MODEL:rawPredict | endpoints/openapi/chat/completions\n"
+            f"Ollama:    POST {self.url}/api/chat (NDJSON streams)\n"
             f"Batches:   POST {self.openai_base}/files, {self.openai_base}/batches; {self.url}/v1/messages/batches\n"
         )
         return web.Response(text=text)
@@ -516,7 +528,7 @@ class FakeServer:
             prompt.stream = stream
         plan = self._plan(prompt.model)
         o = plan.o
-        answer = make_answer(prompt, next(self._seq), o["content"], o["tool_call"])
+        answer = make_answer(prompt, next(self._seq), o["content"], o["tool_call"], o["reasoning"])
 
         headers, retry = self._admit(wire, prompt.model, plan, answer)
         if retry is not None:

@@ -1,5 +1,5 @@
 """The fake server's wire protocols, one module per protocol (``openai``, ``anthropic``, ``cohere``, ``gemini``,
-``bedrock``: Converse and, as ``bedrock_invoke``, InvokeModel with Anthropic bodies).
+``bedrock``: Converse and, as ``bedrock_invoke``, InvokeModel with Anthropic bodies; ``ollama``: ``/api/chat``).
 
 ``WIRES`` maps a protocol name to its :class:`~volley.testing.wires.base.Wire`; a new protocol adds
 its module here and registers its wire with :func:`register_wire`.
@@ -12,6 +12,7 @@ from .base import Answer, BadRequest, Prompt, Tool, Wire, dumps, go_duration, ma
 from .bedrock import BedrockInvokeWire, BedrockWire
 from .cohere import CohereWire
 from .gemini import GeminiWire
+from .ollama import OllamaWire
 from .openai import OpenAIWire
 
 WIRES: dict[str, Wire] = {}
@@ -22,7 +23,8 @@ def register_wire(wire: Wire) -> None:
     WIRES[wire.name] = wire
 
 
-for _wire in (OpenAIWire(), AnthropicWire(), CohereWire(), GeminiWire(), BedrockWire(), BedrockInvokeWire()):
+for _wire in (OpenAIWire(), AnthropicWire(), CohereWire(), GeminiWire(), BedrockWire(), BedrockInvokeWire(),
+              OllamaWire()):  # fmt: skip
     register_wire(_wire)
 
 __all__ = [

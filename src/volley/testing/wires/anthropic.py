@@ -61,10 +61,16 @@ class AnthropicWire(Wire):
             raise BadRequest("messages: Field required", "messages")
         if "max_tokens" not in body:
             raise BadRequest("max_tokens: Field required", "max_tokens")
+        self._check_thinking(body)
         words, last = word_count(text_parts(body.get("system"))), ""
         for m in messages:
             if not isinstance(m, dict) or m.get("role") not in ("user", "assistant"):
                 raise BadRequest("messages: roles must be 'user' or 'assistant'", "messages")
+            content = m.get("content")
+            for block in content if isinstance(content, list) else ():
+                signed = isinstance(block, dict) and block.get("type") == "thinking"
+                if signed and block.get("signature") != self.signature(block.get("thinking") or ""):
+                    raise BadRequest("Invalid `signature` in `thinking` block", "messages")
             text = text_parts(m.get("content"))
             words += word_count(text)
             if m["role"] == "user":
@@ -100,8 +106,39 @@ class AnthropicWire(Wire):
             "usage": self._usage(a, a.completion_tokens if done else 1),
         }
 
+    @staticmethod
+    def _check_thinking(body: dict[str, Any]) -> None:
+        """The constraints of extended thinking, as the API enforces them."""
+        thinking = body.get("thinking")
+        if thinking is None:
+            return
+        if not isinstance(thinking, dict) or thinking.get("type") not in ("enabled", "disabled"):
+            raise BadRequest("thinking: Input tag does not match any of the expected tags", "thinking")
+        if thinking["type"] == "disabled":
+            return
+        budget = thinking.get("budget_tokens")
+        if not isinstance(budget, int) or budget < 1024:
+            raise BadRequest("thinking.enabled.budget_tokens: Input should be greater than or equal to 1024")
+        if not isinstance(body.get("max_tokens"), int) or body["max_tokens"] <= budget:
+            raise BadRequest("`max_tokens` must be greater than `thinking.budget_tokens`", "max_tokens")
+        if body.get("temperature") not in (None, 1):
+            raise BadRequest("`temperature` may only be set to 1 when thinking is enabled", "temperature")
+        if body.get("top_p") is not None and not 0.95 <= body["top_p"] <= 1:
+            raise BadRequest("`top_p` must be between 0.95 and 1 when thinking is enabled", "top_p")
+        if (body.get("tool_choice") or {}).get("type") in ("any", "tool"):
+            raise BadRequest("Thinking may not be enabled when tool_choice forces tool use.", "tool_choice")
+
+    @staticmethod
+    def signature(thinking: str) -> str:
+        """The fake's signature of a thinking block (the real one is opaque; this one is checkable)."""
+        import hashlib
+
+        return "sig_" + hashlib.sha256(thinking.encode()).hexdigest()[:32]
+
     def body(self, a: Answer) -> dict[str, Any]:
         content: list[dict[str, Any]] = []
+        if a.reasoning:
+            content.append({"type": "thinking", "thinking": a.reasoning, "signature": self.signature(a.reasoning)})
         if a.text or not a.tools:
             content.append({"type": "text", "text": a.text or ""})
         content.extend({"type": "tool_use", "id": "toolu_" + t.id, "name": t.name, "input": t.args} for t in a.tools)
@@ -113,6 +150,10 @@ class AnthropicWire(Wire):
             ("message_start", {"type": "message_start", "message": self._message(a, [], False)})
         ]
         blocks: list[tuple[dict[str, Any], list[dict[str, Any]]]] = []
+        if a.reasoning:
+            deltas = [{"type": "thinking_delta", "thinking": p} for p in pieces(a.reasoning)]
+            deltas.append({"type": "signature_delta", "signature": self.signature(a.reasoning)})
+            blocks.append(({"type": "thinking", "thinking": "", "signature": ""}, deltas))
         if a.text or not a.tools:
             deltas = [{"type": "text_delta", "text": p} for p in pieces(a.text or "")]
             blocks.append(({"type": "text", "text": ""}, deltas))

@@ -41,6 +41,8 @@ class Prompt:
     stop: list[str]
     stream: bool
     include_usage: bool = False
+    n: int = 1  # answers asked for (OpenAI ``n``, Gemini ``candidateCount``): the wires that can give several do
+    thoughts: bool = True  # whether scripted reasoning is shown (Gemini: only with ``includeThoughts``)
 
 
 @dataclass(slots=True)
@@ -60,6 +62,15 @@ class Answer:
     prompt_tokens: int
     completion_tokens: int
     include_usage: bool
+    reasoning: str | None = None  # scripted thinking text, shown in the wire's own reasoning shape
+    n: int = 1
+
+    def text_of(self, choice: int) -> str | None:
+        """The text of answer ``choice`` (0-based) of an ``n > 1`` request: the first is ``text``, each
+        other one ``text`` with `` #<choice + 1>`` after it, so that answers can be told apart."""
+        if choice == 0 or self.text is None:
+            return self.text
+        return f"{self.text} #{choice + 1}"
 
 
 @dataclass(slots=True)
@@ -98,8 +109,10 @@ def make_answer(
     seq: int,
     content: str | None = None,
     tool_call: dict[str, Any] | None = None,
+    reasoning: str | None = None,
 ) -> Answer:
-    """The answer to ``prompt``: ``"echo: " + last user text`` unless ``content`` or ``tool_call`` is scripted.
+    """The answer to ``prompt``: ``"echo: " + last user text`` unless ``content`` or ``tool_call`` is scripted;
+    ``reasoning`` (scripted) is the thinking text the wires that show reasoning put before it.
 
     ``tool_call`` is one ``{"name", "arguments"}`` dict or a list of them (parallel calls). Stop sequences
     cut the text (finish ``stop_sequence``); ``max_tokens`` keeps that many words (finish ``length``).
@@ -139,8 +152,10 @@ def make_answer(
         finish=finish,
         stop_sequence=stop_seq,
         prompt_tokens=max(1, prompt.words),
-        completion_tokens=completion,
+        completion_tokens=completion + word_count(reasoning or ""),
         include_usage=prompt.include_usage,
+        reasoning=reasoning if prompt.thoughts else None,
+        n=max(1, prompt.n),
     )
 
 

@@ -65,6 +65,12 @@ class GeminiWire(Wire):
             if c.get("role", "user") == "user":
                 last = text
         config = body.get("generationConfig") or body.get("generation_config") or {}
+        thinking = config.get("thinkingConfig") or {}
+        if "thinkingLevel" in thinking and "thinkingBudget" in thinking:
+            raise BadRequest("You can only set only one of thinking budget and thinking level.")
+        n = int_or_none(config.get("candidateCount"), "candidateCount")
+        if n is not None and not 1 <= n <= 8:
+            raise BadRequest("* GenerateContentRequest.generation_config.candidate_count: must be between 1 and 8")
         return Prompt(
             model=model or "",
             last_user=last,
@@ -72,6 +78,8 @@ class GeminiWire(Wire):
             max_tokens=int_or_none(config.get("maxOutputTokens", config.get("max_output_tokens")), "maxOutputTokens"),
             stop=stops(config.get("stopSequences", config.get("stop_sequences"))),
             stream=False,  # decided by the path
+            n=n or 1,
+            thoughts=bool(thinking.get("includeThoughts")),
         )
 
     @staticmethod
@@ -83,38 +91,58 @@ class GeminiWire(Wire):
         usage["promptTokensDetails"] = [{"modality": "TEXT", "tokenCount": a.prompt_tokens}]
         return usage
 
-    def _response(
-        self, a: Answer, parts: list[dict[str, Any]], finish: str | None, output: int | None
-    ) -> dict[str, Any]:
+    @staticmethod
+    def _candidate(parts: list[dict[str, Any]], finish: str | None, index: int) -> dict[str, Any]:
         candidate: dict[str, Any] = {"content": {"parts": parts, "role": "model"}}
         if finish:
             candidate["finishReason"] = finish
-        candidate["index"] = 0
+        candidate["index"] = index
+        return candidate
+
+    def _response(
+        self, a: Answer, parts: list[dict[str, Any]], finish: str | None, output: int | None, index: int = 0
+    ) -> dict[str, Any]:
+        return self._wrap(a, [self._candidate(parts, finish, index)], output)
+
+    def _wrap(self, a: Answer, candidates: list[dict[str, Any]], output: int | None) -> dict[str, Any]:
         return {
-            "candidates": [candidate],
+            "candidates": candidates,
             "usageMetadata": self._usage(a, output),
             "modelVersion": a.model,
             "responseId": a.rid,
         }
 
+    def _thought(self, a: Answer) -> list[dict[str, Any]]:
+        return [{"text": a.reasoning, "thought": True}] if a.reasoning else []
+
     def body(self, a: Answer) -> dict[str, Any]:
-        parts: list[dict[str, Any]] = []
-        if a.text or not a.tools:
-            parts.append({"text": a.text or ""})
-        parts.extend({"functionCall": {"name": t.name, "args": t.args}} for t in a.tools)
-        return self._response(a, parts, self._finish[a.finish], a.completion_tokens)
+        candidates = []
+        for i in range(a.n):  # candidateCount > 1: one candidate each, the i-th text ending with " #i"
+            parts: list[dict[str, Any]] = self._thought(a)
+            if a.text or not a.tools:
+                parts.append({"text": a.text_of(i) or ""})
+            parts.extend({"functionCall": {"name": t.name, "args": t.args}} for t in a.tools)
+            candidates.append(self._candidate(parts, self._finish[a.finish], i))
+        return self._wrap(a, candidates, a.completion_tokens)
 
     def chunks(self, a: Answer) -> tuple[list[dict[str, Any]], int]:
-        """The stream's ``GenerateContentResponse`` chunks (the last carries finishReason)."""
-        texts = pieces(a.text or "")
-        out = [self._response(a, [{"text": p}], None, None) for p in (texts if a.tools else texts[:-1])]
-        if a.tools:
-            last_parts = [{"functionCall": {"name": t.name, "args": t.args}} for t in a.tools]
-        else:
-            last_parts = [{"text": texts[-1] if texts else ""}]
+        """The stream's ``GenerateContentResponse`` chunks (the last of each candidate carries its
+        finishReason; with several candidates they come one after the other)."""
+        out: list[dict[str, Any]] = []
+        lasts: list[dict[str, Any]] = []
+        for i in range(a.n):
+            texts = pieces(a.text_of(i) or "")
+            if a.reasoning:
+                out.append(self._response(a, self._thought(a), None, None, i))
+            out.extend(self._response(a, [{"text": p}], None, None, i) for p in (texts if a.tools else texts[:-1]))
+            last_parts: list[dict[str, Any]]
+            if a.tools:
+                last_parts = [{"functionCall": {"name": t.name, "args": t.args}} for t in a.tools]
+            else:
+                last_parts = [{"text": texts[-1] if texts else ""}]
+            lasts.append(self._response(a, last_parts, self._finish[a.finish], a.completion_tokens, i))
         closing = len(out)
-        out.append(self._response(a, last_parts, self._finish[a.finish], a.completion_tokens))
-        return out, closing
+        return [*out, *lasts], closing
 
     def events(self, a: Answer) -> tuple[list[bytes], int]:
         chunks, closing = self.chunks(a)

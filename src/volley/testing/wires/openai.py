@@ -63,6 +63,9 @@ class OpenAIWire(Wire):
                 last = text
         max_tokens = body.get("max_completion_tokens", body.get("max_tokens"))
         opts = body.get("stream_options") or {}
+        n = int_or_none(body.get("n"), "n")
+        if n is not None and not 1 <= n <= 128:
+            raise BadRequest(f"Invalid 'n': integer above maximum value. Expected a value <= 128, but got {n}.", "n")
         return Prompt(
             model=model,
             last_user=last,
@@ -71,6 +74,7 @@ class OpenAIWire(Wire):
             stop=stops(body.get("stop")),
             stream=bool(body.get("stream")),
             include_usage=bool(isinstance(opts, dict) and opts.get("include_usage")),
+            n=n or 1,
         )
 
     @staticmethod
@@ -92,16 +96,25 @@ class OpenAIWire(Wire):
     def _tool(t: Tool, arguments: str) -> dict[str, Any]:
         return {"id": "call_" + t.id, "type": "function", "function": {"name": t.name, "arguments": arguments}}
 
-    def body(self, a: Answer) -> dict[str, Any]:
-        message: dict[str, Any] = {"role": "assistant", "content": a.text, "refusal": None, "annotations": []}
+    def _message(self, a: Answer, i: int) -> dict[str, Any]:
+        message: dict[str, Any] = {"role": "assistant", "content": a.text_of(i), "refusal": None, "annotations": []}
+        if a.reasoning:
+            message["reasoning_content"] = a.reasoning  # as DeepSeek (and vLLM, SGLang) send it
         if a.tools:
             message["tool_calls"] = [self._tool(t, t.json) for t in a.tools]
+        return message
+
+    def body(self, a: Answer) -> dict[str, Any]:
+        choices = [
+            {"index": i, "message": self._message(a, i), "logprobs": None, "finish_reason": self._finish[a.finish]}
+            for i in range(a.n)
+        ]
         return {
             "id": "chatcmpl-" + a.rid,
             "object": "chat.completion",
             "created": a.created,
             "model": a.model,
-            "choices": [{"index": 0, "message": message, "logprobs": None, "finish_reason": self._finish[a.finish]}],
+            "choices": choices,
             "usage": self._usage(a),
             "service_tier": "default",
             "system_fingerprint": "fp_fake",
@@ -118,22 +131,27 @@ class OpenAIWire(Wire):
         }
         tail: dict[str, Any] = {"usage": None} if a.include_usage else {}
 
-        def chunk(delta: dict[str, Any], finish: str | None = None) -> bytes:
-            choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
+        def chunk(delta: dict[str, Any], finish: str | None = None, n: int = 0) -> bytes:
+            choice = {"index": n, "delta": delta, "logprobs": None, "finish_reason": finish}
             return self.sse({**head, "choices": [choice], **tail})
 
         out = []
-        if a.tools:
-            out.append(chunk({"role": "assistant", "content": a.text, "refusal": None}))
-            for i, t in enumerate(a.tools):
-                out.append(chunk({"tool_calls": [{"index": i, **self._tool(t, "")}]}))
-                for piece in thirds(t.json):
-                    out.append(chunk({"tool_calls": [{"index": i, "function": {"arguments": piece}}]}))
-        else:
-            out.append(chunk({"role": "assistant", "content": "", "refusal": None}))
-            out.extend(chunk({"content": p}) for p in pieces(a.text or ""))
+        for n in range(a.n):  # with n > 1 the choices come one after the other, each with its index
+            text = a.text_of(n)
+            if a.tools:
+                out.append(chunk({"role": "assistant", "content": text, "refusal": None}, n=n))
+            else:
+                out.append(chunk({"role": "assistant", "content": "", "refusal": None}, n=n))
+            out.extend(chunk({"reasoning_content": p}, n=n) for p in pieces(a.reasoning or ""))
+            if a.tools:
+                for i, t in enumerate(a.tools):
+                    out.append(chunk({"tool_calls": [{"index": i, **self._tool(t, "")}]}, n=n))
+                    for piece in thirds(t.json):
+                        out.append(chunk({"tool_calls": [{"index": i, "function": {"arguments": piece}}]}, n=n))
+            else:
+                out.extend(chunk({"content": p}, n=n) for p in pieces(text or ""))
         closing = len(out)
-        out.append(chunk({}, self._finish[a.finish]))
+        out.extend(chunk({}, self._finish[a.finish], n=n) for n in range(a.n))
         if a.include_usage:
             out.append(self.sse({**head, "choices": [], "usage": self._usage(a)}))
         out.append(b"data: [DONE]\n\n")

@@ -68,10 +68,8 @@ class VertexGeminiWire(GeminiWire):
         prompt.stream = self.method == "streamGenerateContent"
         return prompt
 
-    def _response(
-        self, a: Answer, parts: list[dict[str, Any]], finish: str | None, output: int | None
-    ) -> dict[str, Any]:
-        out = super()._response(a, parts, finish, output)
+    def _wrap(self, a: Answer, candidates: list[dict[str, Any]], output: int | None) -> dict[str, Any]:
+        out = super()._wrap(a, candidates, output)
         out["createTime"] = rfc3339(a.created or time.time())
         out["usageMetadata"]["trafficType"] = "ON_DEMAND"
         return out

@@ -1,0 +1,151 @@
+"""The hosts of issue 13 beside Azure / Bedrock / Vertex: every prefix LiteLLM scripts use routes (or
+is refused with its reason), keys and bases come from the documented variables, the OpenAI-compatible
+hosts pass the provider contract, and their quirks (Hugging Face router names, Databricks workspace
+URLs, Cerebras rate-limit headers) are handled."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+import volley
+from volley.providers import get_provider
+from volley.providers.builtin import router_model
+from volley.providers.ratelimits import cerebras_style
+from volley.routing import find, resolve
+from volley.testing import build_request, contract
+
+FIXTURES = Path(__file__).parent / "fixtures"
+KEY = "sk-hosts-test-0123456789"
+USER = [{"role": "user", "content": "hi"}]
+
+# The 23 prefixes of issue 13, less azure, azure_ai, bedrock and vertex_ai (another part of the issue).
+ROUTED = {
+    "openai/gpt-4o-mini": ("openai", "openai"), "anthropic/claude-x": ("anthropic", "anthropic"),
+    "gemini/gemini-2.0-flash": ("gemini", "gemini"), "groq/llama-3.3-70b": ("groq", "openai"),
+    "mistral/mistral-small": ("mistral", "openai"), "ollama/llama3": ("ollama", "openai"),
+    "together_ai/meta/llama": ("together", "openai"), "ollama_chat/qwen3": ("ollama_chat", "ollama"),
+    "xai/grok-4": ("xai", "openai"), "perplexity/sonar": ("perplexity", "openai"),
+    "huggingface/org/model": ("huggingface", "openai"), "databricks/my-endpoint": ("databricks", "openai"),
+    "cerebras/llama3.1-8b": ("cerebras", "openai"), "nvidia_nim/meta/llama3": ("nvidia_nim", "openai"),
+    "cohere_chat/command-r": ("cohere", "cohere"), "sambanova/Meta-Llama-3.3": ("sambanova", "openai"),
+    "deepinfra/meta/llama": ("deepinfra", "openai"), "lm_studio/qwen": ("lm_studio", "openai"),
+}  # fmt: skip
+REFUSED = {
+    "sagemaker/my-endpoint": "InvokeEndpoint",
+    "replicate/meta/llama-3": "prediction",
+    "text-completion-openai/gpt-3.5-turbo-instruct": "chat completions only",
+    "watsonx/ibm/granite-3-8b": "IAM token",
+}
+ENV = {
+    "xai": ("XAI_API_KEY", "XAI_API_BASE"),
+    "perplexity": ("PERPLEXITY_API_KEY", "PERPLEXITY_API_BASE"),
+    "cerebras": ("CEREBRAS_API_KEY", "CEREBRAS_API_BASE"),
+    "sambanova": ("SAMBANOVA_API_KEY", "SAMBANOVA_API_BASE"),
+    "nvidia_nim": ("NVIDIA_NIM_API_KEY", "NVIDIA_NIM_API_BASE"),
+    "huggingface": ("HF_TOKEN", "HUGGINGFACE_API_BASE"),
+    "databricks": ("DATABRICKS_TOKEN", "DATABRICKS_API_BASE"),
+    "deepinfra": ("DEEPINFRA_TOKEN", "DEEPINFRA_API_BASE"),
+    "lm_studio": ("LM_STUDIO_API_KEY", "LM_STUDIO_API_BASE"),
+}
+DEFAULT_BASES = {
+    "xai": "https://api.x.ai/v1", "perplexity": "https://api.perplexity.ai", "cerebras": "https://api.cerebras.ai/v1",
+    "sambanova": "https://api.sambanova.ai/v1", "nvidia_nim": "https://integrate.api.nvidia.com/v1",
+    "huggingface": "https://router.huggingface.co/v1", "deepinfra": "https://api.deepinfra.com/v1/openai",
+    "lm_studio": "http://localhost:1234/v1", "ollama_chat": "http://localhost:11434",
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("model", sorted(ROUTED))
+def test_every_prefix_routes_to_its_host_and_protocol(model: str) -> None:
+    host, _ = find(model)
+    assert (host.name, host.protocol) == ROUTED[model]
+
+
+@pytest.mark.parametrize("model", sorted(REFUSED))
+def test_unsupported_prefixes_are_refused_with_the_reason_before_sending(model: str, fake) -> None:
+    with pytest.raises(volley.BadRequestError, match="is not supported") as err:
+        volley.completion(model, USER, api_base=fake.openai_base, api_key=KEY)
+    assert REFUSED[model] in str(err.value) and "unknown provider" not in str(err.value)
+    assert fake.requests == []
+
+
+def test_keys_and_bases_come_from_the_documented_variables(monkeypatch) -> None:
+    for name, (key_env, base_env) in ENV.items():
+        monkeypatch.setenv(key_env, f"{KEY}-{name}")
+        monkeypatch.setenv(base_env, f"https://{name}.example/v1")
+        route = resolve(f"{name}/m")
+        assert route.api_key == f"{KEY}-{name}"
+        assert route.api_base.startswith(f"https://{name}.example/v1"), (name, route.api_base)
+        monkeypatch.delenv(base_env)
+    for name, base in DEFAULT_BASES.items():
+        assert get_provider(name).default_base == base, name
+    # LiteLLM's names and the hosts' own SDK names both work
+    monkeypatch.setenv("PERPLEXITYAI_API_KEY", "litellm-name")
+    assert resolve("perplexity/sonar").api_key == "litellm-name"
+    monkeypatch.delenv("HF_TOKEN")
+    monkeypatch.setenv("HUGGINGFACE_API_KEY", "hf-litellm")
+    assert resolve("huggingface/m").api_key == "hf-litellm"
+    monkeypatch.setenv("NVIDIA_API_KEY", "nv-sdk")
+    monkeypatch.delenv("NVIDIA_NIM_API_KEY")
+    assert resolve("nvidia_nim/m").api_key == "nv-sdk"
+    monkeypatch.delenv("XAI_API_KEY")
+    with pytest.raises(volley.AuthenticationError, match="XAI_API_KEY"):
+        resolve("xai/grok-4")
+    assert resolve("lm_studio/m", api_key=None).api_base == "http://localhost:1234/v1"  # no key needed
+
+
+def test_bare_names_are_inferred_only_where_unambiguous() -> None:
+    assert find("grok-4")[0].name == "xai" and find("sonar-pro")[0].name == "perplexity"
+    for bare in ("llama3.1-8b", "Meta-Llama-3.3-70B-Instruct", "deepseek-ai/DeepSeek-R1"):
+        with pytest.raises(volley.BadRequestError, match=r"cannot infer|unknown provider"):
+            find(bare)
+
+
+def test_databricks_base_from_the_workspace_host_or_litellm_base(monkeypatch) -> None:
+    monkeypatch.setenv("DATABRICKS_TOKEN", KEY)
+    monkeypatch.setenv("DATABRICKS_HOST", "adb-123.4.azuredatabricks.net")
+    r = build_request("databricks", "my-llama", USER, {}, api_key=KEY, api_base=None)
+    assert r.url == "https://adb-123.4.azuredatabricks.net/serving-endpoints/chat/completions"
+    monkeypatch.setenv("DATABRICKS_API_BASE", "https://adb-9.azuredatabricks.net/serving-endpoints")
+    assert resolve("databricks/e").api_base == "https://adb-9.azuredatabricks.net/serving-endpoints"
+    monkeypatch.delenv("DATABRICKS_API_BASE")
+    monkeypatch.delenv("DATABRICKS_HOST")
+    with pytest.raises(volley.BadRequestError, match="DATABRICKS_API_BASE or DATABRICKS_HOST"):
+        resolve("databricks/e")
+
+
+def test_hugging_face_router_names(fake) -> None:
+    assert router_model("together/deepseek-ai/DeepSeek-R1") == "deepseek-ai/DeepSeek-R1:together"
+    assert router_model("deepseek-ai/DeepSeek-R1") == "deepseek-ai/DeepSeek-R1"
+    assert router_model("deepseek-ai/DeepSeek-R1:fastest") == "deepseek-ai/DeepSeek-R1:fastest"
+    volley.completion("huggingface/novita/moonshotai/Kimi-K2", USER, api_base=fake.openai_base, api_key=KEY)
+    assert fake.requests[-1].json["model"] == "moonshotai/Kimi-K2:novita"
+    assert fake.requests[-1].headers["authorization"] == f"Bearer {KEY}"
+
+
+def test_cerebras_rate_limit_headers_are_read() -> None:
+    headers = json.loads((FIXTURES / "cerebras" / "ratelimit_headers.json").read_text())
+    info = cerebras_style(headers)
+    assert info is not None and info.limit_tokens == 60000 and info.remaining_tokens == 0
+    assert info.remaining_requests == 14398 and info.reset_requests == pytest.approx(33011.382867)
+    assert info.pause == pytest.approx(11.382867)  # the minute's tokens are used up: wait for their reset
+    assert cerebras_style({"content-type": "application/json"}) is None
+    assert get_provider("cerebras").rate_info(headers) == info
+
+
+@pytest.mark.parametrize(
+    "model", ["sambanova/m", "nvidia_nim/m", "deepinfra/m", "lm_studio/m"],  # xai, cerebras, huggingface: test_contract
+)  # fmt: skip
+def test_openai_compatible_hosts_pass_the_contract(model: str, fake) -> None:
+    contract.check_provider(model, server=fake, api_base=fake.openai_base, api_key=KEY)
+
+
+def test_hosts_whose_path_is_not_v1_pass_the_contract(fake) -> None:
+    contract.check_provider("perplexity/sonar", server=fake, api_base=fake.url, api_key=KEY)
+    assert fake.requests[0].path == "/chat/completions"
+    fake.reset()
+    contract.check_provider("databricks/endpoint", server=fake, api_base=fake.url, api_key=KEY)
+    assert fake.requests[0].path == "/serving-endpoints/chat/completions"

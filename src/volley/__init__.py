@@ -1,13 +1,19 @@
 """volley: many LLM completions, fast, to any provider, in the OpenAI ``chat.completion`` shape.
 
 Imports are lazy (PEP 562): ``import volley`` loads neither aiohttp nor any provider module until
-a name that needs them is first used.
+a name that needs them is first used. LiteLLM scripts run after ``import volley as litellm``:
+its module settings (``volley.num_retries = 3``, ``volley.success_callback = [...]``: see
+``volley.settings``), exceptions (``volley.exceptions``), helpers and ``Router`` are here too.
 """
 
 from __future__ import annotations
 
 import importlib
+import sys
+import types
 from typing import TYPE_CHECKING, Any
+
+from . import settings as _settings
 
 __version__ = "0.1.0"
 
@@ -33,9 +39,35 @@ _EXPORTS: dict[str, str] = {
     "register_protocol": "protocols",
     "aclose": "transports.http",
     # cost
-    "completion_cost": "pricing",
+    "completion_cost": "compat.helpers",
     "register_prices": "pricing",
     "BudgetExceededError": "errors",
+    # LiteLLM's helpers (volley.compat): tokens, model info, cost, environment, retries, mocks, Router
+    "token_counter": "compat.helpers",
+    "encode": "compat.helpers",
+    "decode": "compat.helpers",
+    "get_max_tokens": "compat.helpers",
+    "get_model_info": "compat.helpers",
+    "model_cost": "compat.helpers",
+    "register_model": "compat.helpers",
+    "cost_per_token": "compat.helpers",
+    "get_supported_openai_params": "compat.helpers",
+    "supports_function_calling": "compat.helpers",
+    "supports_vision": "compat.helpers",
+    "supports_response_schema": "compat.helpers",
+    "supports_reasoning": "compat.helpers",
+    "supports_system_messages": "compat.helpers",
+    "supports_prompt_caching": "compat.helpers",
+    "supports_tool_choice": "compat.helpers",
+    "get_llm_provider": "compat.helpers",
+    "validate_environment": "compat.helpers",
+    "completion_with_retries": "compat.helpers",
+    "acompletion_with_retries": "compat.helpers",
+    "mock_completion": "compat.helpers",
+    "turn_on_debug": "compat.helpers",
+    "provider_list": "compat.helpers",
+    "Router": "compat.router",
+    "Cache": "compat.cache",
     # types
     "ModelResponse": "types",
     "StreamChunk": "types",
@@ -43,7 +75,12 @@ _EXPORTS: dict[str, str] = {
     "Message": "types",
     "ToolCall": "types",
     "Usage": "types",
+    "Choices": "types",
+    "Delta": "types",
+    "StreamingChoices": "types",
+    "ModelResponseStream": "types",
     "AsyncStream": "stream",
+    "CustomStreamWrapper": "stream",
     # errors
     "APIError": "errors",
     "BadRequestError": "errors",
@@ -62,12 +99,24 @@ _EXPORTS: dict[str, str] = {
     "AllModelsFailedError": "errors",
     "LocalModelCrashedError": "errors",
     "InvalidRequestError": "errors",
+    "UnprocessableEntityError": "errors",
+    "BadGatewayError": "errors",
+    "ContentPolicyViolationError": "errors",
+    "APIResponseValidationError": "errors",
+    "StructuredOutputError": "errors",
+    "JSONSchemaValidationError": "errors",
+    "OpenAIError": "errors",
 }
+_SUBMODULES = frozenset({"exceptions", "settings", "types", "testing", "tokens", "pricing", "compat"})
 
-__all__ = sorted([*_EXPORTS, "__version__"])
+__all__ = sorted([*_EXPORTS, *_settings.NAMES, "exceptions", "__version__"])
 
 
 def __getattr__(name: str) -> Any:
+    if name in _settings.NAMES:
+        return _settings.settings.get(name)
+    if name in _SUBMODULES:
+        return importlib.import_module(f"{__name__}.{name}")
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'volley' has no attribute {name!r}")
@@ -78,6 +127,19 @@ def __getattr__(name: str) -> Any:
 
 def __dir__() -> list[str]:
     return __all__
+
+
+class _Module(types.ModuleType):
+    """The ``volley`` module: assigning a setting (``volley.num_retries = 3``) checks and stores it."""
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in _settings.NAMES:
+            _settings.settings.set(name, value)
+        else:
+            super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Module
 
 
 if TYPE_CHECKING:  # explicit re-exports ("X as X") for type checkers; at run time __getattr__ loads them

@@ -10,11 +10,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from . import pricing
+from . import pricing, structured
 from .engine.retry import RetryPolicy
-from .errors import InvalidRequestError, UnsupportedParamsError
+from .errors import InvalidRequestError, Timeout, UnsupportedParamsError
 from .protocols.base import output_cap
 from .routing import Route, find, resolve
+from .settings import settings
 from .tokens import estimate_tokens
 from .transports.base import CREDENTIAL_HEADERS, Request
 from .validate import (
@@ -38,9 +39,46 @@ CONTROL_PARAMS = frozenset(
         "timeout", "num_retries", "max_retries", "retry_delay", "api_key", "api_base", "base_url",
         "drop_params", "mock_response", "stream", "custom_llm_provider", "max_workers", "rpm", "tpm",
         "cache", "cache_path", "cache_scope", "budget_usd", "transport",
+        # LiteLLM's: logging, fallbacks, per-call prices, parameter policy (see docs/litellm-compat.md)
+        "metadata", "logger_fn", "fallbacks", "context_window_fallback_dict", "input_cost_per_token",
+        "output_cost_per_token", "allowed_openai_params", "additional_drop_params", "mock_timeout",
+        "api_version", "organization", "stream_timeout",
     }
 )  # fmt: skip
 PASS_THROUGH = frozenset({"extra_body", "extra_headers"})
+#: LiteLLM's spellings of volley's names (the canonical name wins when both are given).
+ALIASES = {"request_timeout": "timeout", "caching": "cache", "headers": "extra_headers", "force_timeout": "timeout"}
+#: LiteLLM's legacy function calling, sent as tools (answers get ``message.function_call`` too).
+LEGACY_FUNCTIONS = frozenset({"functions", "function_call"})
+#: Provider parameters that go into the request body as they are (LiteLLM passes them through), or where
+#: the protocol's ``PASSTHROUGH`` puts them (Gemini's ``top_k`` → ``generationConfig.topK``).
+PROVIDER_PARAMS = frozenset(
+    {
+        "top_k", "min_p", "typical_p", "top_a", "repetition_penalty", "thinking", "reasoning", "include_reasoning",
+        "safe_prompt", "random_seed", "safety_settings", "cached_content", "keep_alive", "num_ctx", "mirostat",
+        "mirostat_eta", "mirostat_tau", "guided_json", "guided_choice", "guided_regex", "guided_grammar",
+        "min_tokens", "ignore_eos", "skip_special_tokens", "chat_template_kwargs", "best_of", "echo",
+        "transforms", "route", "provider", "documents", "citation_options", "search_parameters",
+    }
+)  # fmt: skip
+#: LiteLLM-only arguments that steer its logging, proxy, prompt management or client objects: accepted and
+#: ignored (they do not change what the provider is sent); credentials of hosts that do not take them too.
+LITELLM_IGNORED = frozenset(
+    {
+        "litellm_call_id", "litellm_logging_obj", "litellm_metadata", "litellm_trace_id", "litellm_session_id",
+        "tags", "no-log", "proxy_server_request", "preset_cache_key", "caching_groups", "ttl", "model_info",
+        "base_model", "model_list", "deployment_id", "client", "use_client", "azure", "acompletion", "id",
+        "verbose", "hf_model_name", "custom_prompt_dict", "roles", "final_prompt_value", "bos_token",
+        "eos_token", "initial_prompt_value", "supports_system_message", "region_name", "max_parallel_requests",
+        "cooldown_time", "fastest_response", "retry_policy", "retry_strategy", "prompt_id", "prompt_variables",
+        "prompt_version", "prompt_label", "input_cost_per_second", "output_cost_per_second", "weight", "order",
+        "aws_access_key_id", "aws_secret_access_key", "aws_session_token", "aws_region_name", "aws_profile_name",
+        "aws_role_name", "aws_session_name", "aws_web_identity_token", "aws_sts_endpoint",
+        "aws_bedrock_runtime_endpoint", "vertex_project", "vertex_location", "vertex_credentials",
+        "vertex_ai_project", "vertex_ai_location", "azure_ad_token", "azure_ad_token_provider", "tenant_id",
+        "client_id", "client_secret", "azure_username", "azure_password", "api_type", "merge_reasoning_content_in_choices",
+    }
+)  # fmt: skip
 DEFAULT_TIMEOUT = 600.0
 DEFAULT_NUM_RETRIES = 3
 DEFAULT_RETRY_DELAY = 0.5
@@ -69,6 +107,10 @@ class Call:
     hooks: tuple[Hook, ...] = ()
     max_output: int | None = None  # output-token cap the request carries (max_tokens or the provider's default)
     choices: int = 1  # answers asked for (n)
+    include_usage: bool = False  # stream_options={"include_usage": True}: the stream ends with a usage chunk
+    functions: bool = False  # legacy functions= were sent as tools: answers also get message.function_call
+    schema: Any = None  # response_format=<pydantic class>: answers are validated into message.parsed
+    fallbacks: tuple[tuple[str, Any], ...] = ()  # ("any" | "context", Template) tried in order when the call fails
 
     @property
     def label(self) -> str:
@@ -89,28 +131,37 @@ class Call:
         self.hooks = (*self.hooks, hook)
 
 
-def _split(params: Mapping[str, Any], options: frozenset[str]) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
-    """``params`` → (control, completion, provider options); an unknown name is a clear error."""
+def _split(
+    params: Mapping[str, Any], options: frozenset[str]
+) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """``params`` → (control, completion, provider options, provider passthrough); an unknown name is a
+    clear error. LiteLLM's aliases are renamed; what LiteLLM alone uses is kept in control (callbacks see it)."""
     control: dict[str, Any] = {}
     completion: dict[str, Any] = {}
     opts: dict[str, Any] = {}
+    extra: dict[str, Any] = {}
     known = _all_completion_params()
     for k in sorted(params):  # one canonical order: equal requests encode to equal bytes (the cache key)
         v = params[k]
-        if k in CONTROL_PARAMS:
-            control[k] = v
-        elif k in known or k in PASS_THROUGH:
-            completion[k] = v
-        elif k in options:
-            opts[k] = v
+        name = ALIASES.get(k, k)
+        if name != k and name in params:
+            continue  # the canonical spelling was given too: it wins
+        if name in options:  # the host's own option first (e.g. a Bedrock host's aws_region_name)
+            opts[name] = v
+        elif name in CONTROL_PARAMS or name in LITELLM_IGNORED:
+            control[name] = v
+        elif name in known or name in PASS_THROUGH or name in LEGACY_FUNCTIONS:
+            completion[name] = v
+        elif name in PROVIDER_PARAMS:
+            extra[name] = v
         else:
-            extra = f"; {', '.join(sorted(options))} for this provider" if options else ""
+            hint = f"; {', '.join(sorted(options))} for this provider" if options else ""
             raise InvalidRequestError(
-                f"unknown parameter {k!r}; completion parameters are {', '.join(sorted(known))}{extra}; "
+                f"unknown parameter {k!r}; completion parameters are {', '.join(sorted(known))}{hint}; "
                 "put provider-specific fields in extra_body={...}",
                 status_code=400,
             )
-    return control, completion, opts
+    return control, completion, opts, extra
 
 
 class Template:
@@ -140,15 +191,18 @@ class Template:
         if hint and isinstance(model, str) and not model.startswith(f"{hint}/"):
             model = f"{hint}/{model}"
         host, name = find(model)  # unknown provider: raise now
-        control, completion, options = _split(params, host.options)
+        control, completion, options, passthrough = _split(params, host.options)
+        self.functions = _legacy_functions(completion)
+        self.schema, completion = structured.response_format(completion)
         validate_params(completion)
-        timeout = control.get("timeout", DEFAULT_TIMEOUT)
-        self.timeout: float | None = None if timeout is None else positive_seconds("timeout", timeout)
         self.stream = bool(control.get("stream", False))
+        self.timeout: float | None = _timeout(control, self.stream)
         self.limits = _limits(control)
         pricing.load_env()
-        api_base = control.get("api_base") or control.get("base_url")
+        api_base = control.get("api_base") or control.get("base_url") or settings.get("api_base")
         mock = control.get("mock_response", _NONE)
+        if control.get("mock_timeout") and mock is _NONE:
+            mock = Timeout("mock_timeout=True: the request timed out")
         transport = control.get("transport")
         if mock is not _NONE:
             from .transports.mock import mock_response
@@ -160,29 +214,31 @@ class Template:
             self.transport: Transport = mock_response(mock)
             control.setdefault("num_retries", 0)
         else:
-            self.route = resolve(model, api_key=control.get("api_key"), api_base=api_base, options=options)
+            key = control.get("api_key") or settings.key_for(host.name)
+            self.route = resolve(model, api_key=key, api_base=api_base, options=options)
             self.transport = transport if transport is not None else _transport(self.route.host)
         self.retry = _retry(control)
         wire = self.host.wire
-        unsupported = [k for k in completion if k not in wire.SUPPORTED_PARAMS and k not in PASS_THROUGH]
-        if unsupported:
-            if not control.get("drop_params"):
-                raise UnsupportedParamsError(
-                    f"{self.route.provider} does not support {', '.join(sorted(unsupported))}; "
-                    "pass drop_params=True to drop them",
-                    provider=self.route.provider,
-                    model=self.route.model,
-                )
-            completion = {k: v for k, v in completion.items() if k not in unsupported}
+        completion = _supported(completion, control, self.route, wire.SUPPORTED_PARAMS)
+        if passthrough:
+            completion["extra_body"] = _passthrough(passthrough, getattr(wire, "PASSTHROUGH", {}), completion)
+        if control.get("organization") and wire.NAME == "openai":
+            completion["extra_headers"] = {**(completion.get("extra_headers") or {}),
+                                           "OpenAI-Organization": str(control["organization"])}  # fmt: skip
         if mock is _NONE:
             self.host.check(self.route, completion)
+        _prices(control, self.route)
         self.completion = completion
+        self.include_usage = bool((completion.get("stream_options") or {}).get("include_usage"))
         self._extra_headers = _extra_headers(completion)
         cap = output_cap(completion)
         self.max_output: int | None = cap if cap is not None else getattr(wire, "DEFAULT_MAX_TOKENS", None)
         n = completion.get("n")
         self.choices = n if isinstance(n, int) and not isinstance(n, bool) and n > 1 else 1
-        self.hooks: tuple[Hook, ...] = (*_cache(control, self.stream), *_budget(control, self.route))
+        self.hooks: tuple[Hook, ...] = (
+            *_callbacks(control, self), *_cache(control, self.stream), *_budget(control, self.route)
+        )
+        self.fallbacks = _fallbacks(model, params, control)
 
     @property
     def host(self) -> Provider:
@@ -196,6 +252,7 @@ class Template:
         return Call(
             self.route, request, self.stream, self.timeout, self.retry, self.transport, msgs, self.limits,
             estimate_tokens(msgs, self.completion), self.hooks, self.max_output, self.choices,
+            include_usage=self.include_usage, functions=self.functions, schema=self.schema, fallbacks=self.fallbacks,
         )  # fmt: skip
 
 
@@ -254,7 +311,8 @@ def _http() -> Transport:
 
 
 def _retry(control: Mapping[str, Any]) -> RetryPolicy:
-    retries = control.get("num_retries", control.get("max_retries", DEFAULT_NUM_RETRIES))
+    default = settings.get("num_retries")
+    retries = control.get("num_retries", control.get("max_retries", DEFAULT_NUM_RETRIES if default is None else default))
     retries = non_negative_int("num_retries", retries)
     delay = positive_seconds("retry_delay", control.get("retry_delay", DEFAULT_RETRY_DELAY), zero=True)
     return RetryPolicy(num_retries=retries, base_delay=delay)
@@ -274,8 +332,17 @@ def _extra_headers(params: Mapping[str, Any]) -> tuple[dict[str, str], tuple[str
 
 def _cache(control: Mapping[str, Any], stream: bool) -> tuple[Hook, ...]:
     """The response cache hook for ``cache=True`` (``cache_path=`` picks the file, ``cache_scope=``
-    "shared" or "key"). A cache file that cannot be opened raises ``hooks.cache.CacheError`` (an OSError)."""
-    on = control.get("cache", False)
+    "shared" or "key"). A cache file that cannot be opened raises ``hooks.cache.CacheError`` (an OSError).
+
+    With ``volley.cache`` set, every call uses that cache unless it says ``cache=False`` (or LiteLLM's
+    ``cache={"no-cache": True}`` / ``{"no-store": True}``, which skip it)."""
+    on = control.get("cache")
+    if isinstance(on, Mapping):  # LiteLLM's per-call cache controls
+        on = False if (on.get("no-cache") or on.get("no-store")) else None
+    shared = settings.get("cache")
+    if shared is not None and on is not False and not stream and control.get("cache_path") is None:
+        return (shared.fetch,)
+    on = bool(on) if on is None else on
     if not isinstance(on, bool):
         raise InvalidRequestError(f"cache must be True or False; got {on!r}", status_code=400)
     scope = control.get("cache_scope", "shared")
@@ -313,3 +380,136 @@ def _limits(control: Mapping[str, Any]) -> dict[str, Any]:
         if control.get(name) is not None:
             out[name] = positive_number(name, control[name])
     return out
+
+
+# ---------------------------------------------------------------------- LiteLLM's arguments (docs/litellm-compat.md)
+
+
+def _legacy_functions(completion: dict[str, Any]) -> bool:
+    """``functions=`` / ``function_call=`` (OpenAI's legacy names) → ``tools`` / ``tool_choice``, in place."""
+    functions = completion.pop("functions", None)
+    choice = completion.pop("function_call", None)
+    if functions is None:
+        if choice is not None:
+            raise InvalidRequestError("function_call= needs functions=[...]", status_code=400)
+        return False
+    if completion.get("tools"):
+        raise InvalidRequestError("give tools= or the legacy functions=, not both", status_code=400)
+    if not isinstance(functions, (list, tuple)):
+        raise InvalidRequestError(f"functions must be a list of function dicts; got {functions!r}", status_code=400)
+    completion["tools"] = [{"type": "function", "function": f} for f in functions]
+    if isinstance(choice, Mapping) and choice.get("name"):
+        completion["tool_choice"] = {"type": "function", "function": {"name": choice["name"]}}
+    elif choice in ("auto", "none"):
+        completion["tool_choice"] = choice
+    elif choice is not None:
+        raise InvalidRequestError(f"function_call must be 'auto', 'none' or {{'name': ...}}; got {choice!r}")
+    return True
+
+
+def _timeout(control: Mapping[str, Any], stream: bool) -> float | None:
+    """``timeout`` (``stream_timeout`` for a stream; an ``httpx.Timeout`` is read too), else
+    ``volley.request_timeout``, else 600 s; None means no limit."""
+    value = control.get("stream_timeout") if stream and control.get("stream_timeout") is not None else None
+    if value is None:
+        value = control["timeout"] if "timeout" in control else settings.get("request_timeout") or DEFAULT_TIMEOUT
+    if value is not None and hasattr(value, "read") and hasattr(value, "connect"):  # httpx.Timeout
+        parts = [getattr(value, a, None) for a in ("connect", "read", "write", "pool")]
+        value = max((p for p in parts if p is not None), default=None)
+    return None if value is None else positive_seconds("timeout", value)
+
+
+def _supported(
+    completion: dict[str, Any], control: Mapping[str, Any], route: Route, supported: frozenset[str]
+) -> dict[str, Any]:
+    """``completion`` without what the protocol cannot take: refused, or dropped with ``drop_params``
+    (default ``volley.drop_params``). ``additional_drop_params`` are dropped, ``allowed_openai_params``
+    are sent anyway; ``stream_options`` is volley's to honour (it decides the usage chunk)."""
+    drop = set(_names(control, "additional_drop_params"))
+    allowed = set(_names(control, "allowed_openai_params")) | PASS_THROUGH | {"stream_options"}
+    unsupported = [k for k in completion if k not in supported and k not in allowed]
+    if unsupported and not control.get("drop_params", settings.get("drop_params")):
+        raise UnsupportedParamsError(
+            f"{route.provider} does not support {', '.join(sorted(unsupported))}; pass drop_params=True to drop them",
+            provider=route.provider,
+            model=route.model,
+        )
+    drop.update(unsupported)
+    if "stream_options" in completion and "stream_options" not in supported:
+        drop.add("stream_options")
+    return {k: v for k, v in completion.items() if k not in drop} if drop else completion
+
+
+def _names(control: Mapping[str, Any], key: str) -> list[str]:
+    value = control.get(key) or []
+    if isinstance(value, str) or not all(isinstance(v, str) for v in value):
+        raise InvalidRequestError(f"{key} must be a list of parameter names; got {value!r}", status_code=400)
+    return list(value)
+
+
+def _passthrough(params: Mapping[str, Any], paths: Mapping[str, tuple[str, ...]], completion: Mapping[str, Any]) -> Any:
+    """Provider parameters as body fields (at the protocol's ``PASSTHROUGH`` path, else top level),
+    under the caller's own ``extra_body``."""
+    body: dict[str, Any] = {}
+    for name, value in params.items():
+        path = paths.get(name, (name,))
+        node = body
+        for part in path[:-1]:
+            node = node.setdefault(part, {})
+        node[path[-1]] = value
+    for key, value in (completion.get("extra_body") or {}).items():
+        body[key] = {**body[key], **value} if isinstance(value, dict) and isinstance(body.get(key), dict) else value
+    return body
+
+
+def _prices(control: Mapping[str, Any], route: Route) -> None:
+    """LiteLLM's per-call ``input_cost_per_token`` / ``output_cost_per_token``: registered for the model
+    (as LiteLLM does), so ``response.cost`` uses them."""
+    cin, cout = control.get("input_cost_per_token"), control.get("output_cost_per_token")
+    if cin is None and cout is None:
+        return
+    price = {"input_cost_per_token": cin or 0.0, "output_cost_per_token": cout or 0.0}
+    try:
+        pricing.register_prices({f"{route.provider}/{route.model}": price})
+    except ValueError as exc:
+        raise InvalidRequestError(str(exc), status_code=400) from None
+
+
+def _callbacks(control: Mapping[str, Any], template: Template) -> tuple[Hook, ...]:
+    """The hook that runs ``volley.success_callback`` / ``failure_callback`` / ``callbacks`` and a
+    per-call ``logger_fn`` around each call (LiteLLM's custom callbacks), when any is set."""
+    logger_fn = control.get("logger_fn")
+    if logger_fn is not None and not callable(logger_fn):
+        raise InvalidRequestError(f"logger_fn must be a function; got {logger_fn!r}", status_code=400)
+    if not settings.callbacks_set() and logger_fn is None:
+        return ()
+    from .hooks.callbacks import CallbacksHook
+
+    return (CallbacksHook(template.completion, control.get("metadata"), logger_fn),)
+
+
+def _fallbacks(model: Any, params: Mapping[str, Any], control: Mapping[str, Any]) -> tuple[tuple[str, Any], ...]:
+    """``fallbacks=[model or override dict, ...]`` (also ``[{"this-model": [...]}]``) and
+    ``context_window_fallback_dict={model: bigger_model}``: the templates tried, in order, when a
+    call fails after its retries (context-window ones only for ``ContextWindowExceededError``).
+    Each is checked now, like the call itself."""
+    given = control.get("fallbacks") or []
+    windows = control.get("context_window_fallback_dict") or {}
+    if not given and not windows:
+        return ()
+    if not isinstance(given, (list, tuple)) or not isinstance(windows, Mapping):
+        raise InvalidRequestError(
+            "fallbacks must be a list of models (or override dicts); context_window_fallback_dict a dict", status_code=400
+        )
+    rest = {k: v for k, v in params.items() if k not in ("fallbacks", "context_window_fallback_dict")}
+    out: list[tuple[str, Any]] = []
+    bigger = windows.get(model)
+    if bigger is not None:
+        out.append(("context", Template(bigger, rest)))
+    for item in given:
+        if isinstance(item, Mapping) and "model" not in item:  # the Router's form: {"this-model": ["other", ...]}
+            for target in item.get(model, ()):
+                out.append(("any", Template(target, rest)))
+        else:
+            out.append(("any", Template(item, rest)))
+    return tuple(out)

@@ -27,8 +27,8 @@ def stream_chunk_builder(chunks: Iterable[StreamChunk | Mapping[str, Any]], mess
     choices: dict[int, dict[str, Any]] = {}
     usage = None
     for ch in chunks:
-        if _get(ch, "usage"):
-            u = _get(ch, "usage")
+        u = _get(ch, "usage") or getattr(ch, "_usage", None)  # _usage: what the stream withheld (no include_usage)
+        if u:
             usage = u.model_dump() if hasattr(u, "model_dump") else dict(u)
         for c in _get(ch, "choices") or ():
             idx = _get(c, "index") or 0

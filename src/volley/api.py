@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib
-from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Iterable, Iterator, Mapping, Sequence
 from contextlib import aclosing
 from typing import Any, Literal, overload
 
@@ -18,7 +18,7 @@ from .engine.run import run, run_chunks, within
 from .prepare import Call, Template, prepare
 from .send import execute
 from .stream import AsyncStream, SyncStream, open_stream
-from .types import ModelResponse, StreamChunk
+from .types import ModelResponse
 from .validate import InvalidRequestError, positive_int, positive_seconds, validate_messages
 
 ModelSpec = str | Mapping[str, Any]
@@ -51,9 +51,7 @@ async def acompletion(model: ModelSpec, messages: Messages, *, stream: bool = Fa
 
 
 @overload
-def completion(
-    model: ModelSpec, messages: Messages, *, stream: Literal[True], **params: Any
-) -> SyncStream: ...
+def completion(model: ModelSpec, messages: Messages, *, stream: Literal[True], **params: Any) -> SyncStream: ...
 @overload
 def completion(
     model: ModelSpec, messages: Messages, *, stream: Literal[False] = False, **params: Any
@@ -136,7 +134,7 @@ async def _run_batch(
     *,
     validated: bool,
     threaded: bool = False,
-) -> AsyncIterator[list[tuple[int, Result]]]:
+) -> AsyncGenerator[list[tuple[int, Result]], None]:
     """The batch core: yields the results that are ready, a list at a time (one hop per list).
 
     ``threaded``: read a lazy sync ``messages`` in a thread of its own (the sync API: the caller's

@@ -184,7 +184,8 @@ class APIError(_Root):
     @property
     def request_id(self) -> str | None:
         """The provider's request id header, when it sent one (openai's ``APIStatusError.request_id``)."""
-        return self.headers.get("x-request-id") or self.headers.get("request-id")
+        found = self.headers.get("x-request-id") or self.headers.get("request-id")
+        return None if found is None else str(found)
 
     @property
     def response(self) -> Any:
@@ -259,7 +260,9 @@ def _reply(status: int, headers: Headers, body: Any) -> Any:
         import httpx
     except ImportError:
         return _Reply(status, headers, content)
-    return httpx.Response(status, headers=dict(headers), content=content, request=httpx.Request("POST", "http://provider"))
+    return httpx.Response(
+        status, headers=dict(headers), content=content, request=httpx.Request("POST", "http://provider")
+    )
 
 
 _MODEL_FIRST = ("model", "llm_provider", "response")  # LiteLLM's positional order for the 400 / 404 family
@@ -572,7 +575,7 @@ _watcher = _OpenAIWatcher()
 
 def _unwatch() -> None:
     try:
-        sys.meta_path.remove(_watcher)  # type: ignore[arg-type]
+        sys.meta_path.remove(_watcher)
     except ValueError:
         pass
 
@@ -580,7 +583,7 @@ def _unwatch() -> None:
 if "openai" in sys.modules:
     adopt_openai()
 else:
-    sys.meta_path.insert(0, _watcher)  # type: ignore[arg-type]
+    sys.meta_path.insert(0, _watcher)
 
 
 def server_wait(seconds: float | None) -> float | None:

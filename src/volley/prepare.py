@@ -76,7 +76,8 @@ LITELLM_IGNORED = frozenset(
         "aws_role_name", "aws_session_name", "aws_web_identity_token", "aws_sts_endpoint",
         "aws_bedrock_runtime_endpoint", "vertex_project", "vertex_location", "vertex_credentials",
         "vertex_ai_project", "vertex_ai_location", "azure_ad_token", "azure_ad_token_provider", "tenant_id",
-        "client_id", "client_secret", "azure_username", "azure_password", "api_type", "merge_reasoning_content_in_choices",
+        "client_id", "client_secret", "azure_username", "azure_password", "api_type",
+        "merge_reasoning_content_in_choices",
     }
 )  # fmt: skip
 DEFAULT_TIMEOUT = 600.0
@@ -181,16 +182,18 @@ class Template:
     """
 
     def __init__(self, model: str | Mapping[str, Any], params: Mapping[str, Any]) -> None:
+        target: Any = model
+        shared = params  # what fallbacks inherit: not this model's own overrides
         if isinstance(model, Mapping):
             override = dict(model)
             if "model" not in override:
                 raise InvalidRequestError("a per-model override dict needs a 'model' key", status_code=400)
-            model = override.pop("model")
+            target = override.pop("model")
             params = {**params, **override}
         hint = params.get("custom_llm_provider")
-        if hint and isinstance(model, str) and not model.startswith(f"{hint}/"):
-            model = f"{hint}/{model}"
-        host, name = find(model)  # unknown provider: raise now
+        if hint and isinstance(target, str) and not target.startswith(f"{hint}/"):
+            target = f"{hint}/{target}"
+        host, name = find(target)  # unknown provider: raise now
         control, completion, options, passthrough = _split(params, host.options)
         self.functions = _legacy_functions(completion)
         self.schema, completion = structured.response_format(completion)
@@ -215,7 +218,7 @@ class Template:
             control.setdefault("num_retries", 0)
         else:
             key = control.get("api_key") or settings.key_for(host.name)
-            self.route = resolve(model, api_key=key, api_base=api_base, options=options)
+            self.route = resolve(target, api_key=key, api_base=api_base, options=options)
             self.transport = transport if transport is not None else _transport(self.route.host)
         self.retry = _retry(control)
         wire = self.host.wire
@@ -236,9 +239,11 @@ class Template:
         n = completion.get("n")
         self.choices = n if isinstance(n, int) and not isinstance(n, bool) and n > 1 else 1
         self.hooks: tuple[Hook, ...] = (
-            *_callbacks(control, self), *_cache(control, self.stream), *_budget(control, self.route)
+            *_callbacks(control, self),
+            *_cache(control, self.stream),
+            *_budget(control, self.route),
         )
-        self.fallbacks = _fallbacks(model, params, control)
+        self.fallbacks = _fallbacks(target, shared, control)
 
     @property
     def host(self) -> Provider:
@@ -312,7 +317,9 @@ def _http() -> Transport:
 
 def _retry(control: Mapping[str, Any]) -> RetryPolicy:
     default = settings.get("num_retries")
-    retries = control.get("num_retries", control.get("max_retries", DEFAULT_NUM_RETRIES if default is None else default))
+    retries = control.get(
+        "num_retries", control.get("max_retries", DEFAULT_NUM_RETRIES if default is None else default)
+    )
     retries = non_negative_int("num_retries", retries)
     delay = positive_seconds("retry_delay", control.get("retry_delay", DEFAULT_RETRY_DELAY), zero=True)
     return RetryPolicy(num_retries=retries, base_delay=delay)
@@ -499,7 +506,8 @@ def _fallbacks(model: Any, params: Mapping[str, Any], control: Mapping[str, Any]
         return ()
     if not isinstance(given, (list, tuple)) or not isinstance(windows, Mapping):
         raise InvalidRequestError(
-            "fallbacks must be a list of models (or override dicts); context_window_fallback_dict a dict", status_code=400
+            "fallbacks must be a list of models (or override dicts); context_window_fallback_dict a dict",
+            status_code=400,
         )
     rest = {k: v for k, v in params.items() if k not in ("fallbacks", "context_window_fallback_dict")}
     out: list[tuple[str, Any]] = []

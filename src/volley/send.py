@@ -113,7 +113,8 @@ def parse_answer(call: Call, body: bytes | str | Any) -> ModelResponse:
     retryable ``APIConnectionError`` (see :func:`malformed`).
     """
     try:
-        data = load_json(body) if isinstance(body, (bytes, bytearray, str)) else body
+        raw = bytes(body) if isinstance(body, bytearray) else body
+        data = load_json(raw) if isinstance(raw, (bytes, str)) else raw
         resp = ModelResponse.model_validate(call.module.parse_response(data, call.route.model))
     except Exception as exc:
         err = malformed(exc, "answer")

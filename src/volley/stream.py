@@ -117,15 +117,15 @@ class AsyncStream:
             try:
                 self._pending.extend(self._parser.feed(event, data))
             except Exception as exc:
-                err = malformed(exc, "stream event")
-                tag(err, self._call)
-                raise err from None
+                bad = malformed(exc, "stream event")
+                tag(bad, self._call)
+                raise bad from None
         try:
             chunk = StreamChunk.model_validate(self._pending.popleft())
         except Exception as exc:
-            err = malformed(exc, "stream event")
-            tag(err, self._call)
-            raise err from None
+            bad = malformed(exc, "stream event")
+            tag(bad, self._call)
+            raise bad from None
         chunk._provider = self._call.route.provider
         return chunk
 

@@ -82,8 +82,12 @@ def _as_input(message: Any) -> dict[str, Any]:
     fields = getattr(type(message), "INPUT_FIELDS", None)
     if fields is not None:
         data = {k: v for k, v in data.items() if k in fields}
-    if data.get("role") == "assistant" and "content" not in data and not data.get("tool_calls") \
-            and not data.get("function_call"):
+    if (
+        data.get("role") == "assistant"
+        and "content" not in data
+        and not data.get("tool_calls")
+        and not data.get("function_call")
+    ):
         data["content"] = ""
     return data
 

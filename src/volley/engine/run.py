@@ -5,10 +5,10 @@ from __future__ import annotations
 import asyncio
 import contextvars
 from collections import deque
-from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncGenerator, AsyncIterable, Awaitable, Callable, Iterable
 from contextlib import aclosing
 from functools import partial
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 from ..errors import Timeout
 
@@ -27,7 +27,7 @@ def deadline_left() -> float | None:
 
 async def run(
     jobs: Jobs[T], *, concurrency: int, deadline: float | None = None
-) -> AsyncIterator[tuple[int, T | BaseException]]:
+) -> AsyncGenerator[tuple[int, T | BaseException], None]:
     """Run ``jobs`` (read lazily), at most ``concurrency`` at a time; yield results as they complete.
 
     A job that raises yields its exception in place of a result; nothing is lost. With
@@ -47,7 +47,7 @@ async def run(
 
 async def run_chunks(
     jobs: Jobs[T], *, concurrency: int, deadline: float | None = None
-) -> AsyncIterator[list[tuple[int, T | BaseException]]]:
+) -> AsyncGenerator[list[tuple[int, T | BaseException]], None]:
     """Like :func:`run`, but yield every result that is ready at once as one list.
 
     A slow consumer holds the workers back: at most ``concurrency`` results wait to be taken and
@@ -66,7 +66,7 @@ async def run_chunks(
         if deadline is not None:
             _deadline.set(deadline)  # this worker's own context: the lanes read it
         while True:
-            item = await source.next()
+            item: tuple[int, Job[T]] | None = await source.next()
             if item is None:
                 break
             if len(workers) < concurrency and not source.ended:
@@ -101,7 +101,7 @@ async def run_chunks(
         await source.aclose()
 
 
-class _Source:
+class _Source(Generic[T]):
     """The jobs, taken one at a time by the workers, from a sync or an async iterable.
 
     A sync iterable is read when a worker asks. An async one is read ahead (up to ``ahead`` items)

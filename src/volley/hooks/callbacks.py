@@ -55,10 +55,14 @@ class CustomLogger:
     def log_pre_api_call(self, model: str, messages: Any, kwargs: dict[str, Any]) -> None:
         """Before the request is sent."""
 
-    def log_success_event(self, kwargs: dict[str, Any], response_obj: Any, start_time: datetime, end_time: datetime) -> None:
+    def log_success_event(
+        self, kwargs: dict[str, Any], response_obj: Any, start_time: datetime, end_time: datetime
+    ) -> None:
         """After a successful call (when ``async_log_success_event`` is not overridden)."""
 
-    def log_failure_event(self, kwargs: dict[str, Any], response_obj: Any, start_time: datetime, end_time: datetime) -> None:
+    def log_failure_event(
+        self, kwargs: dict[str, Any], response_obj: Any, start_time: datetime, end_time: datetime
+    ) -> None:
         """After a failed call (when ``async_log_failure_event`` is not overridden)."""
 
     async def async_log_success_event(
@@ -141,7 +145,7 @@ def _method(obj: Any, kind: str) -> Callable[..., Any] | None:
     method = getattr(obj, name, None)
     own = method is not None and getattr(type(obj), name, None) is not getattr(CustomLogger, name)
     if own:
-        return method  # type: ignore[no-any-return]
+        return method
     return getattr(obj, f"log_{kind}_event", None)
 
 

@@ -197,8 +197,8 @@ def test_mock_response_error_by_name():
 
 
 def test_batch_with_a_mock_error_keeps_it_in_its_slot():
-    out = batch_completion(model="gpt-3.5-turbo", messages=[[{"role": "user", "content": "a"}]] * 2,
-                           mock_response=litellm.InternalServerError(message="x", llm_provider="openai", model="m"))  # fmt: skip
+    err = litellm.InternalServerError(message="x", llm_provider="openai", model="m")
+    out = batch_completion(model="gpt-3.5-turbo", messages=[[{"role": "user", "content": "a"}]] * 2, mock_response=err)
     assert all(isinstance(r, openai.InternalServerError) for r in out)
 
 

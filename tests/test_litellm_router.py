@@ -68,7 +68,8 @@ async def test_latency_based_routing_prefers_the_faster(fake: FakeServer):
 
 
 def test_usage_based_routing_skips_a_deployment_at_its_rpm(fake: FakeServer):
-    router = litellm.Router(model_list=[dep(fake, "g", "m1", id="small", rpm=2), dep(fake, "g", "m2", id="big", rpm=1000)],
+    small, big = dep(fake, "g", "m1", id="small", rpm=2), dep(fake, "g", "m2", id="big", rpm=1000)
+    router = litellm.Router(model_list=[small, big],
                             routing_strategy="usage-based-routing-v2")  # fmt: skip
     ids = [router.completion(model="g", messages=MSG)._hidden_params["model_id"] for _ in range(8)]
     assert ids.count("small") <= 2 and ids.count("big") >= 6
@@ -76,7 +77,8 @@ def test_usage_based_routing_skips_a_deployment_at_its_rpm(fake: FakeServer):
 
 def test_cost_based_routing_picks_the_cheapest(fake: FakeServer):
     router = litellm.Router(model_list=[
-        {"model_name": "g", "litellm_params": {"model": "openai/gpt-4o", "api_base": fake.openai_base, "api_key": KEY_A}},
+        {"model_name": "g", "litellm_params": {"model": "openai/gpt-4o", "api_base": fake.openai_base,
+                                               "api_key": KEY_A}},
         {"model_name": "g", "litellm_params": {"model": "openai/gpt-4o-mini", "api_base": fake.openai_base,
                                                "api_key": KEY_A}},
     ], routing_strategy="cost-based-routing")  # fmt: skip
@@ -112,7 +114,8 @@ def test_cooldown_moves_traffic_off_a_rate_limited_deployment(fake: FakeServer):
 
 def test_key_rotation_past_a_bad_key():
     with FakeServer(api_key=KEY_B) as strict:
-        router = litellm.Router(model_list=[dep(strict, "g", "m", KEY_A, id="old-key"), dep(strict, "g", "m", KEY_B, id="new-key")],
+        old, new = dep(strict, "g", "m", KEY_A, id="old-key"), dep(strict, "g", "m", KEY_B, id="new-key")
+        router = litellm.Router(model_list=[old, new],
                                 num_retries=1)  # fmt: skip
         ids = {router.completion(model="g", messages=MSG)._hidden_params["model_id"] for _ in range(5)}
     assert ids == {"new-key"}
@@ -160,7 +163,8 @@ def test_context_window_fallbacks(fake: FakeServer):
     small = dep(fake, "small", "s")
     small["litellm_params"]["transport"] = MockTransport(too_long)
     router = litellm.Router(model_list=[small, dep(fake, "big", "b"), dep(fake, "other", "o")],
-                            context_window_fallbacks=[{"small": ["big"]}], fallbacks=[{"small": ["other"]}])  # fmt: skip
+                            context_window_fallbacks=[{"small": ["big"]}],
+                            fallbacks=[{"small": ["other"]}])  # fmt: skip
     assert router.completion(model="small", messages=MSG).model == "b"
 
 

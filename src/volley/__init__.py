@@ -68,6 +68,7 @@ _EXPORTS: dict[str, str] = {
     "provider_list": "compat.helpers",
     "Router": "compat.router",
     "Cache": "compat.cache",
+    "CustomLogger": "hooks.callbacks",
     # types
     "ModelResponse": "types",
     "StreamChunk": "types",
@@ -109,7 +110,7 @@ _EXPORTS: dict[str, str] = {
 }
 _SUBMODULES = frozenset({"exceptions", "settings", "types", "testing", "tokens", "pricing", "compat"})
 
-__all__ = sorted([*_EXPORTS, *_settings.NAMES, "exceptions", "__version__"])
+__all__ = sorted([*_EXPORTS, "exceptions", "__version__"])
 
 
 def __getattr__(name: str) -> Any:
@@ -126,7 +127,7 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    return __all__
+    return sorted([*__all__, *_settings.NAMES])
 
 
 class _Module(types.ModuleType):
@@ -143,6 +144,7 @@ sys.modules[__name__].__class__ = _Module
 
 
 if TYPE_CHECKING:  # explicit re-exports ("X as X") for type checkers; at run time __getattr__ loads them
+    from . import exceptions as exceptions
     from .api import abatch_completion as abatch_completion
     from .api import abatch_completion_iter as abatch_completion_iter
     from .api import abatch_completion_models as abatch_completion_models
@@ -153,26 +155,77 @@ if TYPE_CHECKING:  # explicit re-exports ("X as X") for type checkers; at run ti
     from .api import batch_completion_models_all_responses as batch_completion_models_all_responses
     from .api import completion as completion
     from .api import iter_batch_completion as iter_batch_completion
+    from .compat.cache import Cache as Cache
+    from .compat.helpers import acompletion_with_retries as acompletion_with_retries
+    from .compat.helpers import completion_cost as completion_cost
+    from .compat.helpers import completion_with_retries as completion_with_retries
+    from .compat.helpers import cost_per_token as cost_per_token
+    from .compat.helpers import decode as decode
+    from .compat.helpers import encode as encode
+    from .compat.helpers import get_llm_provider as get_llm_provider
+    from .compat.helpers import get_max_tokens as get_max_tokens
+    from .compat.helpers import get_model_info as get_model_info
+    from .compat.helpers import get_supported_openai_params as get_supported_openai_params
+    from .compat.helpers import mock_completion as mock_completion
+    from .compat.helpers import model_cost as model_cost
+    from .compat.helpers import provider_list as provider_list
+    from .compat.helpers import register_model as register_model
+    from .compat.helpers import supports_function_calling as supports_function_calling
+    from .compat.helpers import supports_prompt_caching as supports_prompt_caching
+    from .compat.helpers import supports_reasoning as supports_reasoning
+    from .compat.helpers import supports_response_schema as supports_response_schema
+    from .compat.helpers import supports_system_messages as supports_system_messages
+    from .compat.helpers import supports_tool_choice as supports_tool_choice
+    from .compat.helpers import supports_vision as supports_vision
+    from .compat.helpers import token_counter as token_counter
+    from .compat.helpers import turn_on_debug as turn_on_debug
+    from .compat.helpers import validate_environment as validate_environment
+    from .compat.router import Router as Router
     from .errors import AllModelsFailedError as AllModelsFailedError
     from .errors import APIConnectionError as APIConnectionError
     from .errors import APIError as APIError
+    from .errors import APIResponseValidationError as APIResponseValidationError
     from .errors import AuthenticationError as AuthenticationError
+    from .errors import BadGatewayError as BadGatewayError
     from .errors import BadRequestError as BadRequestError
     from .errors import BudgetExceededError as BudgetExceededError
+    from .errors import ContentPolicyViolationError as ContentPolicyViolationError
     from .errors import ContextWindowExceededError as ContextWindowExceededError
     from .errors import InternalServerError as InternalServerError
     from .errors import InvalidRequestError as InvalidRequestError
+    from .errors import JSONSchemaValidationError as JSONSchemaValidationError
     from .errors import LocalModelCrashedError as LocalModelCrashedError
     from .errors import NotFoundError as NotFoundError
+    from .errors import OpenAIError as OpenAIError
     from .errors import PermissionDeniedError as PermissionDeniedError
     from .errors import QuotaExceededError as QuotaExceededError
     from .errors import RateLimitError as RateLimitError
     from .errors import RedirectError as RedirectError
     from .errors import ServiceUnavailableError as ServiceUnavailableError
+    from .errors import StructuredOutputError as StructuredOutputError
     from .errors import Timeout as Timeout
+    from .errors import UnprocessableEntityError as UnprocessableEntityError
     from .errors import UnsupportedParamsError as UnsupportedParamsError
-    from .pricing import completion_cost as completion_cost
+    from .hooks.callbacks import CustomLogger as CustomLogger
     from .pricing import register_prices as register_prices
+    from .stream import CustomStreamWrapper as CustomStreamWrapper
+    from .types import Choices as Choices
+    from .types import Delta as Delta
+    from .types import ModelResponseStream as ModelResponseStream
+    from .types import StreamingChoices as StreamingChoices
+
+    # LiteLLM's module settings (volley.settings), as type checkers should see them
+    num_retries: int | None
+    drop_params: bool
+    api_key: str | None
+    api_base: str | None
+    request_timeout: float | None
+    set_verbose: bool
+    suppress_debug_info: bool
+    success_callback: list[Any]
+    failure_callback: list[Any]
+    callbacks: list[Any]
+    cache: Any
     from .protocols import register_protocol as register_protocol
     from .providers import Provider as Provider
     from .providers import RateInfo as RateInfo

@@ -279,3 +279,9 @@ class StreamChunk(_Obj):
     @property
     def provider(self) -> str:
         return self._provider
+
+
+# LiteLLM's names for the same types.
+Choices = Choice
+StreamingChoices = StreamChoice
+ModelResponseStream = StreamChunk

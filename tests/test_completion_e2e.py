@@ -58,9 +58,14 @@ def test_stream_rebuilds_to_the_same_answer(fake, model, served, base, path):
     assert text == "echo: hello world"
     finishes = [c.choices[0].finish_reason for c in chunks if c.choices and c.choices[0].finish_reason]
     assert finishes == ["stop"]
-    assert any(c.usage and c.usage.completion_tokens == 3 for c in chunks)
-    full = volley.stream_chunk_builder(chunks)
-    assert full.choices[0].message.content == "echo: hello world" and full.usage.total_tokens > 3
+    # no stream_options: no chunk shows usage and every chunk has a choice (OpenAI's shape) ...
+    assert all(c.usage is None and c.choices for c in chunks)
+    full = volley.stream_chunk_builder(chunks)  # ... yet the provider's usage is kept for the rebuild
+    assert full.choices[0].message.content == "echo: hello world" and full.usage.completion_tokens == 3
+    with_usage = list(volley.completion(model, HELLO, stream=True, stream_options={"include_usage": True},
+                                        **kw(fake, base)))  # fmt: skip
+    assert with_usage[-1].choices == [] and with_usage[-1].usage.completion_tokens == 3
+    assert all(c.usage is None for c in with_usage[:-1])
 
 
 @pytest.mark.parametrize("stream", [False, True], ids=["json", "sse"])

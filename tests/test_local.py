@@ -170,7 +170,7 @@ def test_unsupported_params_refused_or_dropped(warm: volley.ModelResponse) -> No
 def test_stream_rebuilds_to_the_non_stream_answer(warm: volley.ModelResponse) -> None:
     kw = {"max_tokens": 16, **GREEDY}
     plain = volley.completion(MODEL, STORY, **kw)
-    chunks = list(volley.completion(MODEL, STORY, stream=True, **kw))
+    chunks = list(volley.completion(MODEL, STORY, stream=True, stream_options={"include_usage": True}, **kw))
     assert len(chunks) > 3
     assert chunks[0].choices[0].delta.role == "assistant"
     assert all(c.model == "smollm2" and c.object == "chat.completion.chunk" for c in chunks)

@@ -28,7 +28,8 @@ def test_unknown_provider_fields_are_kept():
 
 
 def test_mock_stream_rebuilds():
-    chunks = list(volley.completion("claude-3-5-haiku-latest", MSG, mock_response="a b c", stream=True))
+    chunks = list(volley.completion("claude-3-5-haiku-latest", MSG, mock_response="a b c", stream=True,
+                                    stream_options={"include_usage": True}))  # fmt: skip
     for c in chunks:
         ChatCompletionChunk.model_validate(c.model_dump())
     assert chunks[-1].usage.completion_tokens == 3

@@ -17,8 +17,8 @@ from .engine.race import first_success
 from .engine.run import run, run_chunks, within
 from .prepare import Call, Template, prepare
 from .send import execute
-from .stream import AsyncStream, open_stream
-from .types import ModelResponse, StreamChunk
+from .stream import AsyncStream, SyncStream, open_stream
+from .types import ModelResponse
 from .validate import InvalidRequestError, positive_int, positive_seconds, validate_messages
 
 ModelSpec = str | Mapping[str, Any]
@@ -51,9 +51,7 @@ async def acompletion(model: ModelSpec, messages: Messages, *, stream: bool = Fa
 
 
 @overload
-def completion(
-    model: ModelSpec, messages: Messages, *, stream: Literal[True], **params: Any
-) -> SyncIterator[StreamChunk]: ...
+def completion(model: ModelSpec, messages: Messages, *, stream: Literal[True], **params: Any) -> SyncStream: ...
 @overload
 def completion(
     model: ModelSpec, messages: Messages, *, stream: Literal[False] = False, **params: Any
@@ -68,7 +66,7 @@ def completion(model: ModelSpec, messages: Messages, *, stream: bool = False, **
     """
     call = prepare(model, messages, {**params, "stream": stream} if stream else params)
     if call.stream:
-        return SyncIterator(run_sync(open_stream(call)))
+        return SyncStream(run_sync(open_stream(call)))
     return run_sync(execute(call))
 
 
@@ -90,7 +88,7 @@ def _deadline(seconds: Any) -> float | None:
 async def abatch_completion_iter(
     model: ModelSpec,
     messages: Iterable[list[dict[str, Any]]] | AsyncIterable[list[dict[str, Any]]],
-    max_workers: int = DEFAULT_MAX_WORKERS,
+    max_workers: int | None = DEFAULT_MAX_WORKERS,
     *,
     deadline: float | None = None,
     progress: bool = False,
@@ -120,8 +118,9 @@ async def abatch_completion_iter(
 
 
 def _batch_template(model: ModelSpec, max_workers: Any, params: Mapping[str, Any]) -> Template:
-    """Check a batch's setup once, before any request: bad model, key or parameters raise here."""
-    workers = positive_int("max_workers", max_workers)
+    """Check a batch's setup once, before any request: bad model, key or parameters raise here.
+    ``max_workers=None`` (LiteLLM's thread-pool default) means volley's default."""
+    workers = DEFAULT_MAX_WORKERS if max_workers is None else positive_int("max_workers", max_workers)
     _stream_refused(params, "batch_completion")
     return Template(model, {**params, "max_workers": workers})
 
@@ -214,7 +213,7 @@ def _numbered(messages: Iterable[Any] | AsyncIterable[Any], job: Any) -> Any:
 def iter_batch_completion(
     model: ModelSpec,
     messages: Iterable[list[dict[str, Any]]],
-    max_workers: int = DEFAULT_MAX_WORKERS,
+    max_workers: int | None = DEFAULT_MAX_WORKERS,
     *,
     deadline: float | None = None,
     progress: bool = False,
@@ -275,7 +274,7 @@ def _check_batch(messages: Any) -> list[Any]:
 async def abatch_completion(
     model: ModelSpec,
     messages: Sequence[list[dict[str, Any]]],
-    max_workers: int = DEFAULT_MAX_WORKERS,
+    max_workers: int | None = DEFAULT_MAX_WORKERS,
     *,
     deadline: float | None = None,
     progress: bool = False,
@@ -312,7 +311,10 @@ async def abatch_completion(
 
 
 def batch_completion(
-    model: ModelSpec, messages: Sequence[list[dict[str, Any]]], max_workers: int = DEFAULT_MAX_WORKERS, **params: Any
+    model: ModelSpec,
+    messages: Sequence[list[dict[str, Any]]],
+    max_workers: int | None = DEFAULT_MAX_WORKERS,
+    **params: Any,
 ) -> list[Result]:
     """Many prompts to one model; a list aligned with ``messages``, each slot a response or the error it raised.
 
@@ -328,10 +330,36 @@ def batch_completion(
 # ------------------------------------------------------------------ one prompt, many models
 
 
-def _check_models(models: Any) -> list[ModelSpec]:
-    if isinstance(models, (str, bytes, Mapping)) or not isinstance(models, Sequence) or not models:
-        raise InvalidRequestError("models must be a non-empty list of model names (or override dicts)", status_code=400)
+def _check_models(models: Any, deployments: Any = None) -> list[ModelSpec]:
+    """``models`` as a list: a list of names or override dicts, or a string (``"a"``, ``"a, b"``);
+    LiteLLM's ``deployments=[{"model": ..., "api_base": ..., ...}]`` are override dicts."""
+    if deployments is not None:
+        if models is not None:
+            raise InvalidRequestError("give models= or deployments=, not both", status_code=400)
+        if not isinstance(deployments, Sequence) or not all(isinstance(d, Mapping) for d in deployments):
+            raise InvalidRequestError("deployments must be a list of dicts with a 'model' key", status_code=400)
+        models = list(deployments)
+    if isinstance(models, str):
+        models = [m.strip() for m in models.split(",") if m.strip()]
+    if isinstance(models, (bytes, Mapping)) or not isinstance(models, Sequence):
+        raise InvalidRequestError(
+            f"models must be a list of model names (or override dicts) or a 'a, b' string; got {models!r}",
+            status_code=400,
+        )
+    if not models:
+        raise InvalidRequestError("models is empty: give at least one model", status_code=400)
     return list(models)
+
+
+def _models_call(models: Any, messages: Any, params: dict[str, Any]) -> tuple[list[ModelSpec], Any]:
+    """LiteLLM's keyword forms of the many-models calls: ``deployments=``, and ``model`` / ``model_list``
+    (which LiteLLM ignores there); ``messages`` is required."""
+    deployments = params.pop("deployments", None)
+    params.pop("model", None)
+    params.pop("model_list", None)
+    if messages is None:
+        raise InvalidRequestError("messages is missing: give one message list", status_code=400)
+    return _check_models(models, deployments), messages
 
 
 def _job(call: Call) -> Any:
@@ -352,8 +380,8 @@ def _stream_job(call: Call) -> Any:
 
 
 async def abatch_completion_models(
-    models: Sequence[ModelSpec],
-    messages: list[dict[str, Any]],
+    models: Sequence[ModelSpec] | str | None = None,
+    messages: list[dict[str, Any]] | None = None,
     *,
     hedge_after: float | None = None,
     deadline: float | None = None,
@@ -366,6 +394,8 @@ async def abatch_completion_models(
     first model is usually fast. ``stream=True`` returns the stream of the first model to produce
     its first token. Raises ``AllModelsFailedError`` (with each model's exception) when all fail.
     ``deadline`` (seconds) bounds the whole race: a model not answered by then fails with ``Timeout``.
+    ``models`` may be a string (``"gpt-4o-mini, claude-3-5-haiku-latest"``); LiteLLM's
+    ``deployments=[{"model": ..., "api_base": ..., "api_key": ...}]`` work in its place.
 
     Example::
 
@@ -374,8 +404,9 @@ async def abatch_completion_models(
     """
     if hedge_after is not None:
         positive_seconds("hedge_after", hedge_after, zero=True)
+    specs, messages = _models_call(models, messages, params)
     until = _deadline(deadline)
-    calls = [prepare(m, messages, params) for m in _check_models(models)]
+    calls = [prepare(m, messages, params) for m in specs]
     make = _stream_job if params.get("stream") else _job
     jobs = [(c.label, make(c) if until is None else _bounded(make(c), until)) for c in calls]
     _, result = await first_success(jobs, hedge_after=hedge_after, discard=_discard)
@@ -391,7 +422,9 @@ async def _discard(result: Any) -> None:
         await result.aclose()
 
 
-def batch_completion_models(models: Sequence[ModelSpec], messages: list[dict[str, Any]], **params: Any) -> Any:
+def batch_completion_models(
+    models: Sequence[ModelSpec] | str | None = None, messages: list[dict[str, Any]] | None = None, **params: Any
+) -> Any:
     """One prompt to many models; the fastest successful answer. The other requests are cancelled.
 
     Example::
@@ -400,12 +433,12 @@ def batch_completion_models(models: Sequence[ModelSpec], messages: list[dict[str
                                            messages=[{"role": "user", "content": "Hey, how's it going"}])
     """
     result = run_sync(abatch_completion_models(models, messages, **params))
-    return SyncIterator(result) if isinstance(result, AsyncStream) else result
+    return SyncStream(result) if isinstance(result, AsyncStream) else result
 
 
 async def abatch_completion_models_all_responses(
-    models: Sequence[ModelSpec],
-    messages: list[dict[str, Any]],
+    models: Sequence[ModelSpec] | str | None = None,
+    messages: list[dict[str, Any]] | None = None,
     return_exceptions: bool = False,
     *,
     deadline: float | None = None,
@@ -422,8 +455,9 @@ async def abatch_completion_models_all_responses(
         rs = await volley.abatch_completion_models_all_responses(["gpt-4o-mini", "command-r"], msgs)
     """
     _stream_refused(params, "batch_completion_models_all_responses")
+    specs, messages = _models_call(models, messages, params)
     until = _deadline(deadline)
-    calls = [prepare(m, messages, params) for m in _check_models(models)]
+    calls = [prepare(m, messages, params) for m in specs]
     results: list[Any] = [None] * len(calls)
     jobs = ((i, _job(c)) for i, c in enumerate(calls))
     async with aclosing(run(jobs, concurrency=len(calls), deadline=until)) as done:
@@ -435,7 +469,10 @@ async def abatch_completion_models_all_responses(
 
 
 def batch_completion_models_all_responses(
-    models: Sequence[ModelSpec], messages: list[dict[str, Any]], return_exceptions: bool = False, **params: Any
+    models: Sequence[ModelSpec] | str | None = None,
+    messages: list[dict[str, Any]] | None = None,
+    return_exceptions: bool = False,
+    **params: Any,
 ) -> list[Any]:
     """One prompt to many models; every answer, in ``models`` order.
 

@@ -10,13 +10,14 @@ import importlib
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
-from . import pricing
+from . import pricing, structured
 from .engine.retry import RetryPolicy
-from .errors import InvalidRequestError, UnsupportedParamsError
+from .errors import InvalidRequestError, Timeout, UnsupportedParamsError
 from .protocols.base import output_cap
 from .routing import Route, find, resolve
+from .settings import settings
 from .tokens import estimate_tokens
 from .transports.base import CREDENTIAL_HEADERS, Request
 from .validate import (
@@ -41,6 +42,10 @@ CONTROL_PARAMS = frozenset(
         "timeout", "num_retries", "max_retries", "retry_delay", "api_key", "api_base", "base_url",
         "drop_params", "mock_response", "stream", "custom_llm_provider", "max_workers", "rpm", "tpm",
         "cache", "cache_path", "cache_scope", "budget_usd", "transport", "limits_url", "cache_url",
+        # LiteLLM's: logging, fallbacks, per-call prices, parameter policy (see docs/litellm-compat.md)
+        "metadata", "logger_fn", "fallbacks", "context_window_fallback_dict", "input_cost_per_token",
+        "output_cost_per_token", "allowed_openai_params", "additional_drop_params", "mock_timeout",
+        "api_version", "organization", "stream_timeout",
     }
 )  # fmt: skip
 #: The module behind ``limits_url=`` / ``cache_url=`` (limits and cache shared through Redis): an outer
@@ -49,6 +54,40 @@ SHARED = "volley.shared.wire"
 #: Where ``limits_url`` comes from when the call gives none.
 LIMITS_URL_ENV = "VOLLEY_REDIS_URL"
 PASS_THROUGH = frozenset({"extra_body", "extra_headers"})
+#: LiteLLM's spellings of volley's names (the canonical name wins when both are given).
+ALIASES = {"request_timeout": "timeout", "caching": "cache", "headers": "extra_headers", "force_timeout": "timeout"}
+#: LiteLLM's legacy function calling, sent as tools (answers get ``message.function_call`` too).
+LEGACY_FUNCTIONS = frozenset({"functions", "function_call"})
+#: Provider parameters that go into the request body as they are (LiteLLM passes them through), or where
+#: the protocol's ``PASSTHROUGH`` puts them (Gemini's ``top_k`` → ``generationConfig.topK``).
+PROVIDER_PARAMS = frozenset(
+    {
+        "top_k", "min_p", "typical_p", "top_a", "repetition_penalty", "thinking", "reasoning", "include_reasoning",
+        "safe_prompt", "random_seed", "safety_settings", "cached_content", "keep_alive", "num_ctx", "mirostat",
+        "mirostat_eta", "mirostat_tau", "guided_json", "guided_choice", "guided_regex", "guided_grammar",
+        "min_tokens", "ignore_eos", "skip_special_tokens", "chat_template_kwargs", "best_of", "echo",
+        "transforms", "route", "provider", "documents", "citation_options", "search_parameters",
+    }
+)  # fmt: skip
+#: LiteLLM-only arguments that steer its logging, proxy, prompt management or client objects: accepted and
+#: ignored (they do not change what the provider is sent); credentials of hosts that do not take them too.
+LITELLM_IGNORED = frozenset(
+    {
+        "litellm_call_id", "litellm_logging_obj", "litellm_metadata", "litellm_trace_id", "litellm_session_id",
+        "tags", "no-log", "proxy_server_request", "preset_cache_key", "caching_groups", "ttl", "model_info",
+        "base_model", "model_list", "deployment_id", "client", "use_client", "azure", "acompletion", "id",
+        "verbose", "hf_model_name", "custom_prompt_dict", "roles", "final_prompt_value", "bos_token",
+        "eos_token", "initial_prompt_value", "supports_system_message", "region_name", "max_parallel_requests",
+        "cooldown_time", "fastest_response", "retry_policy", "retry_strategy", "prompt_id", "prompt_variables",
+        "prompt_version", "prompt_label", "input_cost_per_second", "output_cost_per_second", "weight", "order",
+        "aws_access_key_id", "aws_secret_access_key", "aws_session_token", "aws_region_name", "aws_profile_name",
+        "aws_role_name", "aws_session_name", "aws_web_identity_token", "aws_sts_endpoint",
+        "aws_bedrock_runtime_endpoint", "vertex_project", "vertex_location", "vertex_credentials",
+        "vertex_ai_project", "vertex_ai_location", "azure_ad_token", "azure_ad_token_provider", "tenant_id",
+        "client_id", "client_secret", "azure_username", "azure_password", "api_type",
+        "merge_reasoning_content_in_choices",
+    }
+)  # fmt: skip
 DEFAULT_TIMEOUT = 600.0
 DEFAULT_NUM_RETRIES = 3
 DEFAULT_RETRY_DELAY = 0.5
@@ -79,6 +118,10 @@ class Call:
     max_output: int | None = None  # output-token cap the request carries (max_tokens or the provider's default)
     choices: int = 1  # answers asked for (n)
     lanes: LaneSource | None = None  # the lanes shared with other processes (limits_url=), else this process's
+    include_usage: bool = False  # stream_options={"include_usage": True}: the stream ends with a usage chunk
+    functions: bool = False  # legacy functions= were sent as tools: answers also get message.function_call
+    schema: Any = None  # response_format=<pydantic class>: answers are validated into message.parsed
+    fallbacks: tuple[tuple[str, Any], ...] = ()  # ("any" | "context", Template) tried in order when the call fails
 
     @property
     def label(self) -> str:
@@ -99,28 +142,37 @@ class Call:
         self.hooks = (*self.hooks, hook)
 
 
-def _split(params: Mapping[str, Any], options: frozenset[str]) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
-    """``params`` → (control, completion, provider options); an unknown name is a clear error."""
+def _split(
+    params: Mapping[str, Any], options: frozenset[str]
+) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """``params`` → (control, completion, provider options, provider passthrough); an unknown name is a
+    clear error. LiteLLM's aliases are renamed; what LiteLLM alone uses is kept in control (callbacks see it)."""
     control: dict[str, Any] = {}
     completion: dict[str, Any] = {}
     opts: dict[str, Any] = {}
+    extra: dict[str, Any] = {}
     known = _all_completion_params()
     for k in sorted(params):  # one canonical order: equal requests encode to equal bytes (the cache key)
         v = params[k]
-        if k in CONTROL_PARAMS:
-            control[k] = v
-        elif k in known or k in PASS_THROUGH:
-            completion[k] = v
-        elif k in options:
-            opts[k] = v
+        name = ALIASES.get(k, k)
+        if name != k and name in params:
+            continue  # the canonical spelling was given too: it wins
+        if name in options:  # the host's own option first (e.g. a Bedrock host's aws_region_name)
+            opts[name] = v
+        elif name in CONTROL_PARAMS or name in LITELLM_IGNORED:
+            control[name] = v
+        elif name in known or name in PASS_THROUGH or name in LEGACY_FUNCTIONS:
+            completion[name] = v
+        elif name in PROVIDER_PARAMS:
+            extra[name] = v
         else:
-            extra = f"; {', '.join(sorted(options))} for this provider" if options else ""
+            hint = f"; {', '.join(sorted(options))} for this provider" if options else ""
             raise InvalidRequestError(
-                f"unknown parameter {k!r}; completion parameters are {', '.join(sorted(known))}{extra}; "
+                f"unknown parameter {k!r}; completion parameters are {', '.join(sorted(known))}{hint}; "
                 "put provider-specific fields in extra_body={...}",
                 status_code=400,
             )
-    return control, completion, opts
+    return control, completion, opts, extra
 
 
 class Template:
@@ -140,27 +192,30 @@ class Template:
     """
 
     def __init__(self, model: str | Mapping[str, Any], params: Mapping[str, Any]) -> None:
+        target: Any = model
+        shared = params  # what fallbacks inherit: not this model's own overrides
         if isinstance(model, Mapping):
             override = dict(model)
             if "model" not in override:
                 raise InvalidRequestError("a per-model override dict needs a 'model' key", status_code=400)
-            model = override.pop("model")
+            target = override.pop("model")
             params = {**params, **override}
         hint = params.get("custom_llm_provider")
-        if hint and isinstance(model, str) and not model.startswith(f"{hint}/"):
-            model = f"{hint}/{model}"
-        if not isinstance(model, str):
-            raise InvalidRequestError(f"model must be a name or an override dict; got {model!r}", status_code=400)
-        host, name = find(model)  # unknown provider: raise now
-        control, completion, options = _split(params, host.options)
+        if hint and isinstance(target, str) and not target.startswith(f"{hint}/"):
+            target = f"{hint}/{target}"
+        host, name = find(target)  # unknown provider: raise now
+        control, completion, options, passthrough = _split(params, host.options)
+        self.functions = _legacy_functions(completion)
+        self.schema, completion = structured.response_format(completion)
         validate_params(completion)
-        timeout = control.get("timeout", DEFAULT_TIMEOUT)
-        self.timeout: float | None = None if timeout is None else positive_seconds("timeout", timeout)
         self.stream = bool(control.get("stream", False))
+        self.timeout: float | None = _timeout(control, self.stream)
         self.limits = _limits(control)
         pricing.load_env()
-        api_base = control.get("api_base") or control.get("base_url")
+        api_base = control.get("api_base") or control.get("base_url") or settings.get("api_base")
         mock = control.get("mock_response", _NONE)
+        if control.get("mock_timeout") and mock is _NONE:
+            mock = Timeout("mock_timeout=True: the request timed out")
         transport = control.get("transport")
         if mock is not _NONE:
             from .transports.mock import mock_response
@@ -172,14 +227,22 @@ class Template:
             self.transport: Transport = mock_response(mock)
             control.setdefault("num_retries", 0)
         else:
-            self.route = resolve(cast(str, model), api_key=control.get("api_key"), api_base=api_base, options=options)
+            key = control.get("api_key") or settings.key_for(host.name)
+            self.route = resolve(target, api_key=key, api_base=api_base, options=options)
             self.transport = transport if transport is not None else _transport(self.route.host)
         self.retry = _retry(control)
         wire = host.wire  # the real host's protocol decides what is supported, mocked or not
-        completion = _supported(wire, self.route, completion, bool(control.get("drop_params")))
+        completion = _supported(completion, control, self.route, wire)
+        if passthrough:
+            completion["extra_body"] = _passthrough(passthrough, getattr(wire, "PASSTHROUGH", {}), completion)
+        if control.get("organization") and wire.NAME == "openai":
+            completion["extra_headers"] = {**(completion.get("extra_headers") or {}),
+                                           "OpenAI-Organization": str(control["organization"])}  # fmt: skip
         if mock is _NONE:
             self.host.check(self.route, completion)
+        _prices(control, self.route)
         self.completion = completion
+        self.include_usage = bool((completion.get("stream_options") or {}).get("include_usage"))
         self._extra_headers = _extra_headers(completion)
         cap = output_cap(completion)
         if cap is None:  # the cap the protocol sends by itself (Anthropic: 4096, plus a thinking budget)
@@ -191,9 +254,11 @@ class Template:
         self.lanes = _shared_lanes(control)
         self.hooks: tuple[Hook, ...] = (
             *_trace(),
+            *_callbacks(control, self),
             *_cache(control, self.stream, self.route),
             *_budget(control, self.route),
         )
+        self.fallbacks = _fallbacks(target, shared, control)
 
     @property
     def host(self) -> Provider:
@@ -207,26 +272,8 @@ class Template:
         return Call(
             self.route, request, self.stream, self.timeout, self.retry, self.transport, msgs, self.limits,
             estimate_tokens(msgs, self.completion), self.hooks, self.max_output, self.choices, self.lanes,
+            include_usage=self.include_usage, functions=self.functions, schema=self.schema, fallbacks=self.fallbacks,
         )  # fmt: skip
-
-
-def _supported(wire: ProtocolModule, route: Route, params: dict[str, Any], drop: bool) -> dict[str, Any]:
-    """``params`` without what the protocol cannot map, or what this model refuses (the protocol's
-    optional ``unsupported_params(model, params)``, e.g. OpenAI reasoning models and temperature):
-    dropped with ``drop_params=True``, else an ``UnsupportedParamsError`` naming each and why."""
-    plain = sorted(k for k in params if k not in wire.SUPPORTED_PARAMS and k not in PASS_THROUGH)
-    model_rules = getattr(wire, "unsupported_params", None)
-    kept = {k: v for k, v in params.items() if k not in plain}
-    special: dict[str, str] = model_rules(route.model, kept) if model_rules is not None else {}
-    if not plain and not special:
-        return params
-    if not drop:
-        parts = [f"{route.provider} does not support {', '.join(plain)}"] if plain else []
-        parts += [f"{name} refused ({why})" for name, why in sorted(special.items())]
-        raise UnsupportedParamsError(
-            "; ".join(parts) + "; pass drop_params=True to drop them", provider=route.provider, model=route.model
-        )
-    return {k: v for k, v in kept.items() if k not in special}
 
 
 def build_request(
@@ -284,7 +331,10 @@ def _http() -> Transport:
 
 
 def _retry(control: Mapping[str, Any]) -> RetryPolicy:
-    retries = control.get("num_retries", control.get("max_retries", DEFAULT_NUM_RETRIES))
+    default = settings.get("num_retries")
+    retries = control.get(
+        "num_retries", control.get("max_retries", DEFAULT_NUM_RETRIES if default is None else default)
+    )
     retries = non_negative_int("num_retries", retries)
     delay = positive_seconds("retry_delay", control.get("retry_delay", DEFAULT_RETRY_DELAY), zero=True)
     return RetryPolicy(num_retries=retries, base_delay=delay)
@@ -307,11 +357,21 @@ def _cache(control: Mapping[str, Any], stream: bool, route: Route) -> tuple[Hook
     "shared" or "key") or ``cache_url="redis://..."`` (one cache for every process using that Redis).
     A cache file that cannot be opened raises ``hooks.cache.CacheError`` (an OSError).
 
+    With ``volley.cache`` set, every call uses that cache unless it says ``cache=False`` (or LiteLLM's
+    ``cache={"no-cache": True}`` / ``{"no-store": True}``, which skip it).
+
     ``cache_scope="key"`` needs an account volley can name before sending (a key, AWS access key id,
     a service account...): with a token provider whose identity is only known to the identity service
     it is refused, rather than letting two identities share answers."""
     url = control.get("cache_url")
-    on = control.get("cache", url is not None)
+    on = control.get("cache")
+    if isinstance(on, Mapping):  # LiteLLM's per-call cache controls
+        on = False if (on.get("no-cache") or on.get("no-store")) else None
+    module_cache = settings.get("cache")
+    if on is not False and module_cache is not None and url is None and control.get("cache_path") is None:
+        return () if stream else (module_cache.fetch,)
+    if on is None:
+        on = url is not None
     if not isinstance(on, bool):
         raise InvalidRequestError(f"cache must be True or False; got {on!r}", status_code=400)
     scope = control.get("cache_scope", "shared")
@@ -384,3 +444,144 @@ def _limits(control: Mapping[str, Any]) -> dict[str, Any]:
         if control.get(name) is not None:
             out[name] = positive_number(name, control[name])
     return out
+
+
+# ---------------------------------------------------------------------- LiteLLM's arguments (docs/litellm-compat.md)
+
+
+def _legacy_functions(completion: dict[str, Any]) -> bool:
+    """``functions=`` / ``function_call=`` (OpenAI's legacy names) → ``tools`` / ``tool_choice``, in place."""
+    functions = completion.pop("functions", None)
+    choice = completion.pop("function_call", None)
+    if functions is None:
+        if choice is not None:
+            raise InvalidRequestError("function_call= needs functions=[...]", status_code=400)
+        return False
+    if completion.get("tools"):
+        raise InvalidRequestError("give tools= or the legacy functions=, not both", status_code=400)
+    if not isinstance(functions, (list, tuple)):
+        raise InvalidRequestError(f"functions must be a list of function dicts; got {functions!r}", status_code=400)
+    completion["tools"] = [{"type": "function", "function": f} for f in functions]
+    if isinstance(choice, Mapping) and choice.get("name"):
+        completion["tool_choice"] = {"type": "function", "function": {"name": choice["name"]}}
+    elif choice in ("auto", "none"):
+        completion["tool_choice"] = choice
+    elif choice is not None:
+        raise InvalidRequestError(f"function_call must be 'auto', 'none' or {{'name': ...}}; got {choice!r}")
+    return True
+
+
+def _timeout(control: Mapping[str, Any], stream: bool) -> float | None:
+    """``timeout`` (``stream_timeout`` for a stream; an ``httpx.Timeout`` is read too), else
+    ``volley.request_timeout``, else 600 s; None means no limit."""
+    value = control.get("stream_timeout") if stream and control.get("stream_timeout") is not None else None
+    if value is None:
+        value = control["timeout"] if "timeout" in control else settings.get("request_timeout") or DEFAULT_TIMEOUT
+    if value is not None and hasattr(value, "read") and hasattr(value, "connect"):  # httpx.Timeout
+        parts = [getattr(value, a, None) for a in ("connect", "read", "write", "pool")]
+        value = max((p for p in parts if p is not None), default=None)
+    return None if value is None else positive_seconds("timeout", value)
+
+
+def _supported(
+    completion: dict[str, Any], control: Mapping[str, Any], route: Route, wire: ProtocolModule
+) -> dict[str, Any]:
+    """``completion`` without what the protocol cannot take, or what this model refuses (the protocol's
+    optional ``unsupported_params(model, params)``, e.g. OpenAI reasoning models and temperature):
+    dropped with ``drop_params`` (default ``volley.drop_params``), else an ``UnsupportedParamsError``
+    naming each and why. ``additional_drop_params`` are dropped, ``allowed_openai_params`` are sent
+    anyway; ``stream_options`` is volley's to honour (it decides the usage chunk)."""
+    supported = wire.SUPPORTED_PARAMS
+    drop = set(_names(control, "additional_drop_params"))
+    allowed = set(_names(control, "allowed_openai_params")) | PASS_THROUGH | {"stream_options"}
+    plain = sorted(k for k in completion if k not in supported and k not in allowed and k not in drop)
+    model_rules = getattr(wire, "unsupported_params", None)
+    kept = {k: v for k, v in completion.items() if k not in plain and k not in drop}
+    special: dict[str, str] = model_rules(route.model, kept) if model_rules is not None else {}
+    special = {k: why for k, why in special.items() if k not in allowed}
+    if (plain or special) and not control.get("drop_params", settings.get("drop_params")):
+        parts = [f"{route.provider} does not support {', '.join(plain)}"] if plain else []
+        parts += [f"{name} refused ({why})" for name, why in sorted(special.items())]
+        raise UnsupportedParamsError(
+            "; ".join(parts) + "; pass drop_params=True to drop them", provider=route.provider, model=route.model
+        )
+    drop.update(plain, special)
+    if "stream_options" in completion and "stream_options" not in supported:
+        drop.add("stream_options")
+    return {k: v for k, v in completion.items() if k not in drop} if drop else completion
+
+
+def _names(control: Mapping[str, Any], key: str) -> list[str]:
+    value = control.get(key) or []
+    if isinstance(value, str) or not all(isinstance(v, str) for v in value):
+        raise InvalidRequestError(f"{key} must be a list of parameter names; got {value!r}", status_code=400)
+    return list(value)
+
+
+def _passthrough(params: Mapping[str, Any], paths: Mapping[str, tuple[str, ...]], completion: Mapping[str, Any]) -> Any:
+    """Provider parameters as body fields (at the protocol's ``PASSTHROUGH`` path, else top level),
+    under the caller's own ``extra_body``."""
+    body: dict[str, Any] = {}
+    for name, value in params.items():
+        path = paths.get(name, (name,))
+        node = body
+        for part in path[:-1]:
+            node = node.setdefault(part, {})
+        node[path[-1]] = value
+    for key, value in (completion.get("extra_body") or {}).items():
+        body[key] = {**body[key], **value} if isinstance(value, dict) and isinstance(body.get(key), dict) else value
+    return body
+
+
+def _prices(control: Mapping[str, Any], route: Route) -> None:
+    """LiteLLM's per-call ``input_cost_per_token`` / ``output_cost_per_token``: registered for the model
+    (as LiteLLM does), so ``response.cost`` uses them."""
+    cin, cout = control.get("input_cost_per_token"), control.get("output_cost_per_token")
+    if cin is None and cout is None:
+        return
+    price = {"input_cost_per_token": cin or 0.0, "output_cost_per_token": cout or 0.0}
+    try:
+        pricing.register_prices({f"{route.provider}/{route.model}": price})
+    except ValueError as exc:
+        raise InvalidRequestError(str(exc), status_code=400) from None
+
+
+def _callbacks(control: Mapping[str, Any], template: Template) -> tuple[Hook, ...]:
+    """The hook that runs ``volley.success_callback`` / ``failure_callback`` / ``callbacks`` and a
+    per-call ``logger_fn`` around each call (LiteLLM's custom callbacks), when any is set."""
+    logger_fn = control.get("logger_fn")
+    if logger_fn is not None and not callable(logger_fn):
+        raise InvalidRequestError(f"logger_fn must be a function; got {logger_fn!r}", status_code=400)
+    if not settings.callbacks_set() and logger_fn is None:
+        return ()
+    from .hooks.callbacks import CallbacksHook
+
+    return (CallbacksHook(template.completion, control.get("metadata"), logger_fn),)
+
+
+def _fallbacks(model: Any, params: Mapping[str, Any], control: Mapping[str, Any]) -> tuple[tuple[str, Any], ...]:
+    """``fallbacks=[model or override dict, ...]`` (also ``[{"this-model": [...]}]``) and
+    ``context_window_fallback_dict={model: bigger_model}``: the templates tried, in order, when a
+    call fails after its retries (context-window ones only for ``ContextWindowExceededError``).
+    Each is checked now, like the call itself."""
+    given = control.get("fallbacks") or []
+    windows = control.get("context_window_fallback_dict") or {}
+    if not given and not windows:
+        return ()
+    if not isinstance(given, (list, tuple)) or not isinstance(windows, Mapping):
+        raise InvalidRequestError(
+            "fallbacks must be a list of models (or override dicts); context_window_fallback_dict a dict",
+            status_code=400,
+        )
+    rest = {k: v for k, v in params.items() if k not in ("fallbacks", "context_window_fallback_dict")}
+    out: list[tuple[str, Any]] = []
+    bigger = windows.get(model)
+    if bigger is not None:
+        out.append(("context", Template(bigger, rest)))
+    for item in given:
+        if isinstance(item, Mapping) and "model" not in item:  # the Router's form: {"this-model": ["other", ...]}
+            for target in item.get(model, ()):
+                out.append(("any", Template(target, rest)))
+        else:
+            out.append(("any", Template(item, rest)))
+    return tuple(out)

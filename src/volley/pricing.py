@@ -295,6 +295,12 @@ def register_prices(prices: Mapping[str, Any]) -> None:
     _lookups.clear()
 
 
+def register_max_output(ceilings: Mapping[str, int]) -> None:
+    """Add or override output ceilings (tokens) without a price, e.g. ``{"openai/my-finetune": 16384}``."""
+    checked = {str(k).lower(): _as_ceiling(k, {"max_output_tokens": v}) for k, v in ceilings.items()}
+    _user_max_output.update({k: v for k, v in checked.items() if v is not None})
+
+
 def load_prices(path: str | os.PathLike[str]) -> dict[str, Price]:
     """Read a JSON price file (an object of the form :func:`register_prices` takes) and register it."""
     try:

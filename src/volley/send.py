@@ -13,12 +13,13 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Mapping
-from typing import Any, cast
+from typing import Any
 
-from . import pricing
+from . import pricing, structured
 from .engine.limits import Lane, LeasedLane, get_lane
 from .engine.retry import retrying
-from .errors import APIConnectionError, APIError, QuotaExceededError, RateLimitError
+from .errors import APIConnectionError, APIError, ContextWindowExceededError, QuotaExceededError, RateLimitError
+from .headers import plain
 from .prepare import Call
 from .protocols.base import load_json
 from .types import ModelResponse
@@ -32,8 +33,21 @@ async def execute(call: Call, on_retry: OnRetry | None = None) -> ModelResponse:
     """Send a prepared non-stream call through its hooks and its lane (limits, retries); the parsed answer.
 
     With a cache hook an identical earlier (or in-flight) request answers instead; with a budget
-    hook the call waits for (or is refused) room in it before anything is sent.
+    hook the call waits for (or is refused) room in it before anything is sent. A call that still
+    fails tries its ``fallbacks`` in order (the last error is raised when they fail too).
     """
+    try:
+        resp = await _through_hooks(call, on_retry)
+    except Exception as exc:
+        if not call.fallbacks:
+            raise
+        return await _fall_back(call, exc, on_retry)
+    if call.schema is not None and call.hooks:  # an answer from a hook (a cache hit) is validated here too
+        structured.check(resp, call.schema)
+    return resp
+
+
+async def _through_hooks(call: Call, on_retry: OnRetry | None) -> ModelResponse:
     if not call.hooks:
         return await _send(call, on_retry)
     send: Callable[[], Any] = lambda: _send(call, on_retry)  # noqa: E731
@@ -44,6 +58,19 @@ async def execute(call: Call, on_retry: OnRetry | None = None) -> ModelResponse:
 
 def _wrap(hook: Any, call: Call, inner: Callable[[], Any]) -> Callable[[], Any]:
     return lambda: hook(call, inner)
+
+
+async def _fall_back(call: Call, exc: Exception, on_retry: OnRetry | None) -> ModelResponse:
+    last: Exception = exc
+    for kind, template in call.fallbacks:
+        if kind == "context" and not isinstance(exc, ContextWindowExceededError):
+            continue
+        log.debug("%s failed (%s); falling back to %s", call.label, type(last).__name__, template.route.label)
+        try:
+            return await execute(template.call(call.messages, validated=True), on_retry)
+        except Exception as err:
+            last = err
+    raise last
 
 
 async def _send(call: Call, on_retry: OnRetry | None = None) -> ModelResponse:
@@ -61,16 +88,20 @@ async def _send(call: Call, on_retry: OnRetry | None = None) -> ModelResponse:
             slot.headers = reply.headers
             resp = parse_answer(call, reply.body)
             slot.tokens_used = resp.usage.total_tokens if resp.usage else None
-        return finish(resp, call, started, reply.headers)
+        resp = finish(resp, call, started, reply.headers)
+        if call.schema is not None:  # inside the attempt: an answer that does not validate is retried
+            structured.check(resp, call.schema)
+        return resp
 
     return await retrying(attempt, call.retry, logged(call, on_retry))
 
 
 def finish(resp: ModelResponse, call: Call, started: float, headers: Mapping[str, str]) -> ModelResponse:
-    """Set the answer's declared metadata: provider, latency, headers and cost."""
+    """Set the answer's declared metadata: provider, latency, headers (as plain data) and cost."""
     resp._provider = call.route.provider
     resp._latency = time.perf_counter() - started
-    resp._headers = headers
+    resp._headers = plain(headers)
+    resp._api_base = call.route.api_base
     resp._cost = pricing.completion_cost(resp)
     return resp
 
@@ -83,12 +114,26 @@ def parse_answer(call: Call, body: bytes | str | Any) -> ModelResponse:
     retryable ``APIConnectionError`` (see :func:`malformed`).
     """
     try:
-        data = load_json(cast("bytes | str", body)) if isinstance(body, (bytes, bytearray, str)) else body
-        return ModelResponse.model_validate(call.module.parse_response(data, call.route.model))
+        raw = bytes(body) if isinstance(body, bytearray) else body
+        data = load_json(raw) if isinstance(raw, (bytes, str)) else raw
+        resp = ModelResponse.model_validate(call.module.parse_response(data, call.route.model))
     except Exception as exc:
         err = malformed(exc, "answer")
         tag(err, call)
         raise err from None
+    if call.functions:
+        legacy_function_call(resp)
+    return resp
+
+
+def legacy_function_call(resp: ModelResponse) -> None:
+    """For a call made with the legacy ``functions=``: each choice's first tool call as ``message.function_call``."""
+    for choice in resp.choices:
+        calls = choice.message.tool_calls
+        if calls and choice.message.function_call is None:
+            choice.message.function_call = calls[0].function
+            if choice.finish_reason == "tool_calls":
+                choice.finish_reason = "function_call"
 
 
 def malformed(exc: Exception, what: str) -> APIError:

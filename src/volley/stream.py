@@ -1,17 +1,36 @@
-"""Streams: :class:`AsyncStream` (OpenAI-shape chunks from a provider's stream events) and ``open_stream``."""
+"""Streams: :class:`AsyncStream` (OpenAI-shape chunks from a provider's stream events), its sync twin
+:class:`SyncStream`, and ``open_stream``.
+
+As OpenAI streams, the last chunk carries the usage (with ``choices == []``) only when the call asked
+for it with ``stream_options={"include_usage": True}``. volley asks the provider for usage anyway:
+without ``include_usage`` it is withheld from the chunks but kept (``stream.usage``, and
+``stream_chunk_builder`` finds it), so the canonical ``chunk.choices[0]`` loop never meets an empty chunk.
+"""
 
 from __future__ import annotations
 
+import abc
 from collections import deque
 from collections.abc import Mapping
 from typing import Any
 
+from ._sync import SyncIterator
 from .engine.retry import retrying
 from .errors import APIConnectionError, APIError
 from .prepare import Call
 from .protocols.base import StreamParserProto
 from .send import Slot, lane_of, logged, malformed, tag
-from .types import StreamChunk
+from .types import StreamChunk, Usage
+
+
+class CustomStreamWrapper(abc.ABC):  # noqa: B024 (a name to check against, nothing to implement)
+    """LiteLLM's name for a stream: every volley stream, sync or async, is an instance of it.
+
+    Example::
+
+        r = volley.completion(model, messages, stream=True)
+        assert isinstance(r, volley.CustomStreamWrapper)
+    """
 
 
 class AsyncStream:
@@ -33,6 +52,8 @@ class AsyncStream:
         self._replay: deque[StreamChunk] = deque()
         self.model = call.route.model
         self.provider = call.route.provider
+        self.usage: Usage | None = None  # the provider's usage, once the stream has told it
+        self._last: StreamChunk | None = None
 
     def __aiter__(self) -> AsyncStream:
         return self
@@ -41,6 +62,23 @@ class AsyncStream:
         if self._replay:
             return self._replay.popleft()
         return await self._next_chunk()
+
+    def _shown(self, chunk: StreamChunk) -> bool:
+        """Keep the stream's usage; show it in a chunk only with ``include_usage`` (a usage-only chunk
+        is then not shown at all, and the usage hangs on the last chunk shown, for ``stream_chunk_builder``)."""
+        if chunk.usage is None:
+            self._last = chunk
+            return True
+        self.usage = chunk.usage
+        if self._call.include_usage:
+            return True
+        if self._last is not None:
+            self._last._usage = chunk.usage
+        if not chunk.choices:
+            return False
+        chunk._usage, chunk.usage = chunk.usage, None
+        self._last = chunk
+        return True
 
     async def first_output(self) -> None:
         """Read ahead to the first chunk that carries text or a tool call (iteration replays what was read)."""
@@ -54,6 +92,12 @@ class AsyncStream:
                 return
 
     async def _next_chunk(self) -> StreamChunk:
+        while True:
+            chunk = await self._read_chunk()
+            if self._shown(chunk):
+                return chunk
+
+    async def _read_chunk(self) -> StreamChunk:
         while not self._pending:
             if self._events is None:
                 raise StopAsyncIteration
@@ -126,3 +170,28 @@ async def open_stream(call: Call) -> AsyncStream:
         return stream
 
     return await retrying(attempt, call.retry, logged(call, None))
+
+
+class SyncStream(SyncIterator[StreamChunk]):
+    """A stream for synchronous code (what ``volley.completion(..., stream=True)`` returns): iterate it,
+    ``close()`` it to stop early; ``usage``, ``model`` and ``provider`` as on :class:`AsyncStream`."""
+
+    def __init__(self, stream: AsyncStream) -> None:
+        super().__init__(stream)
+        self.stream = stream
+
+    @property
+    def usage(self) -> Usage | None:
+        return self.stream.usage
+
+    @property
+    def model(self) -> str:
+        return self.stream.model
+
+    @property
+    def provider(self) -> str:
+        return self.stream.provider
+
+
+CustomStreamWrapper.register(AsyncStream)
+CustomStreamWrapper.register(SyncStream)

@@ -98,8 +98,8 @@ def stream_chunk_builder(chunks: Iterable[StreamChunk | Mapping[str, Any]], mess
     choices: dict[int, _Choice] = {}
     usage = None
     for ch in chunks:
-        if _get(ch, "usage"):
-            u = _get(ch, "usage")
+        u = _get(ch, "usage") or getattr(ch, "_usage", None)  # _usage: what the stream withheld (no include_usage)
+        if u:
             usage = u.model_dump() if hasattr(u, "model_dump") else dict(u)
         for c in _get(ch, "choices") or ():
             choices.setdefault(_get(c, "index") or 0, _Choice()).add(c)

@@ -9,9 +9,11 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Iterator, Mapping
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SerializerFunctionWrapHandler, model_serializer
+
+from .headers import Headers
 
 FinishReason = Literal["stop", "length", "tool_calls", "content_filter", "function_call"]
 
@@ -41,9 +43,9 @@ class _Obj(BaseModel):
     def keys(self) -> Iterator[str]:
         return iter(self.model_dump(exclude_none=True).keys())
 
-    def json(self, **kwargs: Any) -> str:
-        """The object as a JSON string (LiteLLM and openai<1 spelling)."""
-        return self.model_dump_json(**kwargs)
+    def json(self, **kwargs: Any) -> dict[str, Any]:  # type: ignore[override]
+        """The object as plain data, as LiteLLM's ``json()`` returns it (a dict; ``model_dump_json()`` for text)."""
+        return self.model_dump(**kwargs)
 
     def to_dict(self) -> dict[str, Any]:
         """The object as plain JSON-compatible data."""
@@ -81,7 +83,11 @@ _REASONING_FIELDS = ("reasoning_content", "thinking_blocks")
 
 
 class Message(_Reasoning):
-    """An assistant message: ``content``, ``tool_calls``, and the reasoning (see ``_Reasoning``).
+    """An answer's message: ``content``, ``tool_calls``, and the reasoning (see ``_Reasoning``). It can go
+    back into ``messages`` as it is (only :attr:`INPUT_FIELDS` are sent).
+
+    ``function_call`` is set when the call used the legacy ``functions=``; ``parsed`` holds the validated
+    instance when ``response_format`` was a pydantic class.
 
     Example::
 
@@ -94,19 +100,66 @@ class Message(_Reasoning):
     tool_calls: list[ToolCall] | None = None
     reasoning_content: str | None = None
     thinking_blocks: list[dict[str, Any]] | None = None
+    function_call: Function | None = None
+
+    #: What a message sent back to a provider carries: the reasoning text stays out (DeepSeek refuses it
+    #: in input), signed thinking blocks go back (Anthropic checks them; other protocols leave them out).
+    INPUT_FIELDS: ClassVar[frozenset[str]] = frozenset(
+        {"role", "content", "name", "tool_calls", "function_call", "tool_call_id", "thinking_blocks"}
+    )
+    _parsed: Any = PrivateAttr(default=None)
+
+    @property
+    def parsed(self) -> Any:
+        """The ``response_format`` pydantic class's instance validated from this message (else None)."""
+        return self._parsed
+
+
+class TopLogprob(_Obj):
+    token: str = ""
+    logprob: float = 0.0
+    bytes: list[int] | None = None
+
+
+class TokenLogprob(_Obj):
+    token: str = ""
+    logprob: float = 0.0
+    bytes: list[int] | None = None
+    top_logprobs: list[TopLogprob] = Field(default_factory=list)
+
+
+class ChoiceLogprobs(_Obj):
+    """``choice.logprobs``: per-token log probabilities (``content``), with attribute access."""
+
+    content: list[TokenLogprob] | None = None
+    refusal: list[TokenLogprob] | None = None
 
 
 class Choice(_Obj):
     index: int = 0
     message: Message
     finish_reason: FinishReason | None = "stop"
-    logprobs: Any = None
+    logprobs: ChoiceLogprobs | Any = None
+
+
+class PromptTokensDetails(_Obj):
+    cached_tokens: int | None = None
+    audio_tokens: int | None = None
+
+
+class CompletionTokensDetails(_Obj):
+    reasoning_tokens: int | None = None
+    audio_tokens: int | None = None
+    accepted_prediction_tokens: int | None = None
+    rejected_prediction_tokens: int | None = None
 
 
 class Usage(_Obj):
     prompt_tokens: int = 0
     completion_tokens: int = 0
     total_tokens: int = 0
+    prompt_tokens_details: PromptTokensDetails | None = None
+    completion_tokens_details: CompletionTokensDetails | None = None
 
 
 def new_id(prefix: str = "chatcmpl-") -> str:
@@ -138,11 +191,13 @@ class ModelResponse(_Obj):
 
     _provider: str = PrivateAttr(default="")
     _latency: float | None = PrivateAttr(default=None)
-    _headers: Mapping[str, str] = PrivateAttr(default_factory=dict)
+    _headers: Mapping[str, str] = PrivateAttr(default_factory=Headers)
     _cache_hit: bool = PrivateAttr(default=False)
     _billing: Literal["standard", "batch"] = PrivateAttr(default="standard")
     _batch_id: str | None = PrivateAttr(default=None)
     _cost: float | None = PrivateAttr(default=None)
+    _api_base: str = PrivateAttr(default="")
+    _hidden_extra: dict[str, Any] = PrivateAttr(default_factory=dict)
 
     @property
     def provider(self) -> str:
@@ -177,11 +232,37 @@ class ModelResponse(_Obj):
 
     @property
     def response_headers(self) -> Mapping[str, str]:
-        """The HTTP response headers of the answer."""
+        """The HTTP response headers of the answer (a case-insensitive, picklable dict)."""
         return self._headers
+
+    @property
+    def _hidden_params(self) -> dict[str, Any]:
+        """LiteLLM's ``_hidden_params``: ``custom_llm_provider``, ``response_cost``, ``api_base``,
+        ``model_id`` (the Router deployment that answered), ``cache_hit``, ``additional_headers``
+        (rate-limit headers, and every header as ``llm_provider-<name>``). Keys written to it are kept."""
+        return _HiddenParams(self)
 
     def __repr__(self) -> str:
         return f"<ModelResponse {self.id} model={self.model!r} provider={self._provider!r}>"
+
+
+class _HiddenParams(dict[str, Any]):
+    """A fresh view of a response's metadata; what is written to it is kept on the response."""
+
+    def __init__(self, resp: ModelResponse) -> None:
+        headers = resp._headers
+        extra = {k: v for k, v in headers.items() if k.lower().startswith("x-ratelimit-")}
+        extra.update({f"llm_provider-{k}": v for k, v in headers.items()})
+        super().__init__(
+            custom_llm_provider=resp._provider, response_cost=resp._cost, api_base=resp._api_base or None,
+            model_id=None, cache_hit=resp._cache_hit, additional_headers=extra,
+        )  # fmt: skip
+        self.update(resp._hidden_extra)
+        self._resp = resp
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        super().__setitem__(key, value)
+        self._resp._hidden_extra[key] = value
 
 
 class DeltaFunction(_Obj):
@@ -205,13 +286,14 @@ class Delta(_Reasoning):
     tool_calls: list[DeltaToolCall] | None = None
     reasoning_content: str | None = None
     thinking_blocks: list[dict[str, Any]] | None = None
+    function_call: DeltaFunction | None = None
 
 
 class StreamChoice(_Obj):
     index: int = 0
     delta: Delta = Field(default_factory=Delta)
     finish_reason: FinishReason | None = None
-    logprobs: Any = None
+    logprobs: ChoiceLogprobs | Any = None
 
 
 class StreamChunk(_Obj):
@@ -225,7 +307,14 @@ class StreamChunk(_Obj):
     usage: Usage | None = None
 
     _provider: str = PrivateAttr(default="")
+    _usage: Usage | None = PrivateAttr(default=None)  # usage the stream withheld (no include_usage)
 
     @property
     def provider(self) -> str:
         return self._provider
+
+
+# LiteLLM's names for the same types.
+Choices = Choice
+StreamingChoices = StreamChoice
+ModelResponseStream = StreamChunk

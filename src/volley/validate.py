@@ -38,6 +38,8 @@ def validate_messages(messages: Any, where: str = "messages") -> list[dict[str, 
     out = []
     for i, m in enumerate(messages):
         at = f"{where}[{i}]"
+        if not isinstance(m, Mapping) and hasattr(m, "model_dump"):
+            m = _as_input(m)  # an answer's Message appended to the conversation again
         if not isinstance(m, Mapping):
             raise _fail(f"{at} must be a dict with 'role' and 'content', got {type(m).__name__}")
         role = m.get("role")
@@ -71,6 +73,23 @@ def validate_messages(messages: Any, where: str = "messages") -> list[dict[str, 
                     raise _fail(f"{at}.tool_calls[{j}] needs function.name")
         out.append(m if isinstance(m, dict) else dict(m))
     return out
+
+
+def _as_input(message: Any) -> dict[str, Any]:
+    """A message object (pydantic: volley's or LiteLLM's ``Message``) as the dict a provider is sent:
+    set fields only, and only those the class names in ``INPUT_FIELDS`` when it names them."""
+    data: dict[str, Any] = message.model_dump(exclude_none=True)
+    fields = getattr(type(message), "INPUT_FIELDS", None)
+    if fields is not None:
+        data = {k: v for k, v in data.items() if k in fields}
+    if (
+        data.get("role") == "assistant"
+        and "content" not in data
+        and not data.get("tool_calls")
+        and not data.get("function_call")
+    ):
+        data["content"] = ""
+    return data
 
 
 def positive_int(name: str, value: Any) -> int:

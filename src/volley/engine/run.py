@@ -66,7 +66,7 @@ async def run_chunks(
         if deadline is not None:
             _deadline.set(deadline)  # this worker's own context: the lanes read it
         while True:
-            item = await source.next()
+            item: tuple[int, Job[T]] | None = await source.next()
             if item is None:
                 break
             if len(workers) < concurrency and not source.ended:

@@ -42,6 +42,8 @@ SUPPORTED_PARAMS = frozenset(
         "stream_options",  # accepted and ignored: the usage chunk is always sent
     }
 )  # fmt: skip
+#: Provider parameters volley passes through (LiteLLM's names) and where they go in the body.
+PASSTHROUGH = {"top_k": ("k",)}
 
 _FINISH = {
     "COMPLETE": "stop",

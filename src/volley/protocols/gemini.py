@@ -52,6 +52,10 @@ SUPPORTED_PARAMS = frozenset(
     }
 )  # fmt: skip
 
+#: Provider parameters volley passes through (LiteLLM's names) and where they go in the body.
+PASSTHROUGH = {"top_k": ("generationConfig", "topK"), "safety_settings": ("safetySettings",),
+               "cached_content": ("cachedContent",)}  # fmt: skip
+
 THOUGHT_SEP = "__thought__"
 """Separator between a generated tool-call id and the Gemini ``thoughtSignature`` kept in it."""
 

@@ -83,13 +83,30 @@ def _words(messages: list[dict[str, Any]]) -> int:
     return max(1, sum(len(text_of(m.get("content")).split()) for m in messages))
 
 
+def named_error(mock: Any) -> BaseException | None:
+    """What ``mock_response`` raises instead of answering: an exception (or exception class), or the
+    name of a volley / LiteLLM error as LiteLLM's tests spell it (``"litellm.RateLimitError"``)."""
+    if isinstance(mock, BaseException):
+        return mock
+    if isinstance(mock, type) and issubclass(mock, BaseException):
+        return mock(f"mock_response={mock.__name__}")
+    if isinstance(mock, str) and mock.startswith(("litellm.", "volley.")) and " " not in mock:
+        from .. import errors
+
+        cls = getattr(errors, mock.split(".", 1)[1], None)
+        if isinstance(cls, type) and issubclass(cls, errors.APIError):
+            return cls(f"mock_response={mock!r}")
+    return None
+
+
 def mock_response(mock: Any) -> MockTransport:
     """The transport behind ``mock_response=``: every request is answered with ``mock`` (text) in the
-    OpenAI shape (chunk by chunk for a stream); an exception instance is raised instead."""
+    OpenAI shape (chunk by chunk for a stream); an exception (or :func:`named_error`) is raised instead."""
 
     def answer(request: Request) -> Any:
-        if isinstance(mock, BaseException):
-            return mock
+        error = named_error(mock)
+        if error is not None:
+            return error
         body = request.body or {}
         model, messages, text = body.get("model", ""), body.get("messages") or [], str(mock)
         from ..types import new_id

@@ -113,7 +113,7 @@ def test_completion_stream_and_tool_call_reach_the_real_paths(fake: FakeServer, 
     model, kw, _ = host_kw(host, fake, service_account)
     r = volley.completion(model, USER, **kw)
     assert r.choices[0].message.content == ECHO and r.provider == model.split("/")[0]
-    chunks = list(volley.completion(model, USER, stream=True, **kw))
+    chunks = list(volley.completion(model, USER, stream=True, stream_options={"include_usage": True}, **kw))
     assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == ECHO
     assert chunks[-1].usage is not None and chunks[-1].usage.completion_tokens == 5
     fake.script(model.partition("/")[2], tool_call={"name": "get_weather", "arguments": {"city": "Oslo"}})

@@ -121,7 +121,7 @@ def test_parse_tool_calls_length_and_logprobs() -> None:
     r = contract.check_parse(ollama, load("chat_length_logprobs.json"), MODEL)
     assert r.choices[0].finish_reason == "length"
     lp = r.choices[0].logprobs["content"]
-    assert [t["token"] for t in lp] == ["The", " sky"] and lp[0]["top_logprobs"][1] == {
+    assert [t["token"] for t in lp] == ["The", " sky"] and lp[0]["top_logprobs"][1].model_dump() == {
         "token": "A", "logprob": -4.6, "bytes": [65]}  # fmt: skip
 
 

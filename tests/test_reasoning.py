@@ -162,7 +162,7 @@ def test_gemini_thoughts_and_cohere_thinking_come_back_as_reasoning_content() ->
 def test_answers_without_reasoning_dump_as_before() -> None:
     r = volley.completion("gpt-4o-mini", USER, mock_response="plain")
     dumped = r.model_dump()["choices"][0]["message"]
-    assert set(dumped) == {"role", "content", "tool_calls"}
+    assert set(dumped) == {"role", "content", "tool_calls", "function_call"}  # as openai's ChatCompletionMessage
 
 
 # ---------------------------------------------------------------- reasoning_effort / thinking per provider

@@ -279,7 +279,7 @@ def test_dry_run_sends_nothing_writes_nothing_and_prices_each_model(fake, tmp_pa
             "--api-base", fake.openai_base, "--dry-run"]  # fmt: skip
     assert main(args) == 0
     text = capsys.readouterr().out
-    assert "25 items to send" in text and "openai/gpt-4o-mini" in text and "estimate" in text
+    assert "25 items to send" in text and "openai/gpt-4o-mini" in text and "prompt tokens" in text
     assert all(len(line) <= 80 for line in text.splitlines())
     assert main([*args, "--json"]) == 0
     est = json.loads(capsys.readouterr().out)
@@ -289,6 +289,7 @@ def test_dry_run_sends_nothing_writes_nothing_and_prices_each_model(fake, tmp_pa
     prompts = [count_tokens("openai/gpt-4o-mini", [{"role": "user", "content": f"Q: What is {i} plus {i}?"}])
                for i in range(n)]  # fmt: skip
     assert m["prompt_tokens"] == sum(p[0] for p in prompts) and m["prompt_tokens_exact"] == all(p[1] for p in prompts)
+    assert ("(tokenizer)" in text) == m["prompt_tokens_exact"] != ("(estimate," in text)  # says which it is
     assert m["items"] == n and m["output_bound"] == 40 * n
     assert m["cost_low_usd"] == pytest.approx(m["prompt_tokens"] * 0.15 / 1e6)
     assert m["cost_high_usd"] == pytest.approx((m["prompt_tokens"] * 0.15 + 40 * n * 0.60) / 1e6)

@@ -73,7 +73,7 @@ def test_openai_stream_logprobs_are_rebuilt() -> None:
 def test_gemini_logprobs_result_maps_to_choices_logprobs() -> None:
     data = json.loads((FIXTURES / "gemini" / "logprobs.json").read_text())
     r = contract.check_parse(gemini, data, "gemini-2.0-flash")
-    content = r.choices[0].logprobs["content"]
+    content = [t.model_dump() for t in r.choices[0].logprobs["content"]]
     assert content == [{"token": "Yes", "logprob": -0.0123, "bytes": [89, 101, 115],
                         "top_logprobs": [{"token": "Yes", "logprob": -0.0123, "bytes": [89, 101, 115]},
                                          {"token": "No", "logprob": -4.41, "bytes": [78, 111]}]}]  # fmt: skip

@@ -232,6 +232,8 @@ class Template:
             self.transport = transport if transport is not None else _transport(self.route.host)
         self.retry = _retry(control)
         wire = host.wire  # the real host's protocol decides what is supported, mocked or not
+        # asked of volley, whether or not the protocol has a stream_options field to send it in
+        self.include_usage = bool((completion.get("stream_options") or {}).get("include_usage"))
         completion = _supported(completion, control, self.route, wire)
         if passthrough:
             completion["extra_body"] = _passthrough(passthrough, getattr(wire, "PASSTHROUGH", {}), completion)
@@ -242,7 +244,6 @@ class Template:
             self.host.check(self.route, completion)
         _prices(control, self.route)
         self.completion = completion
-        self.include_usage = bool((completion.get("stream_options") or {}).get("include_usage"))
         self._extra_headers = _extra_headers(completion)
         cap = output_cap(completion)
         if cap is None:  # the cap the protocol sends by itself (Anthropic: 4096, plus a thinking budget)

@@ -54,6 +54,7 @@ class AsyncStream:
         self.provider = call.route.provider
         self.usage: Usage | None = None  # the provider's usage, once the stream has told it
         self._last: StreamChunk | None = None
+        self._usage_chunk: StreamChunk | None = None  # a usage-only chunk split from the chunk just shown
 
     def __aiter__(self) -> AsyncStream:
         return self
@@ -71,6 +72,9 @@ class AsyncStream:
             return True
         self.usage = chunk.usage
         if self._call.include_usage:
+            if chunk.choices:  # as OpenAI sends it: the usage alone in a last chunk without choices
+                self._usage_chunk = chunk.model_copy(update={"choices": []})
+                chunk.usage = None
             return True
         if self._last is not None:
             self._last._usage = chunk.usage
@@ -92,6 +96,9 @@ class AsyncStream:
                 return
 
     async def _next_chunk(self) -> StreamChunk:
+        if self._usage_chunk is not None:
+            chunk, self._usage_chunk = self._usage_chunk, None
+            return chunk
         while True:
             chunk = await self._read_chunk()
             if self._shown(chunk):

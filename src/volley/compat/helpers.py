@@ -186,11 +186,14 @@ def completion_cost(
     custom_llm_provider: str | None = None,
     prompt_tokens: int = 0,
     completion_tokens: int = 0,
+    cached_tokens: int = 0,
+    cache_write_tokens: int = 0,
     **_: Any,
 ) -> float | None:
     """USD a completion cost: of a response (its usage), or of ``prompt`` / ``messages`` and
-    ``completion`` texts (counted with the model's tokenizer), or of token counts. None when the
-    model has no price (volley never reports an unknown price as 0.0; LiteLLM raises there).
+    ``completion`` texts (counted with the model's tokenizer), or of token counts (prompt-cache reads
+    and writes among the prompt tokens at the model's cache rates). None when the model has no price
+    (volley never reports an unknown price as 0.0; LiteLLM raises there).
 
     Example::
 
@@ -206,7 +209,7 @@ def completion_cost(
         completion_tokens = tokens.count_text(model, completion)[0] if completion else 0
     return pricing.completion_cost(
         completion_response, model=model, provider=provider, prompt_tokens=prompt_tokens,
-        completion_tokens=completion_tokens,
+        completion_tokens=completion_tokens, cached_tokens=cached_tokens, cache_write_tokens=cache_write_tokens,
     )  # fmt: skip
 
 

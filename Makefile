@@ -40,11 +40,13 @@ demo-fake: $(VENV)/.base
 
 test: $(VENV)/.dev
 	$(BIN)/ruff check src tests bench examples
+	$(BIN)/mypy
 	$(BIN)/python -m pytest
 
 check: $(VENV)/.dev
 	$(BIN)/ruff format --check src tests bench examples
 	$(BIN)/ruff check src tests bench examples
+	$(BIN)/mypy
 
 lint: check
 

@@ -369,7 +369,7 @@ def _rows(batch: Any) -> tuple[list[dict[str, Any]], str]:
 
 
 def _columns(results: list[dict[str, Any]]) -> dict[str, Any]:
-    import pyarrow as pa  # type: ignore[import-untyped]
+    import pyarrow as pa
 
     types = {"input_tokens": pa.int64(), "output_tokens": pa.int64(), "total_tokens": pa.int64(),
              "attempts": pa.int64(), "cost": pa.float64(), "latency_s": pa.float64()}  # fmt: skip
@@ -406,7 +406,7 @@ def finished_ids(output: str | os.PathLike[str], id_column: str = "id") -> set[A
     A file that cannot be read (cut off by a kill while being written) is skipped with a warning, so its
     rows count as not finished and are sent again.
     """
-    import pyarrow.parquet as pq  # type: ignore[import-untyped]
+    import pyarrow.parquet as pq
 
     done: set[Any] = set()
     root = Path(output)
@@ -443,7 +443,7 @@ def read_results(output: str | os.PathLike[str], id_column: str = "id") -> list[
 
 def _drop_done(batch: Any, done: Any, id_column: str) -> Any:
     import pyarrow as pa
-    import pyarrow.compute as pc  # type: ignore[import-untyped]
+    import pyarrow.compute as pc
 
     if not done:
         return batch

@@ -8,14 +8,17 @@ prices it again at that rate.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..pricing import BATCH_DISCOUNT, batch_discount_for, completion_cost
+
+if TYPE_CHECKING:
+    from ..types import ModelResponse
 
 __all__ = ["BATCH_DISCOUNT", "batch_discount", "batch_id_of", "mark_batch"]
 
 
-def mark_batch(response: Any, batch_id: str) -> Any:
+def mark_batch(response: ModelResponse, batch_id: str) -> ModelResponse:
     """Mark ``response`` as answered inside provider batch ``batch_id`` and price it so; returns it."""
     response._billing = "batch"
     response._batch_id = batch_id

@@ -323,6 +323,6 @@ async def run_batch_api(
 
     mocks = [i for i, c in enumerate(calls) if not c.transport.limited]
     again = [i for i in batchable if isinstance(results[i], BatchItemError)] if fallback == "online" else []
-    for i, r in (await _online(calls, mocks + again)).items():
-        results[i] = r
+    for i, answer in (await _online(calls, mocks + again)).items():
+        results[i] = answer
     return results  # type: ignore[return-value]

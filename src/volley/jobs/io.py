@@ -156,7 +156,6 @@ def error_code(exc: BaseException) -> str:
 def result_record(custom_id: str, result: ModelResponse | BaseException) -> dict[str, Any]:
     """The Batch output line of one item."""
     rid = "batch_req_" + uuid.uuid4().hex
-    response: dict[str, Any] | None
     if isinstance(result, ModelResponse):
         ok = {"status_code": 200, "request_id": _request_id(result), "body": result.model_dump(mode="json")}
         return {"id": rid, "custom_id": custom_id, "response": ok, "error": None}

@@ -147,7 +147,7 @@ class Job:
                 await self._run_batch_api(pending, tracker)
             elif pending:
                 jobs = self._jobs(pending, tracker)
-                async with aclosing(run_chunks(jobs, concurrency=self.opts.concurrency)) as chunks:  # type: ignore[type-var]
+                async with aclosing(run_chunks(jobs, concurrency=self.opts.concurrency)) as chunks:
                     async for chunk in chunks:
                         self._record(chunk)
                         for line, result in chunk:

@@ -24,14 +24,13 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from ..errors import BadRequestError, LocalModelCrashedError, error_from_status
+from ..errors import BadRequestError, LocalModelCrashedError, MissingExtraError, error_from_status
 from ..local.files import (
     ALIASES,
     INSTALL_HINT,
     SMOLLM2_DIST,
     SMOLLM2_FILE,
     SMOLLM2_PACKAGE,
-    MissingExtraError,
     model_path,
     require,
     smollm2_path,
@@ -151,12 +150,12 @@ def build_body(model: str, messages: list[dict[str, Any]], params: dict[str, Any
 def _finish(reason: Any) -> str | None:
     if reason is None:
         return None
-    reason = str(reason).lower()
-    if reason in _VALID_FINISH:
-        return reason
-    if reason == "function_call":
+    text = str(reason).lower()
+    if text in _VALID_FINISH:
+        return text
+    if text == "function_call":
         return "tool_calls"
-    return "length" if reason in ("max_tokens", "length") else "stop"
+    return "length" if text in ("max_tokens", "length") else "stop"
 
 
 def parse_response(data: dict[str, Any], model: str) -> dict[str, Any]:

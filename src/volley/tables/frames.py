@@ -97,9 +97,9 @@ def with_results(frame: Frame, results: list[dict[str, Any]], names: Sequence[st
         polars_types = {"int64": pl.Int64, "float64": pl.Float64, "string": pl.String}
         series = []
         for n, values in columns.items():
-            dtype = polars_types.get(types.get(n, ""))
+            kind: Any = polars_types.get(types.get(n, ""))
             try:
-                series.append(pl.Series(n, values, dtype=dtype, strict=dtype is not None))
+                series.append(pl.Series(n, values, dtype=kind, strict=kind is not None))
             except (TypeError, ValueError, pl.exceptions.PolarsError):
                 series.append(pl.Series(n, [json_text(v) for v in values], dtype=pl.String))
         return frame.original.with_columns(series)

@@ -105,9 +105,9 @@ class RowTemplate:
                 for name in _fields(tpl, f"the {what}"):
                     if name not in columns:
                         raise missing_column(name, columns, f"the {what} template {tpl!r}")
-        for what, name in (("--messages-column", self.messages_column), ("--id-column", self.id_column)):
-            if name is not None and name not in columns:
-                raise missing_column(name, columns, what)
+        for option, column in (("--messages-column", self.messages_column), ("--id-column", self.id_column)):
+            if column is not None and column not in columns:
+                raise missing_column(column, columns, option)
         if first is not None:
             try:
                 self.messages(first)

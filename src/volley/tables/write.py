@@ -230,4 +230,4 @@ def _write_arrow(
         from pyarrow import feather
 
         feather.write_feather(table, f)
-    return table.num_rows
+    return int(table.num_rows)

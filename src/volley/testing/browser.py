@@ -92,7 +92,7 @@ def image_stats(page: Any, png: bytes) -> dict[str, float]:
     """Decode a PNG in the browser itself: ``width``, ``height``, ``colors`` (distinct, sampled) and
     ``ink`` (the share of pixels unlike the top-left one). No imaging library needed."""
     url = "data:image/png;base64," + base64.b64encode(png).decode("ascii")
-    return page.evaluate(
+    stats: dict[str, float] = page.evaluate(
         """async (url) => {
             const img = new Image(); img.src = url; await img.decode();
             const c = document.createElement('canvas'); c.width = img.width; c.height = img.height;
@@ -107,3 +107,4 @@ def image_stats(page: Any, png: bytes) -> dict[str, float]:
         }""",
         url,
     )
+    return stats

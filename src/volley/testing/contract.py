@@ -88,7 +88,7 @@ def check_provider(model: str, *, server: Any, secrets: tuple[str, ...] = (), **
 
     server.script(name, tool_call={"name": "lookup", "arguments": {"q": "x"}})
     for stream in (False, True):
-        out = completion(model, PROMPT, tools=[TOOL], stream=stream, **kw)
+        out: Any = completion(model, PROMPT, tools=[TOOL], stream=stream, **kw)
         r = stream_chunk_builder(list(out)) if stream else out
         calls = r.choices[0].message.tool_calls or []
         assert calls and calls[0].function.name == "lookup", f"{model}: no tool call (stream={stream}): {r!r}"

@@ -407,7 +407,7 @@ def read_converse(body: Any, model: str) -> Prompt:
     if text_format is not None:
         schema = ((text_format.get("structure") or {}).get("jsonSchema") or {}).get("schema")
         try:
-            json.loads(schema)
+            json.loads(schema)  # type: ignore[arg-type]  # None or a non-string is the error checked here
         except (TypeError, ValueError):
             raise _invalid(
                 "outputConfig.textFormat.structure.jsonSchema.schema", "Member must be a JSON schema string"
@@ -475,7 +475,7 @@ class BedrockWire(Wire):
 
     @staticmethod
     def _tool_id(t: Any) -> str:
-        return "tooluse_" + t.id
+        return "tooluse_" + str(t.id)
 
     def body(self, a: Answer) -> dict[str, Any]:
         content: list[dict[str, Any]] = []

@@ -105,11 +105,11 @@ class CohereWire(Wire):
             closing = len(out)
             out.append(ev({"type": "tool-call-end", "index": len(a.tools) - 1}, "tool-call-end"))
         else:
-            content = {"message": {"content": {"type": "text", "text": ""}}}
+            content: dict[str, Any] = {"message": {"content": {"type": "text", "text": ""}}}
             out.append(ev({"type": "content-start", "index": 0, "delta": content}, "content-start"))
             for p in pieces(a.text or ""):
-                delta = {"message": {"content": {"text": p}}}
-                out.append(ev({"type": "content-delta", "index": 0, "delta": delta}, "content-delta"))
+                piece: dict[str, Any] = {"message": {"content": {"text": p}}}
+                out.append(ev({"type": "content-delta", "index": 0, "delta": piece}, "content-delta"))
             closing = len(out)
             out.append(ev({"type": "content-end", "index": 0}, "content-end"))
         end = {"finish_reason": self._finish[a.finish], "usage": self._usage(a)}

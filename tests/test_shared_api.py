@@ -201,6 +201,17 @@ def test_four_processes_share_one_600_rpm_lane_unlike_four_unaware_ones(fake, re
     assert refused_u >= max(15, 8 * refused), (refused_u, refused)  # each process paced at the whole limit
 
 
+def _tag(request) -> str:
+    return request.json["messages"][0]["content"].split("-")[0]
+
+
+def wait_until(cond, timeout: float) -> None:
+    end = time.time() + timeout
+    while not cond():
+        assert time.time() < end, "timed out waiting"
+        time.sleep(0.02)
+
+
 def test_redis_killed_and_restarted_mid_job(fake, tmp_path):
     from _redis_server import RedisServer
 
@@ -211,8 +222,10 @@ def test_redis_killed_and_restarted_mid_job(fake, tmp_path):
         start = time.time() + 4.0
         procs = [_spawn(fake.openai_base, "--tag", f"k{i}", "--n", str(per), "--rpm", "600", "--limits-url",
                         server.url, "--start", str(start)) for i in range(2)]  # fmt: skip
-        time.sleep(max(0.0, start - time.time()) + 3.0)
-        server.kill()  # mid-job
+        # mid-job: once both processes are sending through the shared lane (each knows the other is there),
+        # however long they took to start on a loaded machine
+        wait_until(lambda: all(sum(1 for r in fake.requests if _tag(r) == f"k{i}") >= 5 for i in range(2)), 60)
+        server.kill()
         killed = time.time()
         time.sleep(2.0)
         server.start()
@@ -222,7 +235,8 @@ def test_redis_killed_and_restarted_mid_job(fake, tmp_path):
         server.kill()
     for i, (r, err) in enumerate(results):
         assert r["errors"] == [] and r["answers"] == [f"echo: k{i}-{j}" for j in range(per)]  # nothing lost
-        assert "unreachable" in err and "limited locally" in err and "rejoined" in err, err
+        assert "unreachable" in err and "limited locally" in err and "(1/2 of the limits)" in err, err
+        assert "rejoined" in err, err
         assert KEY not in err
     sent = Counter(r.json["messages"][0]["content"] for r in fake.requests)
     assert len(sent) == 2 * per and set(sent.values()) == {1}  # nothing sent twice
@@ -232,7 +246,8 @@ def test_redis_killed_and_restarted_mid_job(fake, tmp_path):
     assert during and after  # the job went on during the outage (local share) and after the rejoin
     burst = max(sum(1 for u in times if t <= u < t + 2.0) for t in times)
     print(f"\noutage: {len(times)} requests, {len(during)} during the outage, largest 2 s count {burst}")
-    assert burst <= 24, burst  # both processes together near 10/s throughout: no double burst at a switch
+    # both processes together near 10/s throughout (20 in 2 s; unaware of each other: 40): no double burst
+    assert burst <= 26, burst
 
 
 def test_identical_requests_in_two_processes_are_sent_once(fake, redis_url):

@@ -143,6 +143,21 @@ def test_openai_compatible_hosts_pass_the_contract(model: str, fake) -> None:
     contract.check_provider(model, server=fake, api_base=fake.openai_base, api_key=KEY)
 
 
+@pytest.mark.parametrize(
+    "model", ["groq/m", "mistral/m", "together/m", "together_ai/m", "openrouter/m", "deepseek/m", "fireworks/m",
+              "fireworks_ai/m", "vllm/m", "hosted_vllm/m", "llamacpp/m"],
+)  # fmt: skip
+def test_the_older_openai_compatible_hosts_pass_the_contract(model: str, fake) -> None:
+    """The hosts registered before issue 13 (and their LiteLLM aliases): the same contract as the new ones, so
+    the provider table's stream / tools / errors columns are proven for every OpenAI-protocol prefix."""
+    contract.check_provider(model, server=fake, api_base=fake.openai_base, api_key=KEY)
+
+
+def test_ollama_openai_api_gets_v1_and_passes_the_contract(fake) -> None:
+    contract.check_provider("ollama/m", server=fake, api_base=fake.url, api_key=KEY)
+    assert fake.requests[0].path == "/v1/chat/completions"
+
+
 def test_hosts_whose_path_is_not_v1_pass_the_contract(fake) -> None:
     contract.check_provider("perplexity/sonar", server=fake, api_base=fake.url, api_key=KEY)
     assert fake.requests[0].path == "/chat/completions"

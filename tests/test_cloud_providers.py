@@ -383,3 +383,15 @@ def test_lanes_are_per_aws_account(fake: FakeServer):
                                                  "aws_secret_access_key": "x" * 40})  # fmt: skip
     assert a.account and b.account and a.account != b.account and a.lane != b.lane
     assert FAKE_AWS_ACCESS_KEY_ID not in str(a.lane)
+
+
+def test_bedrock_reasoning_effort_on_a_non_claude_model_is_refused_or_dropped(fake: FakeServer):
+    """reasoning_effort is mapped for Claude on Bedrock only: elsewhere it is refused before any request, naming
+    drop_params, and with drop_params=True the request goes without it (as docs/litellm-compat.md says)."""
+    nova = "bedrock/amazon.nova-pro-v1:0"
+    with pytest.raises(volley.UnsupportedParamsError, match="drop_params"):
+        volley.completion(nova, USER, reasoning_effort="low", num_retries=0, **bedrock_kw(fake))
+    assert fake.requests == []
+    r = volley.completion(nova, USER, reasoning_effort="low", drop_params=True, num_retries=0, **bedrock_kw(fake))
+    assert r.choices[0].message.content == "echo: hello brave new world"
+    assert "additionalModelRequestFields" not in fake.requests[-1].json

@@ -38,6 +38,7 @@ REFUSED = {
     "replicate/meta/llama-3": "prediction",
     "text-completion-openai/gpt-3.5-turbo-instruct": "chat completions only",
     "watsonx/ibm/granite-3-8b": "IAM token",
+    "text-completion-codestral/codestral-2405": "fill-in-the-middle",
 }
 ENV = {
     "xai": ("XAI_API_KEY", "XAI_API_BASE"),
@@ -143,9 +144,68 @@ def test_openai_compatible_hosts_pass_the_contract(model: str, fake) -> None:
     contract.check_provider(model, server=fake, api_base=fake.openai_base, api_key=KEY)
 
 
+@pytest.mark.parametrize(
+    "model", ["groq/m", "mistral/m", "together/m", "together_ai/m", "openrouter/m", "deepseek/m", "fireworks/m",
+              "fireworks_ai/m", "vllm/m", "hosted_vllm/m", "llamacpp/m"],
+)  # fmt: skip
+def test_the_older_openai_compatible_hosts_pass_the_contract(model: str, fake) -> None:
+    """The hosts registered before issue 13 (and their LiteLLM aliases): the same contract as the new ones, so
+    the provider table's stream / tools / errors columns are proven for every OpenAI-protocol prefix."""
+    contract.check_provider(model, server=fake, api_base=fake.openai_base, api_key=KEY)
+
+
+def test_ollama_openai_api_gets_v1_and_passes_the_contract(fake) -> None:
+    contract.check_provider("ollama/m", server=fake, api_base=fake.url, api_key=KEY)
+    assert fake.requests[0].path == "/v1/chat/completions"
+
+
 def test_hosts_whose_path_is_not_v1_pass_the_contract(fake) -> None:
     contract.check_provider("perplexity/sonar", server=fake, api_base=fake.url, api_key=KEY)
     assert fake.requests[0].path == "/chat/completions"
     fake.reset()
     contract.check_provider("databricks/endpoint", server=fake, api_base=fake.url, api_key=KEY)
     assert fake.requests[0].path == "/serving-endpoints/chat/completions"
+
+
+# More prefixes LiteLLM scripts use beyond the issue's 23: OpenAI-compatible hosts (LiteLLM's names for their key
+# and base variables), and LiteLLM's alias for Gemini on Vertex AI.
+MORE = {
+    "codestral": ("https://codestral.mistral.ai/v1", "CODESTRAL_API_KEY", "CODESTRAL_API_BASE"),
+    "moonshot": ("https://api.moonshot.ai/v1", "MOONSHOT_API_KEY", "MOONSHOT_API_BASE"),
+    "dashscope": ("https://dashscope-intl.aliyuncs.com/compatible-mode/v1", "DASHSCOPE_API_KEY", "DASHSCOPE_API_BASE"),
+    "hyperbolic": ("https://api.hyperbolic.xyz/v1", "HYPERBOLIC_API_KEY", "HYPERBOLIC_API_BASE"),
+    "meta_llama": ("https://api.llama.com/compat/v1", "LLAMA_API_KEY", "LLAMA_API_BASE"),
+    "llamafile": ("http://127.0.0.1:8080/v1", "LLAMAFILE_API_KEY", "LLAMAFILE_API_BASE"),
+    "litellm_proxy": (None, "LITELLM_PROXY_API_KEY", "LITELLM_PROXY_API_BASE"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("name", sorted(MORE))
+def test_more_litellm_prefixes_route_with_their_variables(name: str, monkeypatch, fake) -> None:
+    default, key_env, base_env = MORE[name]
+    host, model = find(f"{name}/some-model")
+    assert (host.name, host.protocol, host.default_base, model) == (name, "openai", default, "some-model")
+    monkeypatch.setenv(key_env, f"{KEY}-{name}")
+    monkeypatch.setenv(base_env, f"https://{name}.example/v1")
+    route = resolve(f"{name}/m")
+    assert (route.api_key, route.api_base) == (f"{KEY}-{name}", f"https://{name}.example/v1")
+    monkeypatch.delenv(base_env)
+    contract.check_provider(f"{name}/m", server=fake, api_base=fake.openai_base, api_key=KEY)
+
+
+def test_litellm_proxy_needs_a_base_and_local_servers_no_key(monkeypatch) -> None:
+    for env in ("LITELLM_PROXY_API_BASE", "LITELLM_PROXY_API_KEY", "LLAMAFILE_API_KEY", "LLAMAFILE_API_BASE"):
+        monkeypatch.delenv(env, raising=False)
+    with pytest.raises(volley.BadRequestError, match="LITELLM_PROXY_API_BASE"):
+        resolve("litellm_proxy/m")
+    assert resolve("litellm_proxy/m", api_base="http://localhost:4000").api_key is None
+    assert resolve("llamafile/m").api_base == "http://127.0.0.1:8080/v1"
+    monkeypatch.delenv("CODESTRAL_API_KEY", raising=False)
+    with pytest.raises(volley.AuthenticationError, match="CODESTRAL_API_KEY"):
+        resolve("codestral/codestral-latest")
+
+
+def test_vertex_ai_beta_is_vertex_ai() -> None:
+    host, model = find("vertex_ai_beta/gemini-2.5-flash")
+    assert (host.name, host.protocol, model) == ("vertex_ai", "gemini", "gemini-2.5-flash")
+    assert find("vertex_ai_beta/claude-sonnet-4@20250514")[0].protocol == "anthropic"

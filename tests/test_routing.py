@@ -33,6 +33,7 @@ def test_unknown_provider_lists_known_ones():
     assert "nosuch" in msg
     for known in ("anthropic", "cohere", "gemini", "groq", "openai", "vllm"):
         assert known in msg
+    assert "'openai/<model>' with api_base=" in msg  # what to do with a host volley has no name for
 
 
 def test_bare_unknown_name_is_an_error():

@@ -99,3 +99,27 @@ def test_dict_response_format_still_works_and_parsed_stays_none(fake: FakeServer
     r = volley.completion("openai/gpt-4o", MSG, response_format={"type": "json_object"}, api_key=KEY,
                           api_base=fake.openai_base)  # fmt: skip
     assert r.choices[0].message.parsed is None and r.choices[0].message.content == "{}"
+
+
+def _cloud_kw(model: str, fake: FakeServer) -> dict:
+    from volley.testing.wires.bedrock import FAKE_AWS_ACCESS_KEY_ID, FAKE_AWS_SECRET_ACCESS_KEY
+
+    if model.startswith("bedrock/"):
+        return {"api_base": fake.url, "aws_region_name": "us-east-1", "aws_access_key_id": FAKE_AWS_ACCESS_KEY_ID,
+                "aws_secret_access_key": FAKE_AWS_SECRET_ACCESS_KEY}  # fmt: skip
+    if model.startswith("azure/"):
+        return {"api_base": fake.url, "api_key": KEY, "api_version": "2024-10-21"}
+    return {"api_base": fake.url}  # ollama_chat: no key
+
+
+@pytest.mark.parametrize(
+    "model", ["bedrock/amazon.nova-pro-v1:0", "bedrock/anthropic.claude-3-5-haiku-20241022-v1:0", "azure/gpt4o-prod",
+              "ollama_chat/qwen3"],
+)  # fmt: skip
+def test_the_schema_mode_of_the_cloud_hosts_and_ollama(fake: FakeServer, model: str):
+    """Issue 14 asks for pydantic response formats on every provider: Bedrock (Converse's output config), Azure
+    (OpenAI's json_schema) and Ollama's native ``format`` too, each accepted by the fake's request checks."""
+    fake.script(model.split("/", 1)[1], content=json.dumps(PARIS))
+    r = volley.completion(model, MSG, response_format=City, num_retries=0, **_cloud_kw(model, fake))
+    assert r.choices[0].message.parsed == City.model_validate(PARIS)
+    assert "population" in json.dumps(fake.requests[-1].json)

@@ -71,7 +71,10 @@ def find(model: str) -> tuple[Provider, str]:
         return inferred.variant(model), model
     known = ", ".join(registry.provider_names())
     if sep:
-        raise BadRequestError(f"unknown provider {head!r} in model {model!r}; known providers: {known}")
+        raise BadRequestError(
+            f"unknown provider {head!r} in model {model!r}; known providers: {known}. A host with an "
+            f"OpenAI-compatible API is 'openai/<model>' with api_base='<its URL>' (or volley.register_provider)"
+        )
     raise BadRequestError(
         f"cannot infer the provider of model {model!r}; write it as 'provider/model' (known providers: {known})"
     )

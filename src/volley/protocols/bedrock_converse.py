@@ -130,6 +130,18 @@ def model_family(model: str) -> str:
     return name.split(".", 1)[0] if "." in name else ""
 
 
+def unsupported_params(model: str, params: dict[str, Any]) -> dict[str, str]:
+    """What this model refuses although Converse takes it: ``reasoning_effort`` is mapped for Claude only
+    (dropped with ``drop_params``, else refused before sending).
+
+    Example: ``unsupported_params("amazon.nova-pro-v1:0", {"reasoning_effort": "low"})`` → ``{"reasoning_effort": ...}``
+    """
+    if params.get("reasoning_effort") not in (None, "none") and model_family(model) != "anthropic":
+        return {"reasoning_effort": "mapped for Anthropic Claude models on Bedrock only; pass the model's own "
+                                    "reasoning field in extra_body"}  # fmt: skip
+    return {}
+
+
 def url(base: str, model: str, *, stream: bool) -> str:
     """``{base}/model/{model id}/converse`` (``/converse-stream`` for a stream)."""
     return endpoint(base, path(model, stream=stream))

@@ -111,6 +111,10 @@ REFUSED = {
         "it is OpenAI's legacy text-completion API (/v1/completions: a prompt string, no messages) and volley "
         "sends chat completions only; use 'openai/<model>' with a chat model"
     ),
+    "text-completion-codestral": (
+        "it is Mistral's fill-in-the-middle API (/v1/fim/completions: a prompt and a suffix, no messages) and volley "
+        "sends chat completions only; use 'codestral/<model>' (or 'mistral/<model>') for Codestral's chat endpoint"
+    ),
     "sagemaker": (
         "a SageMaker endpoint is called through InvokeEndpoint, signed with AWS SigV4, with a body its container "
         "defines: there is no standard chat endpoint to map to. If the container serves an OpenAI-compatible API "
@@ -193,6 +197,15 @@ def providers() -> list[Provider]:
         oc("deepinfra", "https://api.deepinfra.com/v1/openai", ("DEEPINFRA_API_KEY", "DEEPINFRA_TOKEN"),
            ("DEEPINFRA_API_BASE",)),
         oc("lm_studio", "http://localhost:1234/v1", ("LM_STUDIO_API_KEY",), ("LM_STUDIO_API_BASE",),
+           key_required=False),
+        oc("codestral", "https://codestral.mistral.ai/v1", ("CODESTRAL_API_KEY",), ("CODESTRAL_API_BASE",)),
+        oc("moonshot", "https://api.moonshot.ai/v1", ("MOONSHOT_API_KEY",), ("MOONSHOT_API_BASE",)),
+        oc("dashscope", "https://dashscope-intl.aliyuncs.com/compatible-mode/v1", ("DASHSCOPE_API_KEY",),
+           ("DASHSCOPE_API_BASE",)),
+        oc("hyperbolic", "https://api.hyperbolic.xyz/v1", ("HYPERBOLIC_API_KEY",), ("HYPERBOLIC_API_BASE",)),
+        oc("meta_llama", "https://api.llama.com/compat/v1", ("LLAMA_API_KEY",), ("LLAMA_API_BASE",)),
+        oc("litellm_proxy", None, ("LITELLM_PROXY_API_KEY",), ("LITELLM_PROXY_API_BASE",), key_required=False),
+        oc("llamafile", "http://127.0.0.1:8080/v1", ("LLAMAFILE_API_KEY",), ("LLAMAFILE_API_BASE",),
            key_required=False),
         oc("vllm", None, ("VLLM_API_KEY", "HOSTED_VLLM_API_KEY"), ("VLLM_API_BASE", "HOSTED_VLLM_API_BASE"),
            key_required=False),

@@ -91,7 +91,7 @@ class _Vertex(Provider):
     publisher = ""
 
     def __init__(self, protocol: str) -> None:
-        super().__init__("vertex_ai", protocol, key_required=False, options=OPTIONS)
+        super().__init__("vertex_ai", protocol, key_required=False, options=OPTIONS, aliases=("vertex_ai_beta",))
 
     def variant(self, model: str) -> Provider:
         return provider_for(model)

@@ -188,7 +188,7 @@ def test_four_processes_share_one_600_rpm_lane_unlike_four_unaware_ones(fake, re
     n = 4 * per
     goodput = (n - 1) / (answered[-1] - answered[0]) * 60
     print(f"\nshared: {n} answers, {refused} answered 429 ({refused / (n + refused):.1%}), {goodput:.0f} RPM")
-    # bench/shared_api.py shows >= 95 % over 60 s; 30 s of a test on a machine loaded by other jobs has
+    # bench/shared_api.py shows >= 95 % over 60 s; this 12 s run on a machine loaded by other jobs has
     # measured 89.8 %; broken sharing shows as a fraction (each process at its quarter: 25 %) or as 429s
     assert goodput >= 0.85 * 600, goodput
     assert refused <= 2, refused  # < 1 % of the bench's 2 400; one or two here are the machine's jitter

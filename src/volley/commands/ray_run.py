@@ -30,7 +30,11 @@ REFUSED = {
     "journal": "a Ray job's resume point is OUTPUT.jsonl.ray/",
     "allow_mixed_providers": "a Ray job sends every line to -m's model",
     "strict": "malformed lines become error lines",
+    "report": "the report is read from a journal, and a Ray job keeps none",
 }
+#: table options: a Ray job from the command line reads request lines (tables: ``volley.ray.Completions``).
+TABLE_OPTIONS = ("prompt", "system", "messages_column", "id_column", "schema", "input_format", "output_format",
+                 "prefix")  # fmt: skip
 
 
 def results_dir(output: Path) -> Path:
@@ -45,8 +49,17 @@ def check(args: argparse.Namespace) -> None:
     for name, why in REFUSED.items():
         if getattr(args, name, None):
             raise UsageError(f"--ray does not take --{name.replace('_', '-')}: {why}")
+    for name in TABLE_OPTIONS:
+        if getattr(args, name, None):
+            raise UsageError(f"--ray does not take --{name.replace('_', '-')}: a Ray job reads a JSONL file of "
+                             "request lines and writes OpenAI Batch output lines (for a table, map "
+                             "volley.ray.Completions over a Ray dataset from Python)")  # fmt: skip
     if not args.input.is_file():
         raise UsageError(f"cannot read {args.input}: no such file")
+    if not args.input.name.lower().removesuffix(".gz").endswith((".jsonl", ".ndjson")):
+        raise UsageError(f"--ray reads a .jsonl file of request lines; got {args.input.name}")
+    if args.output.suffix.lower() != ".jsonl":
+        raise UsageError(f"--ray writes OpenAI Batch output lines: name the output .jsonl; got {args.output.name}")
 
 
 def main(args: argparse.Namespace, argv: list[str]) -> int:

@@ -159,9 +159,15 @@ def main(argv: list[str]) -> int:
     """Entry point of ``volley run``; returns the exit status."""
     args = build_parser().parse_args(argv)
     if args.ray is not None:
+        from .ray_run import check as ray_check
         from .ray_run import main as on_ray
 
-        return on_ray(args, argv)
+        if not args.dry_run:
+            return on_ray(args, argv)
+        try:  # a dry run sends nothing: the job is checked as on Ray, then estimated here
+            ray_check(args)
+        except UsageError as exc:
+            return fail(str(exc))
     try:
         load_prices(args)
     except UsageError as exc:

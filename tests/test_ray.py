@@ -225,3 +225,16 @@ def test_volley_run_on_ray_takes_its_limits_and_cache_from_the_redis_it_is_given
     assert len(fake.requests) == 6
     got = [json.loads(x) for x in (tmp_path / "b.jsonl").read_text().splitlines()]
     assert [g["response"]["body"]["choices"][0]["message"]["content"] for g in got] == [f"echo: s{i}" for i in range(6)]
+
+
+def test_a_429_in_one_actor_is_retried_after_its_retry_after_and_the_row_is_answered(cluster, fake):
+    fake.script("gpt-4o-mini", failures=[429], retry_after=1.5)  # the first request is refused, retry in 1.5 s
+    rows = ray.data.from_items([{"id": i, "prompt": f"t{i}"} for i in range(4)]).map_batches(
+        vray.Completions, fn_constructor_kwargs=_kw(fake, max_workers=1), concurrency=1, batch_size=4,
+        batch_format="pandas",
+    ).take_all()  # fmt: skip
+    assert sorted(r["id"] for r in rows) == [0, 1, 2, 3]
+    assert all(r["error"] is None and r["answer"] == f"echo: t{r['id']}" for r in rows)
+    assert sorted(r["attempts"] for r in rows) == [1, 1, 1, 2]  # the refused row was sent again
+    times = [r.time for r in fake.requests]
+    assert len(times) == 5 and times[1] - times[0] >= 1.4  # nothing sent before the retry-after passed

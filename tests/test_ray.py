@@ -201,3 +201,40 @@ def test_volley_run_on_ray_writes_every_line_in_order_and_resumes(cluster, fake,
     refused = subprocess.run([*cmd, "--api-key", "sk-cli-SECRET-abcdefabcdef"], capture_output=True, text=True,
                              env=env, timeout=120)  # fmt: skip
     assert refused.returncode == 2 and "environment" in refused.stderr and "SECRET" not in refused.stderr
+
+
+def test_volley_run_on_ray_takes_its_limits_and_cache_from_the_redis_it_is_given(cluster, fake, tmp_path, redis_url):
+    from volley.cli import main
+    from volley.shared.redis_limits import RedisLimitStore
+
+    source = tmp_path / "in.jsonl"
+    source.write_text("".join(json.dumps({"custom_id": f"s{i}", "prompt": f"s{i}"}) + "\n" for i in range(6)))
+    args = ["run", str(source), "-m", "gpt-4o-mini", "--ray", cluster, "--ray-actors", "2", "--api-base",
+            fake.openai_base, "--limits-url", redis_url, "--cache-url", redis_url, "-q"]  # fmt: skip
+    assert main([*args, "-o", str(tmp_path / "a.jsonl")]) == 0
+    assert len(fake.requests) == 6
+    key = vray.Completions("gpt-4o-mini", api_base=fake.openai_base, limits_url=redis_url).lane_key
+
+    async def granted() -> int:
+        return int((await RedisLimitStore.from_url(redis_url, key).snapshot())["gr"])
+
+    import asyncio
+
+    assert asyncio.run(granted()) == 6  # every request took its turn in the Redis lane
+    assert main([*args, "-o", str(tmp_path / "b.jsonl")]) == 0  # another job: answered from the Redis cache
+    assert len(fake.requests) == 6
+    got = [json.loads(x) for x in (tmp_path / "b.jsonl").read_text().splitlines()]
+    assert [g["response"]["body"]["choices"][0]["message"]["content"] for g in got] == [f"echo: s{i}" for i in range(6)]
+
+
+def test_a_429_in_one_actor_is_retried_after_its_retry_after_and_the_row_is_answered(cluster, fake):
+    fake.script("gpt-4o-mini", failures=[429], retry_after=1.5)  # the first request is refused, retry in 1.5 s
+    rows = ray.data.from_items([{"id": i, "prompt": f"t{i}"} for i in range(4)]).map_batches(
+        vray.Completions, fn_constructor_kwargs=_kw(fake, max_workers=1), concurrency=1, batch_size=4,
+        batch_format="pandas",
+    ).take_all()  # fmt: skip
+    assert sorted(r["id"] for r in rows) == [0, 1, 2, 3]
+    assert all(r["error"] is None and r["answer"] == f"echo: t{r['id']}" for r in rows)
+    assert sorted(r["attempts"] for r in rows) == [1, 1, 1, 2]  # the refused row was sent again
+    times = [r.time for r in fake.requests]
+    assert len(times) == 5 and times[1] - times[0] >= 1.4  # nothing sent before the retry-after passed

@@ -183,3 +183,21 @@ def test_the_compare_page_renders_in_chromium(fake, tmp_path):
         assert page.locator("main b").count() == len(page.locator("#summary .card").all())  # the prompt is text
         stats = image_stats(page, page.screenshot(full_page=True))
         assert stats["colors"] > 20 and stats["ink"] > 0.05
+
+
+@browser
+def test_volley_compare_writes_the_side_by_side_page(fake, tmp_path, env, capsys):
+    fake.script("broken", fail=500)
+    base = ["compare", "-m", "gpt-4o-mini", "-m", "gpt-4o", "-m", "openai/broken", "--api-base", fake.openai_base,
+            "--num-retries", "0", "Name a colour"]  # fmt: skip
+    assert main([*base, "--report", "nowhere/cmp.html"]) == 2  # checked before anything is sent
+    assert "nowhere" in capsys.readouterr().err and fake.requests == []
+    assert main([*base, "--report", "cmp.html"]) == 0
+    assert "wrote cmp.html" in capsys.readouterr().err
+    path = tmp_path / "cmp.html"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600 and KEY not in path.read_text()
+    with open_page(path) as (page, log):
+        page.wait_for_selector("#chart-cost .main-svg")
+        assert log.errors == [] and log.remote_requests == []
+        sides = page.locator("section.side").all_inner_texts()
+        assert len(sides) == 3 and "echo: Name a colour" in sides[0] and "failed: " in sides[2]

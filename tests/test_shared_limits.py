@@ -183,6 +183,37 @@ async def test_shared_lane_waits_for_a_pause_announced_while_it_waited_its_turn(
     await b.aclose()
 
 
+@pytest.mark.parametrize("limited", [False, True], ids=["used-up-budget", "429"])
+async def test_a_turn_kept_through_a_used_up_budgets_pause_goes_at_the_reset(redis_url, limited):
+    """As the local lane does: after a remaining=0 pause a waiting request keeps its turn (a new one would
+    waste it: about one turn per window of the server's, ~9 % of a 600 RPM limit); after a 429 it takes a new one."""
+    cfg = {"max_workers": 8, "rpm": 120}  # 0.5 s apart
+    a = SharedLane(RedisLimitStore.from_url(redis_url, KEY))
+    b = SharedLane(RedisLimitStore.from_url(redis_url, KEY))
+    a.configure(**cfg)
+    b.configure(**cfg)
+    first = await a.acquire()
+    await asyncio.sleep(0.2)  # b's listener is subscribed by the time its turn is scheduled
+    started = time.monotonic()
+    waiting = asyncio.ensure_future(b.acquire())  # granted now, its turn ~0.3 s out
+    await asyncio.sleep(0.1)
+    if limited:
+        await a.release(first, ok=False, rate_limited=True, retry_after=0.8)  # a 429 in another process
+    else:
+        await a.release(first, ok=True, pause=0.8)  # remaining == 0 until a reset 0.8 s away
+    lease = await waiting
+    waited = time.monotonic() - started
+    granted = int((await b.store.snapshot())["gr"])
+    assert waited >= 0.85  # b did not send into the pause
+    if limited:
+        assert granted == 3  # a new turn after the 429's pause
+    else:
+        assert granted == 2 and waited < 1.3, (granted, waited)  # its own turn, at the reset
+    await b.release(lease, ok=True)
+    await a.aclose()
+    await b.aclose()
+
+
 async def test_a_cancelled_acquire_hands_its_lease_back(make_store):
     store = make_store()
     lane = SharedLane(store)

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import sys
 import textwrap
+from pathlib import Path
 from typing import Any
 
 from ..api import abatch_completion_models_all_responses
@@ -38,8 +41,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("prompt", nargs="?", help="the prompt (default: stdin)")
     p.add_argument("-m", "--model", action="append", required=True, dest="models", metavar="MODEL",
                    help="a model to ask (repeat: -m A -m B)")  # fmt: skip
+    p.add_argument(
+        "--report",
+        type=Path,
+        metavar="FILE.html",
+        help="also write the answers side by side as one HTML page (needs plotly: volley-llm[report])",
+    )
     add_model_options(p)
     return p
+
+
+def check_report(path: Path) -> None:
+    """Refuse a report that cannot be written, before anything is sent."""
+    from .._optional import MissingDependencyError, need
+
+    try:
+        need("plotly", extra="report", purpose="--report (the HTML page)")
+    except MissingDependencyError as exc:
+        raise UsageError(str(exc)) from None
+    if path.is_dir():
+        raise UsageError(f"--report {path} is a directory")
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
+        raise UsageError(f"cannot write the report {path}: directory {parent} does not exist or is not writable")
 
 
 def row(model: str, result: Any) -> dict[str, Any]:
@@ -93,6 +117,8 @@ def main(argv: list[str]) -> int:
         load_prices(args)
         check_one_provider(args.models, args)
         prompt = read_prompt(args.prompt)
+        if args.report is not None:
+            check_report(args.report)
     except UsageError as exc:
         return fail(str(exc))
     params = {**completion_params(args), **control_params(args)}
@@ -109,4 +135,13 @@ def main(argv: list[str]) -> int:
         return EXIT_INTERRUPTED
     rows = [row("/".join(split_model(m)), r) for m, r in zip(args.models, results)]
     print(json.dumps({"models": rows}) if args.json else render(rows))
+    if args.report is not None:
+        from ..report.compare import write_compare_report
+
+        try:
+            write_compare_report(rows, args.report, prompt=prompt)
+        except OSError as exc:  # the answers are printed: not a usage error
+            print(f"volley: error: cannot write the report {args.report}: {exc.strerror or exc}", file=sys.stderr)
+            return 1
+        print(f"volley: wrote {args.report}", file=sys.stderr)
     return 0 if any(r["ok"] for r in rows) else 1

@@ -1,7 +1,7 @@
 """``volley run INPUT.jsonl -m MODEL -o OUTPUT.jsonl --ray ADDRESS``: the same file job on a Ray cluster.
 
 The rows go through :func:`volley.ray.run` on ``--ray-actors`` actors, their limits shared by all
-actors (through ``$VOLLEY_REDIS_URL`` when set, else the job's named limits actor). Results are
+actors (through ``--limits-url`` or ``$VOLLEY_REDIS_URL`` when set, else the job's named limits actor). Results are
 appended as Parquet files to ``OUTPUT.jsonl.ray/`` (the job's resume point: a rerun sends only the
 ids not answered there), then written as ``OUTPUT.jsonl``: one OpenAI Batch output line per input
 line, in input order. Keys come from the workers' environment (e.g. ``OPENAI_API_KEY``), never
@@ -26,11 +26,15 @@ REFUSED = {
     "api_key": "give the key in the workers' environment (e.g. OPENAI_API_KEY): Ray stores and shows job arguments",
     "batch_api": "a Ray job sends online",
     "budget_usd": "a budget is kept per process; a Ray job's actors would each spend it",
-    "cache": "the response cache file is per machine; use cache_url= (Redis) from Python",
+    "cache": "the response cache file is per machine; use --cache-url (a Redis every actor reaches)",
     "journal": "a Ray job's resume point is OUTPUT.jsonl.ray/",
     "allow_mixed_providers": "a Ray job sends every line to -m's model",
     "strict": "malformed lines become error lines",
+    "report": "the report is read from a journal, and a Ray job keeps none",
 }
+#: table options: a Ray job from the command line reads request lines (tables: ``volley.ray.Completions``).
+TABLE_OPTIONS = ("prompt", "system", "messages_column", "id_column", "schema", "input_format", "output_format",
+                 "prefix")  # fmt: skip
 
 
 def results_dir(output: Path) -> Path:
@@ -45,8 +49,17 @@ def check(args: argparse.Namespace) -> None:
     for name, why in REFUSED.items():
         if getattr(args, name, None):
             raise UsageError(f"--ray does not take --{name.replace('_', '-')}: {why}")
+    for name in TABLE_OPTIONS:
+        if getattr(args, name, None):
+            raise UsageError(f"--ray does not take --{name.replace('_', '-')}: a Ray job reads a JSONL file of "
+                             "request lines and writes OpenAI Batch output lines (for a table, map "
+                             "volley.ray.Completions over a Ray dataset from Python)")  # fmt: skip
     if not args.input.is_file():
         raise UsageError(f"cannot read {args.input}: no such file")
+    if not args.input.name.lower().removesuffix(".gz").endswith((".jsonl", ".ndjson")):
+        raise UsageError(f"--ray reads a .jsonl file of request lines; got {args.input.name}")
+    if args.output.suffix.lower() != ".jsonl":
+        raise UsageError(f"--ray writes OpenAI Batch output lines: name the output .jsonl; got {args.output.name}")
 
 
 def main(args: argparse.Namespace, argv: list[str]) -> int:
@@ -60,7 +73,7 @@ def main(args: argparse.Namespace, argv: list[str]) -> int:
     from ..jobs.io import dumps
 
     kwargs: dict[str, Any] = {"max_workers": args.concurrency, "include_response": True, **completion_params(args)}
-    for name in ("api_base", "timeout", "num_retries", "rpm", "tpm"):
+    for name in ("api_base", "timeout", "num_retries", "rpm", "tpm", "cache_url"):
         if getattr(args, name, None) is not None:
             kwargs[name] = getattr(args, name)
     rows = vray.read_jsonl(args.input)
@@ -74,7 +87,8 @@ def main(args: argparse.Namespace, argv: list[str]) -> int:
     if args.overwrite and out_dir.exists():
         shutil.rmtree(out_dir)
     try:
-        summary = vray.run(args.input, out_dir, args.model, address=args.ray, concurrency=args.ray_actors, **kwargs)
+        summary = vray.run(args.input, out_dir, args.model, address=args.ray, concurrency=args.ray_actors,
+                           limits_url=args.limits_url, **kwargs)  # fmt: skip
     except (ValueError, ImportError) as exc:  # bad model, key, parameters or limits: nothing was sent
         return fail(mask_secrets(str(exc), argv))
     by_id = {r["id"]: r for r in vray.read_results(out_dir)}

@@ -85,6 +85,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cache-scope", choices=("shared", "key"), default="shared",
                    help="shared (default): a cached answer serves any API key; key: each key's answers kept "
                         "apart (by a one-way fingerprint of the key)")  # fmt: skip
+    p.add_argument("--limits-url", metavar="URL",
+                   help="share rpm/tpm pacing, concurrency and 429 pauses with every process using this Redis "
+                        "(redis://host:6379/0; default $VOLLEY_REDIS_URL; needs volley-llm[redis])")  # fmt: skip
+    p.add_argument("--cache-url", metavar="URL",
+                   help="answer identical requests from a response cache in this Redis, shared by every process "
+                        "using it (instead of the cache file)")  # fmt: skip
     p.add_argument("--api-provider", metavar="NAME",
                    help="the provider --api-key / --api-base are for, when -m is not given (e.g. openai)")  # fmt: skip
     p.add_argument("--allow-mixed-providers", action="store_true",
@@ -135,6 +141,8 @@ def options(args: argparse.Namespace) -> RunOptions:
         cache=args.cache,
         cache_path=args.cache_path,
         cache_scope=args.cache_scope,
+        limits_url=args.limits_url,
+        cache_url=args.cache_url,
         retry_failed=not args.no_retry_failed,
         strict=args.strict,
         overwrite=args.overwrite,
@@ -159,9 +167,15 @@ def main(argv: list[str]) -> int:
     """Entry point of ``volley run``; returns the exit status."""
     args = build_parser().parse_args(argv)
     if args.ray is not None:
+        from .ray_run import check as ray_check
         from .ray_run import main as on_ray
 
-        return on_ray(args, argv)
+        if not args.dry_run:
+            return on_ray(args, argv)
+        try:  # a dry run sends nothing: the job is checked as on Ray, then estimated here
+            ray_check(args)
+        except UsageError as exc:
+            return fail(str(exc))
     try:
         load_prices(args)
     except UsageError as exc:

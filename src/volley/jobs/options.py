@@ -41,6 +41,8 @@ class RunOptions:
     cache: bool = False
     cache_path: str | None = None
     cache_scope: str = "shared"  # "key": answers kept apart per API key
+    limits_url: str | None = None  # a Redis shared by every process on the same lanes (else $VOLLEY_REDIS_URL)
+    cache_url: str | None = None  # a response cache in Redis, shared by every process using it
     retry_failed: bool = True
     strict: bool = False
     overwrite: bool = False
@@ -83,11 +85,11 @@ class RunOptions:
     def control(self) -> dict[str, Any]:
         """Control parameters of every line (the key and base are added per provider, see ``JobSetup``)."""
         out: dict[str, Any] = {"max_workers": self.concurrency}
-        for name in ("rpm", "tpm", "num_retries", "timeout", "cache_path"):
+        for name in ("rpm", "tpm", "num_retries", "timeout", "cache_path", "limits_url", "cache_url"):
             value = getattr(self, name)
             if value is not None:
                 out[name] = value
-        if self.cache:
+        if self.cache or self.cache_url:
             out["cache"] = True
             out["cache_scope"] = self.cache_scope
         return out

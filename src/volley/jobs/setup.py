@@ -89,8 +89,10 @@ class JobSetup:
             raise SetupError("the output must not be the input file")
         for what, path in (("output", o.output), ("journal", o.journal_path)):
             _check_writable(what, path)
-        if o.batch_api and (o.budget_usd is not None or o.cache):
+        if o.batch_api and (o.budget_usd is not None or o.cache or o.cache_url):
             raise SetupError("--batch-api does not apply --budget-usd or --cache yet; run without them")
+        if o.cache_url and o.cache_path:
+            raise SetupError("give --cache-path (a file) or --cache-url (a Redis), not both")
         if o.journal_path.resolve() in (o.input.resolve(), o.output.resolve()):
             raise SetupError("the journal must not be the input or the output file")
         if self.source.kind == "table" and not o.model:
@@ -229,7 +231,7 @@ class JobSetup:
 
     def without_cache(self) -> None:
         """Build calls without the response cache (a dry run must not create its file)."""
-        for name in ("cache", "cache_path", "cache_scope"):
+        for name in ("cache", "cache_path", "cache_scope", "cache_url"):
             self._control.pop(name, None)
 
     def scan(self, on_call: Callable[[Item, Call], None] | None = None) -> list[Row]:

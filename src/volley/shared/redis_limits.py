@@ -9,7 +9,8 @@ lane's keys in one Redis Cluster slot); all expire after a day unused:
 - ``volley:lane:{id}:l`` sorted set: concurrency leases, scored by expiry (expired ones are dropped
   by every call, so a worker killed mid-request frees its slot within the lease's time to live).
 - ``volley:lane:{id}:m`` sorted set: processes using the lane, scored by expiry of their heartbeat.
-- ``volley:lane:{id}:e`` channel: ``f`` (a slot was returned) and ``p <us>`` (a pause began).
+- ``volley:lane:{id}:e`` channel: ``f`` (a slot was returned), ``p <us>`` (a used-up budget's pause
+  began) and ``l <us>`` (a 429's pause, or one set by :meth:`SharedLane.pause`, began).
 
 The scripts are the steps of :class:`volley.shared.store.LaneState`, in Lua.
 
@@ -139,7 +140,9 @@ redis.call('HSET', KEYS[1], 'cw', f(cw), 'pr', pr, 'sd', f(sd), 'rl', rl)
 if pause > 0 and now + pause > pu then
   pu = now + pause
   redis.call('HSET', KEYS[1], 'pu', f(pu))
-  redis.call('PUBLISH', channel, 'p ' .. string.format('%d', pause))
+  local kind = 'p '
+  if limited then kind = 'l ' end
+  redis.call('PUBLISH', channel, kind .. string.format('%d', pause))
 end
 if removed == 1 then redis.call('PUBLISH', channel, 'f') end
 touch(idle)
@@ -173,7 +176,7 @@ local pause = tonumber(ARGV[1])
 if pause > 0 and now + pause > pu then
   pu = now + pause
   redis.call('HSET', KEYS[1], 'pu', string.format('%.17g', pu))
-  redis.call('PUBLISH', ARGV[2], 'p ' .. string.format('%d', pause))
+  redis.call('PUBLISH', ARGV[2], 'l ' .. string.format('%d', pause))
 end
 return math.max(0, math.floor(pu - now))
 """
@@ -294,6 +297,8 @@ class RedisLimitStore:
                     yield ("free", 0.0)
                 elif data.startswith("p "):
                     yield ("pause", int(data[2:]) / _US)
+                elif data.startswith("l "):
+                    yield ("limited", int(data[2:]) / _US)
         finally:
             with contextlib.suppress(BaseException):
                 await asyncio.shield(pubsub.aclose())

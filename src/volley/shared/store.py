@@ -118,8 +118,9 @@ class LimitStore(Protocol):
     async def ping(self) -> None: ...
 
     def events(self) -> AsyncIterator[tuple[str, float]] | None:
-        """Pushed events: ``("ready", 0)`` once subscribed, then ``("free", 0)`` (a slot was returned) and
-        ``("pause", seconds)`` (a shared pause began); None for a store that cannot push."""
+        """Pushed events: ``("ready", 0)`` once subscribed, then ``("free", 0)`` (a slot was returned),
+        ``("pause", seconds)`` (a used-up budget's shared pause began) and ``("limited", seconds)`` (a 429's,
+        or one set by ``pause``); None for a store that cannot push."""
         ...
 
     async def aclose(self) -> None: ...
@@ -350,6 +351,7 @@ class SharedLane:
         self.cfg = LaneConfig()
         self.members = 1  # processes seen on the lane at the last reservation
         self.paused_until = 0.0  # local view of the shared pause (monotonic), fed by replies and events
+        self.limited_until = 0.0  # ... and of the last pause known to follow a 429 (or of unknown cause)
         self.held: dict[str, Lease] = {}
         self.scheduled_until = 0.0  # (monotonic) when the last request granted here is due to go out
         self._gate: asyncio.Lock | None = None
@@ -408,10 +410,15 @@ class SharedLane:
                     self.paused_until = max(self.paused_until, time.monotonic() + left)
                 if self.paused_until <= time.monotonic():
                     return lease
-                # a pause began while this request waited for its turn: wait it out, then a new turn (same lease)
+                # A pause began while this request waited for its turn: wait it out. After a 429's (or one of
+                # unknown cause) it takes a new turn, the pace was too fast; after a used-up budget's pause,
+                # as the local lane does, it keeps its turn and goes at the reset: a new turn would waste it.
+                keep = self._pushed and self.limited_until < self.paused_until
                 wait = self.paused_until - time.monotonic()
                 _check_wait(wait, give_up)
                 await asyncio.sleep(wait)
+                if keep and self.limited_until < self.paused_until and self.paused_until <= time.monotonic():
+                    return lease
                 async with self._gate:
                     delay = await self._reserve(lease, give_up)
         except BaseException:
@@ -491,6 +498,8 @@ class SharedLane:
             wait = max(wait, clamp_pause(retry_after if retry_after is not None else DEFAULT_PAUSE))
         if wait:
             self.paused_until = max(self.paused_until, now + wait)  # this process knows at once
+            if rate_limited:
+                self.limited_until = max(self.limited_until, now + wait)
         delta = (tokens_used - lease.tokens) if tokens_used is not None else 0.0
         left = await self.store.release(
             lease.id, self.cfg, tokens_delta=delta, ok=ok, rate_limited=rate_limited, pause=wait,
@@ -503,6 +512,7 @@ class SharedLane:
         """Pause the lane for every process (clamped to ``[0, MAX_PAUSE]``); the pause left."""
         left = await self.store.pause(clamp_pause(seconds))
         self.paused_until = max(self.paused_until, time.monotonic() + left)
+        self.limited_until = max(self.limited_until, self.paused_until)
         return left
 
     async def learn(self, rpm: float | None = None, tpm: float | None = None) -> None:
@@ -549,6 +559,9 @@ class SharedLane:
                     self._freed.set()
                 elif kind == "pause":
                     self.paused_until = max(self.paused_until, time.monotonic() + value)
+                elif kind == "limited":
+                    self.paused_until = max(self.paused_until, time.monotonic() + value)
+                    self.limited_until = max(self.limited_until, self.paused_until)
         except (StoreUnavailable, OSError):
             pass
         finally:

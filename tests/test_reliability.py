@@ -54,7 +54,9 @@ RETRIED_IDS = [f"{f}-{'sse' if s else 'json'}" for f, s in RETRIED_CASES]
 @pytest.mark.parametrize(("model", "base"), WIRES, ids=WIRE_IDS)
 def test_fault_is_retried_then_succeeds(fake, model, base, stream, fault):
     fake.script("m", failures=FAULTS[fault], retry_after=0.05)
-    r = run(model, fake, base, stream, num_retries=3, timeout=0.5)
+    # timeout: what a stall costs before its retry; long enough that the answer after it is never cut
+    # short on a loaded machine (the request count below would then be off by one)
+    r = run(model, fake, base, stream, num_retries=3, timeout=2.0)
     assert r.choices[0].message.content == "echo: hello there"
     assert len(fake.requests) == len(FAULTS[fault]) + 1
 

@@ -22,7 +22,7 @@ from .errors import APIConnectionError, APIError, ContextWindowExceededError, Qu
 from .headers import plain
 from .prepare import Call
 from .protocols.base import load_json
-from .types import ModelResponse
+from .types import ModelResponse, response_from
 
 log = logging.getLogger("volley")
 
@@ -116,7 +116,7 @@ def parse_answer(call: Call, body: bytes | str | Any) -> ModelResponse:
     try:
         raw = bytes(body) if isinstance(body, bytearray) else body
         data = load_json(raw) if isinstance(raw, (bytes, str)) else raw
-        resp = ModelResponse.model_validate(call.module.parse_response(data, call.route.model))
+        resp = response_from(call.module.parse_response(data, call.route.model))
     except Exception as exc:
         err = malformed(exc, "answer")
         tag(err, call)

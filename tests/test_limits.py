@@ -280,3 +280,26 @@ def test_learned_limits_carry_over_to_the_next_loop():
 
     asyncio.run(learn())
     assert asyncio.run(learned()) == (600.0, False)
+
+
+async def test_try_acquire_takes_only_a_turn_acquire_would_give_at_once():
+    clock = FakeClock()
+    lane = Lane(clock=clock, sleep=clock.sleep)
+    lane.configure(max_workers=2)
+    assert lane.try_acquire() and lane.in_flight == 1
+    lane.release(ok=True)  # the probe's answer: the lane opens up to 2
+    assert lane.try_acquire() and lane.try_acquire() and lane.in_flight == 2
+    assert not lane.try_acquire() and lane.in_flight == 2  # full: acquire would queue
+    lane.release(ok=True)
+    lane.release(ok=True)
+    lane.paused_until = clock.now + 5
+    assert not lane.try_acquire() and lane.in_flight == 0  # paused: acquire waits (or refuses)
+    lane.paused_until = 0.0
+    lane.quota_until = clock.now + 5
+    assert not lane.try_acquire()  # quota used up: acquire raises
+    lane.quota_until = 0.0
+    lane.configure(rpm=60)
+    assert not lane.try_acquire()  # paced: acquire reserves a turn
+    lane = Lane(clock=clock, sleep=clock.sleep)
+    lane.configure(tpm=6000)
+    assert lane.try_acquire(0.0) and not lane.try_acquire(10.0)  # a token pace counts only for tokens

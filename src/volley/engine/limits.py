@@ -187,6 +187,21 @@ class Lane:
 
     # ------------------------------------------------------------------ admission
 
+    def try_acquire(self, tokens: float = 0.0) -> bool:
+        """Take a slot at once when nothing would make :meth:`acquire` wait or refuse (a free slot, no
+        queue, pause, pacer or used-up quota): True if taken; else False, and nothing changed."""
+        if (
+            self.in_flight < self.limit
+            and not self._waiters
+            and self._req_pacer is None
+            and (self._tok_pacer is None or not tokens)
+        ):
+            now = self._clock()
+            if self.paused_until <= now and self.quota_until <= now:
+                self.in_flight += 1
+                return True
+        return False
+
     async def acquire(self, tokens: float = 0.0, *, patience: float | None = None) -> None:
         """Wait for a concurrency slot, any pause, and the pacers; then the caller may send.
 

@@ -107,3 +107,16 @@ def test_turned_off_or_absent_gives_no_loop_factory(monkeypatch):
         assert _fast.loop_factory() is None
     else:
         assert _fast.loop_factory() is uvloop.new_event_loop
+
+
+def test_orjson_reads_plain_answers_and_json_the_long_numbers(monkeypatch):
+    pytest.importorskip("orjson")
+    _fast.reset()
+    std = json.loads
+    seen = []
+    monkeypatch.setattr(_fast.json, "loads", lambda d: seen.append(d) or std(d))
+    plain = b'{"id":"chatcmpl-000000000000000000000001","usage":{"total_tokens":3},"x":[1.5,-2]}'
+    assert _fast.loads(plain) == std(plain) and seen == []  # digits inside a string: orjson reads it
+    for long in (b'{"n":12345678901234567890123}', b"[-92233720368547758090]", b"12345678901234567890"):
+        assert json.dumps(_fast.loads(long)) == json.dumps(std(long))
+    assert len(seen) == 3  # a number that may be past 64 bits: json reads it (an int, not a float)

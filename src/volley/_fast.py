@@ -73,15 +73,16 @@ def dumps(obj: Any) -> bytes:
     return json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
-#: 19 digits in a row: maybe an integer past 64 bits, which orjson reads as a float (json as an int)
-_LONG_DIGITS = re.compile(rb"[0-9]{19}")
-_LONG_DIGITS_STR = re.compile(r"[0-9]{19}")
+#: A number of 19 digits or more: maybe an integer past 64 bits, which orjson reads as a float (json as an
+#: int). Digits after a letter ("chatcmpl-000...1") are inside a string, not a number.
+_LONG_DIGITS = re.compile(rb"(?:^|[:,\[\s])-?[0-9]{19}")
+_LONG_DIGITS_STR = re.compile(r"(?:^|[:,\[\s])-?[0-9]{19}")
 
 
 def loads(data: str | bytes | bytearray) -> Any:
     """``json.loads(data)``: the same value, or the same error (orjson first when installed)."""
     lib = _lib()
-    if lib and not (_LONG_DIGITS_STR if isinstance(data, str) else _LONG_DIGITS).search(data):
+    if lib and not (_LONG_DIGITS_STR.search(data) if isinstance(data, str) else _LONG_DIGITS.search(data)):
         try:
             return lib.loads(data)
         except Exception:  # NaN, huge ints, lone surrogates, other encodings ...: json decides

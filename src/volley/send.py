@@ -180,7 +180,8 @@ def lane_of(call: Call) -> Lane | LeasedLane | None:
     (``limits_url=``); None when its transport shares no lanes (a mock)."""
     if not call.transport.limited:
         return None
-    lane: Lane | LeasedLane = get_lane(call.route.lane) if call.lanes is None else call.lanes(call.route.lane)
+    key = call.lane_key if call.lane_key is not None else call.route.lane
+    lane: Lane | LeasedLane = get_lane(key) if call.lanes is None else call.lanes(key)
     if call.limits:
         lane.configure(**call.limits)
     return lane

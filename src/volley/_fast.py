@@ -1,10 +1,11 @@
-"""The optional ``[fast]`` extra: orjson for request bodies and answers, uvloop for volley's private loop.
+"""The optional ``[fast]`` extra: orjson for request bodies, uvloop for volley's private loop.
 
 Each is used only when installed, imported at first use (never by ``import volley``), and only
 where it gives what the standard library gives: :func:`dumps` hands orjson only plain data (dicts
 with string keys, lists, strings, 64-bit ints, bools, None, floats whose text is the same in both),
-:func:`loads` falls back to ``json.loads`` on anything orjson refuses, so bytes, values and errors
-are the standard library's. ``VOLLEY_FAST=0`` in the environment turns both off.
+so the bytes and errors are the standard library's. Answers are parsed by ``json.loads``: orjson
+reads integers past 64 bits as floats, and telling such a body apart costs what orjson saves on
+an answer of a few hundred bytes. ``VOLLEY_FAST=0`` in the environment turns both off.
 
 Example::
 
@@ -16,7 +17,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import re
 from collections.abc import Callable
 from typing import Any
 
@@ -71,23 +71,6 @@ def dumps(obj: Any) -> bytes:
         except Exception:  # e.g. a lone surrogate: the standard library's error below
             pass
     return json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-
-
-#: A number of 19 digits or more: maybe an integer past 64 bits, which orjson reads as a float (json as an
-#: int). Digits after a letter ("chatcmpl-000...1") are inside a string, not a number.
-_LONG_DIGITS = re.compile(rb"(?:^|[:,\[\s])-?[0-9]{19}")
-_LONG_DIGITS_STR = re.compile(r"(?:^|[:,\[\s])-?[0-9]{19}")
-
-
-def loads(data: str | bytes | bytearray) -> Any:
-    """``json.loads(data)``: the same value, or the same error (orjson first when installed)."""
-    lib = _lib()
-    if lib and not (_LONG_DIGITS_STR.search(data) if isinstance(data, str) else _LONG_DIGITS.search(data)):
-        try:
-            return lib.loads(data)
-        except Exception:  # NaN, huge ints, lone surrogates, other encodings ...: json decides
-            pass
-    return json.loads(data)
 
 
 def loop_factory() -> Callable[[], Any] | None:

@@ -49,7 +49,6 @@ import json
 from collections.abc import Mapping
 from typing import Any, Protocol
 
-from .. import _fast
 from ..errors import APIConnectionError
 
 
@@ -121,9 +120,9 @@ def text_of(content: Any) -> str:
 
 
 def load_json(data: str | bytes | bytearray, what: str = "response") -> Any:
-    """``json.loads`` that turns a malformed body into ``APIConnectionError`` (orjson parses when installed)."""
+    """``json.loads`` that turns a malformed body into ``APIConnectionError``."""
     try:
-        return _fast.loads(data)
+        return json.loads(data)
     except (ValueError, TypeError, RecursionError) as exc:  # RecursionError: nested too deep to parse
         snippet = data[:200] if isinstance(data, str) else data[:200].decode("utf-8", "replace")
         reason = "nested too deep" if isinstance(exc, RecursionError) else "malformed JSON"

@@ -11,6 +11,10 @@ repeats, medians and ratios to raw aiohttp reported, because the machine is shar
 
     .venv/bin/python bench/paths.py cpu stream --repeats 5
     .venv/bin/python bench/paths.py cpu --src /path/to/other/checkout/src   # A/B against another tree
+    .venv/bin/python bench/paths.py cpu --also before=/path/to/old/src --no-fast  # interleaved in one run
+
+``--also NAME=SRC`` adds volley from another source tree as client ``NAME``; ``--no-fast`` adds
+``volley-nofast`` (this tree with ``VOLLEY_FAST=0``: the [fast] extra's orjson and uvloop unused).
 
 The fake server (``volley.testing``) runs in its own process and keeps no records.
 """
@@ -185,9 +189,15 @@ def start_server(spec: dict[str, Any], src: str) -> tuple[subprocess.Popen[str],
     return proc, f"http://127.0.0.1:{port}/v1"
 
 
+#: extra clients: name -> (the client it runs, its source tree or None for --src, extra environment)
+VARIANTS: dict[str, tuple[str, str | None, dict[str, str]]] = {}
+
+
 def run_client(name: str, base: str, spec: dict[str, Any], src: str) -> dict[str, float] | None:
-    cmd = [sys.executable, __file__, "--child", name, "--base", base, "--spec", json.dumps(spec)]
-    out = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": src}, timeout=1800)
+    client, own_src, env = VARIANTS.get(name, (name, None, {}))
+    cmd = [sys.executable, __file__, "--child", client, "--base", base, "--spec", json.dumps(spec)]
+    env = {**os.environ, "PYTHONPATH": own_src or src, **env}
+    out = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=1800)
     if out.returncode != 0:
         print(f"  {name} failed: {out.stderr.strip().splitlines()[-3:]}", file=sys.stderr)
         return None
@@ -200,12 +210,13 @@ def scenario(name: str, repeats: int, src: str) -> None:
     for n in sizes:
         run = {**spec, "n": n}
         proc, base = start_server(run, src)
-        results: dict[str, list[dict[str, float]]] = {c: [] for c in CLIENTS}
+        clients = [*CLIENTS, *VARIANTS]
+        results: dict[str, list[dict[str, float]]] = {c: [] for c in clients}
         try:
-            for c in CLIENTS:  # warm-up, untimed
+            for c in clients:  # warm-up, untimed
                 run_client(c, base, {**run, "n": min(200, n)}, src)
             for rep in range(repeats):
-                for c in list(CLIENTS) if rep % 2 == 0 else list(CLIENTS)[::-1]:
+                for c in clients if rep % 2 == 0 else clients[::-1]:
                     r = run_client(c, base, run, src)
                     if r is not None:
                         results[c].append(r)
@@ -217,7 +228,7 @@ def scenario(name: str, repeats: int, src: str) -> None:
         print(f"\n{name}: {n} {'streams' if spec['stream'] else 'requests'}, {spec['conc']} in flight, latency "
               f"{spec['latency'][0] * 1000:.0f}-{spec['latency'][1] * 1000:.0f} ms, prompt {spec['prompt']} chars, "
               f"median of {repeats}")  # fmt: skip
-        print(f"{'client':<8} {'ok':>7} {'wall s':>7} {'CPU s':>7} {'CPU-µs/' + what:>16} {'peak MB':>8} "
+        print(f"{'client':<14} {'ok':>7} {'wall s':>7} {'CPU s':>7} {'CPU-µs/' + what:>16} {'peak MB':>8} "
               f"{'wall x':>7} {'CPU x':>6} {'mem x':>6}")  # fmt: skip
         med = {c: {k: statistics.median(x[k] for x in rs) for k in ("ok", "wall", "cpu", "peak_mb")}
                for c, rs in results.items() if rs}  # fmt: skip
@@ -226,7 +237,7 @@ def scenario(name: str, repeats: int, src: str) -> None:
             ratio = ""
             if ref:
                 ratio = " ".join(f"{m[k] / ref[k]:>{w}.2f}" for k, w in (("wall", 7), ("cpu", 6), ("peak_mb", 6)))
-            print(f"{c:<8} {m['ok']:>7.0f} {m['wall']:>7.2f} {m['cpu']:>7.2f} {m['cpu'] / unit * 1e6:>16.1f} "
+            print(f"{c:<14} {m['ok']:>7.0f} {m['wall']:>7.2f} {m['cpu']:>7.2f} {m['cpu'] / unit * 1e6:>16.1f} "
                   f"{m['peak_mb']:>8.0f} {ratio}")  # fmt: skip
 
 
@@ -235,6 +246,8 @@ def main() -> None:
     ap.add_argument("scenarios", nargs="*", default=["standard", "cpu", "stream", "big"], help=", ".join(SCENARIOS))
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--src", default=str(HERE.parent / "src"), help="the volley source tree to measure")
+    ap.add_argument("--also", action="append", default=[], metavar="NAME=SRC", help="volley from another tree too")
+    ap.add_argument("--no-fast", action="store_true", help="also this tree with VOLLEY_FAST=0")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     ap.add_argument("--base", help=argparse.SUPPRESS)
     ap.add_argument("--spec", help=argparse.SUPPRESS)
@@ -242,6 +255,11 @@ def main() -> None:
     if args.child:
         child(args.child, args.base, json.loads(args.spec))
         return
+    for spec in args.also:
+        name, _, path = spec.partition("=")
+        VARIANTS[name] = ("volley", path, {})
+    if args.no_fast:
+        VARIANTS["volley-nofast"] = ("volley", None, {"VOLLEY_FAST": "0"})
     print(f"machine: {os.cpu_count()} CPUs, {_cpu()}; Python {sys.version.split()[0]}; load {os.getloadavg()[0]:.2f}; "
           f"volley from {args.src}")  # fmt: skip
     for name in args.scenarios:

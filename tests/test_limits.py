@@ -5,6 +5,7 @@ import asyncio
 import pytest
 
 from volley.engine.limits import PROBE, SAFETY, Lane, Pacer
+from volley.engine.limits import reset as limits_reset
 from volley.providers.ratelimits import anthropic_style, openai_style, parse_reset
 
 
@@ -233,3 +234,72 @@ async def test_an_exhausted_quota_refuses_calls_for_a_while():
     assert lane.in_flight == 0
     clock.now += MAX_SERVER_WAIT + 1
     await lane.acquire()  # then one call may find out whether the quota came back
+
+
+def test_a_lane_that_answered_opens_at_once_on_the_next_loop_and_probes_again_after_a_429():
+    from volley.engine.limits import get_lane
+
+    async def first(ok: bool) -> None:
+        lane = get_lane(("p", "base", "m"))
+        lane.configure(max_workers=50)
+        assert lane.limit == PROBE  # fresh in this process: probes
+        await lane.acquire()
+        lane.release(ok=ok, rate_limited=not ok, retry_after=0.0)
+
+    async def limit() -> int:
+        lane = get_lane(("p", "base", "m"))
+        lane.configure(max_workers=30)
+        return lane.limit
+
+    asyncio.run(first(True))
+    assert asyncio.run(limit()) == 30  # a new loop's lane remembers that this one answered
+    assert asyncio.run(limit()) == 30
+
+    async def limited() -> None:
+        lane = get_lane(("p", "base", "m"))
+        await lane.acquire()
+        lane.release(ok=False, rate_limited=True, retry_after=0.0)
+
+    asyncio.run(limited())
+    assert asyncio.run(limit()) == PROBE  # after a 429 the next fresh lane probes again
+    limits_reset()
+    assert asyncio.run(limit()) == PROBE
+
+
+def test_learned_limits_carry_over_to_the_next_loop():
+    from volley.engine.limits import RateInfo, get_lane
+
+    async def learn() -> None:
+        lane = get_lane(("p", "b", "m2"))
+        await lane.acquire()
+        lane.release(ok=True, rate=RateInfo(limit_requests=600, remaining_requests=10))
+
+    async def learned() -> tuple[float | None, bool]:
+        lane = get_lane(("p", "b", "m2"))
+        return lane.learned_rpm, lane.probing
+
+    asyncio.run(learn())
+    assert asyncio.run(learned()) == (600.0, False)
+
+
+async def test_try_acquire_takes_only_a_turn_acquire_would_give_at_once():
+    clock = FakeClock()
+    lane = Lane(clock=clock, sleep=clock.sleep)
+    lane.configure(max_workers=2)
+    assert lane.try_acquire() and lane.in_flight == 1
+    lane.release(ok=True)  # the probe's answer: the lane opens up to 2
+    assert lane.try_acquire() and lane.try_acquire() and lane.in_flight == 2
+    assert not lane.try_acquire() and lane.in_flight == 2  # full: acquire would queue
+    lane.release(ok=True)
+    lane.release(ok=True)
+    lane.paused_until = clock.now + 5
+    assert not lane.try_acquire() and lane.in_flight == 0  # paused: acquire waits (or refuses)
+    lane.paused_until = 0.0
+    lane.quota_until = clock.now + 5
+    assert not lane.try_acquire()  # quota used up: acquire raises
+    lane.quota_until = 0.0
+    lane.configure(rpm=60)
+    assert not lane.try_acquire()  # paced: acquire reserves a turn
+    lane = Lane(clock=clock, sleep=clock.sleep)
+    lane.configure(tpm=6000)
+    assert lane.try_acquire(0.0) and not lane.try_acquire(10.0)  # a token pace counts only for tokens

@@ -21,13 +21,16 @@ from collections import deque
 from collections.abc import AsyncIterator, Coroutine, Iterable, Iterator
 from typing import Any, Generic, TypeVar
 
+from . import _fast
+
 T = TypeVar("T")
 
 
 class _LoopThread:
     def __init__(self) -> None:
         self.pid = os.getpid()
-        self.loop = asyncio.new_event_loop()
+        factory = _fast.loop_factory()  # uvloop with the [fast] extra
+        self.loop = factory() if factory is not None else asyncio.new_event_loop()
         self.thread = threading.Thread(target=self._main, name="volley-loop", daemon=True)
         self.thread.start()
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import importlib
 import os
-from collections.abc import Mapping
+from collections.abc import Hashable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -122,6 +122,7 @@ class Call:
     functions: bool = False  # legacy functions= were sent as tools: answers also get message.function_call
     schema: Any = None  # response_format=<pydantic class>: answers are validated into message.parsed
     fallbacks: tuple[tuple[str, Any], ...] = ()  # ("any" | "context", Template) tried in order when the call fails
+    lane_key: Hashable | None = None  # route.lane, when the template could work it out once (else per call)
 
     @property
     def label(self) -> str:
@@ -260,6 +261,10 @@ class Template:
             *_budget(control, self.route),
         )
         self.fallbacks = _fallbacks(target, shared, control)
+        # the lane key names the account: a key's id is known now; other identities may be learned later
+        from .providers.base import Provider as Default
+
+        self._lane_key = self.route.lane if type(self.host).account is Default.account else None
 
     @property
     def host(self) -> Provider:
@@ -274,6 +279,7 @@ class Template:
             self.route, request, self.stream, self.timeout, self.retry, self.transport, msgs, self.limits,
             estimate_tokens(msgs, self.completion), self.hooks, self.max_output, self.choices, self.lanes,
             include_usage=self.include_usage, functions=self.functions, schema=self.schema, fallbacks=self.fallbacks,
+            lane_key=self._lane_key,
         )  # fmt: skip
 
 

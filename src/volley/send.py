@@ -22,7 +22,8 @@ from .errors import APIConnectionError, APIError, ContextWindowExceededError, Qu
 from .headers import plain
 from .prepare import Call
 from .protocols.base import load_json
-from .types import ModelResponse
+from .providers.base import Provider
+from .types import ModelResponse, response_from
 
 log = logging.getLogger("volley")
 
@@ -37,7 +38,7 @@ async def execute(call: Call, on_retry: OnRetry | None = None) -> ModelResponse:
     fails tries its ``fallbacks`` in order (the last error is raised when they fail too).
     """
     try:
-        resp = await _through_hooks(call, on_retry)
+        resp = await (_send(call, on_retry) if not call.hooks else _through_hooks(call, on_retry))
     except Exception as exc:
         if not call.fallbacks:
             raise
@@ -82,18 +83,34 @@ async def _send(call: Call, on_retry: OnRetry | None = None) -> ModelResponse:
         return host.error(status, headers, body, route)
 
     async def attempt() -> ModelResponse:
-        async with Slot(lane, call) as slot:
-            auth = await host.auth(request, route)
+        # ``async with Slot(...)`` unrolled: a free turn in a local lane is taken and given back
+        # without a coroutine each (most turns), a host's default key header without awaiting one.
+        slot = Slot(lane, call)
+        if not slot.enter_now():
+            await slot.__aenter__()
+        try:
+            auth = host.key_headers(route) if type(host).auth is Provider.auth else await host.auth(request, route)
             reply = await transport.send(request, auth=auth, timeout=call.timeout, error=error)
             slot.headers = reply.headers
             resp = parse_answer(call, reply.body)
             slot.tokens_used = resp.usage.total_tokens if resp.usage else None
+        except BaseException as exc:
+            await slot.__aexit__(type(exc), exc, exc.__traceback__)
+            raise
+        if not slot.exit_now():
+            await slot.__aexit__(None, None, None)
         resp = finish(resp, call, started, reply.headers)
         if call.schema is not None:  # inside the attempt: an answer that does not validate is retried
             structured.check(resp, call.schema)
         return resp
 
-    return await retrying(attempt, call.retry, logged(call, on_retry))
+    try:  # the first attempt here, the retries (rare) in ``retrying``
+        return await attempt()
+    except Exception as exc:
+        if not call.retry.should_retry(exc, 0):
+            raise
+        first = exc
+    return await retrying(attempt, call.retry, logged(call, on_retry), failed=first)
 
 
 def finish(resp: ModelResponse, call: Call, started: float, headers: Mapping[str, str]) -> ModelResponse:
@@ -116,7 +133,7 @@ def parse_answer(call: Call, body: bytes | str | Any) -> ModelResponse:
     try:
         raw = bytes(body) if isinstance(body, bytearray) else body
         data = load_json(raw) if isinstance(raw, (bytes, str)) else raw
-        resp = ModelResponse.model_validate(call.module.parse_response(data, call.route.model))
+        resp = response_from(call.module.parse_response(data, call.route.model))
     except Exception as exc:
         err = malformed(exc, "answer")
         tag(err, call)
@@ -163,7 +180,8 @@ def lane_of(call: Call) -> Lane | LeasedLane | None:
     (``limits_url=``); None when its transport shares no lanes (a mock)."""
     if not call.transport.limited:
         return None
-    lane: Lane | LeasedLane = get_lane(call.route.lane) if call.lanes is None else call.lanes(call.route.lane)
+    key = call.lane_key if call.lane_key is not None else call.route.lane
+    lane: Lane | LeasedLane = get_lane(key) if call.lanes is None else call.lanes(key)
     if call.limits:
         lane.configure(**call.limits)
     return lane
@@ -180,6 +198,26 @@ class Slot:
         self.headers: Mapping[str, str] | None = None
         self.tokens_used: float | None = None
         self.lease: Any = None
+
+    def enter_now(self) -> bool:
+        """Take a free turn in a local lane at once (no pause, pace or queue ahead): True if taken;
+        False leaves it to ``__aenter__`` (waits, shared lanes, errors)."""
+        lane = self.lane
+        if lane is None:
+            return True
+        return isinstance(lane, Lane) and lane.try_acquire(self.call.est_tokens)
+
+    def exit_now(self) -> bool:
+        """Hand back a successful attempt's turn without awaiting (False: a shared lane's lease, via ``__aexit__``)."""
+        lane = self.lane
+        if lane is None:
+            return True
+        if not isinstance(lane, Lane):
+            return False
+        headers = self.headers
+        rate = self.call.host.rate_info(headers) if headers else None
+        lane.release(ok=True, rate=rate, tokens_reserved=self.call.est_tokens, tokens_used=self.tokens_used)
+        return True
 
     async def __aenter__(self) -> Slot:
         lane = self.lane

@@ -20,7 +20,7 @@ from .errors import APIConnectionError, APIError
 from .prepare import Call
 from .protocols.base import StreamParserProto
 from .send import Slot, lane_of, logged, malformed, tag
-from .types import StreamChunk, Usage
+from .types import StreamChunk, Usage, chunk_from
 
 
 class CustomStreamWrapper(abc.ABC):  # noqa: B024 (a name to check against, nothing to implement)
@@ -128,7 +128,7 @@ class AsyncStream:
                 tag(bad, self._call)
                 raise bad from None
         try:
-            chunk = StreamChunk.model_validate(self._pending.popleft())
+            chunk = chunk_from(self._pending.popleft())
         except Exception as exc:
             bad = malformed(exc, "stream event")
             tag(bad, self._call)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SerializerFunctionWrapHandler, model_serializer
@@ -318,3 +318,199 @@ class StreamChunk(_Obj):
 Choices = Choice
 StreamingChoices = StreamChoice
 ModelResponseStream = StreamChunk
+
+
+# ---------------------------------------------------------------- building without re-validation
+#
+# A protocol module hands over plain data (freshly parsed JSON, normalised). Validating it again with
+# pydantic costs more than the rest of the response's path; ``response_from`` / ``chunk_from`` build
+# the same objects directly when every value already has its field's exact type, and leave anything
+# else (a value of another type, logprobs, a field the fast path does not know) to pydantic, field by
+# field: the result is the object ``model_validate`` gives (tests/test_types_build.py compares them).
+
+
+class _Slow(Exception):
+    """A value the fast path does not build: pydantic validates it instead."""
+
+
+_NONE = type(None)
+_object_new = object.__new__
+_object_set = object.__setattr__
+
+
+def _exact(*types: type) -> Callable[[Any], Any]:
+    def check(v: Any) -> Any:
+        if type(v) not in types:
+            raise _Slow
+        return v
+
+    return check
+
+
+def _literal(values: frozenset[Any]) -> Callable[[Any], Any]:
+    def check(v: Any) -> Any:
+        if (type(v) is not str and v is not None) or v not in values:
+            raise _Slow
+        return v
+
+    return check
+
+
+def _model(cls: type[_Obj], optional: bool = True) -> Callable[[Any], Any]:
+    def build(v: Any) -> Any:
+        if v is None and optional:
+            return None
+        if type(v) is not dict:
+            raise _Slow
+        return _build(cls, v)
+
+    return build
+
+
+def _models(cls: type[_Obj], optional: bool = True) -> Callable[[Any], Any]:
+    def build(v: Any) -> Any:
+        if v is None and optional:
+            return None
+        if type(v) is not list:
+            raise _Slow
+        return [_build(cls, x) if type(x) is dict else cls.model_validate(x) for x in v]
+
+    return build
+
+
+def _dicts(v: Any) -> Any:
+    if v is None:
+        return None
+    if type(v) is not list or any(type(x) is not dict for x in v):
+        raise _Slow
+    return [dict(x) for x in v]  # validation copies them too (a parser may keep its own)
+
+
+def _none_only(v: Any) -> Any:
+    if v is not None:
+        raise _Slow
+    return None
+
+
+class _Spec:
+    """How to build one model class: each field's check, the defaults, the private attributes."""
+
+    __slots__ = ("checks", "defaults", "factories", "private", "private_factories", "required")
+
+    def __init__(self, cls: type[_Obj], checks: dict[str, Callable[[Any], Any]]) -> None:
+        assert set(checks) == set(cls.model_fields), cls
+        self.checks = checks
+        self.required = frozenset(k for k, f in cls.model_fields.items() if f.is_required())
+        self.defaults: dict[str, Any] = {}
+        self.factories: list[tuple[str, Callable[[], Any]]] = []
+        for name, field in cls.model_fields.items():
+            if field.default_factory is not None:
+                self.defaults[name] = None  # keeps the field order; filled when absent
+                self.factories.append((name, field.default_factory))  # type: ignore[arg-type]
+            else:
+                self.defaults[name] = field.default
+        private = cls.__private_attributes__
+        self.private: dict[str, Any] | None = {
+            k: None if p.default_factory is not None else p.default for k, p in private.items()
+        } if private else None  # fmt: skip
+        factories = [(k, p.default_factory) for k, p in private.items() if p.default_factory is not None]
+        self.private_factories: list[tuple[str, Callable[[], Any]]] = factories  # type: ignore[assignment]
+
+
+_SPECS: dict[type[_Obj], _Spec] = {}
+
+
+def _build(cls: type[_Obj], data: dict[str, Any]) -> Any:
+    """``cls`` from plain ``data`` whose values are of the field types; a sub-object that is not
+    plain is validated by pydantic on its own (``_Slow`` from this level: the caller validates it)."""
+    spec = _SPECS[cls]
+    checks = spec.checks
+    values = spec.defaults.copy()
+    extra: dict[str, Any] = {}
+    try:
+        for k, v in data.items():
+            check = checks.get(k)
+            if check is None:
+                extra[k] = v
+            else:
+                values[k] = check(v)
+    except _Slow:
+        return cls.model_validate(data)
+    if spec.required and not data.keys() >= spec.required:
+        return cls.model_validate(data)  # it raises the error
+    fields_set = set(data)  # pydantic counts the extra fields as set too
+    for name, factory in spec.factories:
+        if name not in fields_set:
+            values[name] = factory()
+    obj = _object_new(cls)
+    _object_set(obj, "__dict__", values)
+    _object_set(obj, "__pydantic_fields_set__", fields_set)
+    _object_set(obj, "__pydantic_extra__", extra)
+    private = spec.private
+    if private is not None:
+        private = private.copy()
+        for name, factory in spec.private_factories:
+            private[name] = factory()
+    _object_set(obj, "__pydantic_private__", private)
+    return obj
+
+
+def response_from(data: dict[str, Any]) -> ModelResponse:
+    """A :class:`ModelResponse` from a protocol's parsed answer: what ``ModelResponse.model_validate(data)``
+    gives (and raises), built without validating again the values that already have their types."""
+    if type(data) is not dict:
+        return ModelResponse.model_validate(data)
+    return _build(ModelResponse, data)  # type: ignore[no-any-return]
+
+
+def chunk_from(data: dict[str, Any]) -> StreamChunk:
+    """A :class:`StreamChunk` from a protocol's parsed stream event, as :func:`response_from` builds answers."""
+    if type(data) is not dict:
+        return StreamChunk.model_validate(data)
+    return _build(StreamChunk, data)  # type: ignore[no-any-return]
+
+
+def _specs() -> None:
+    s, i, n = str, int, _NONE
+    finish = _literal(frozenset(FinishReason.__args__) | {None})  # type: ignore[attr-defined]
+    details: dict[type[_Obj], dict[str, Callable[[Any], Any]]] = {
+        PromptTokensDetails: {"cached_tokens": _exact(i, n), "audio_tokens": _exact(i, n)},
+        CompletionTokensDetails: {k: _exact(i, n) for k in CompletionTokensDetails.model_fields},
+        Usage: {
+            "prompt_tokens": _exact(i), "completion_tokens": _exact(i), "total_tokens": _exact(i),
+            "prompt_tokens_details": _model(PromptTokensDetails),
+            "completion_tokens_details": _model(CompletionTokensDetails),
+        },
+        Function: {"name": _exact(s, n), "arguments": _exact(s)},
+        ToolCall: {"id": _exact(s), "type": _literal(frozenset({"function"})), "function": _model(Function, False)},
+        Message: {
+            "role": _literal(frozenset({"assistant", "user", "system", "tool", "developer"})),
+            "content": _exact(s, n), "tool_calls": _models(ToolCall), "reasoning_content": _exact(s, n),
+            "thinking_blocks": _dicts, "function_call": _model(Function),
+        },
+        Choice: {"index": _exact(i), "message": _model(Message, False), "finish_reason": finish,
+                 "logprobs": _none_only},
+        ModelResponse: {
+            "id": _exact(s), "object": _literal(frozenset({"chat.completion"})), "created": _exact(i),
+            "model": _exact(s), "choices": _models(Choice, False), "usage": _model(Usage),
+            "system_fingerprint": _exact(s, n),
+        },
+        DeltaFunction: {"name": _exact(s, n), "arguments": _exact(s, n)},
+        DeltaToolCall: {"index": _exact(i), "id": _exact(s, n), "type": _literal(frozenset({"function", None})),
+                        "function": _model(DeltaFunction)},
+        Delta: {
+            "role": _exact(s, n), "content": _exact(s, n), "tool_calls": _models(DeltaToolCall),
+            "reasoning_content": _exact(s, n), "thinking_blocks": _dicts, "function_call": _model(DeltaFunction),
+        },
+        StreamChoice: {"index": _exact(i), "delta": _model(Delta, False), "finish_reason": finish,
+                       "logprobs": _none_only},
+        StreamChunk: {
+            "id": _exact(s), "object": _literal(frozenset({"chat.completion.chunk"})), "created": _exact(i),
+            "model": _exact(s), "choices": _models(StreamChoice, False), "usage": _model(Usage),
+        },
+    }  # fmt: skip
+    for cls, checks in details.items():
+        _SPECS[cls] = _Spec(cls, checks)
+
+
+_specs()

@@ -5,7 +5,9 @@ lane shares its limits (one lane table per event loop; all sync calls share the 
 
 - Concurrency: at most ``min(max_workers, cwnd)`` attempts in flight. ``cwnd`` halves on a 429 and
   grows back by ``1/cwnd`` per success (AIMD). Until the lane's first answer arrives, and unless the
-  caller gave ``rpm``/``tpm``, only a few probe requests go out, not ``max_workers`` blind.
+  caller gave ``rpm``/``tpm``, only a few probe requests go out, not ``max_workers`` blind. What a lane
+  learned (that it answered without a 429, the limits read from headers) is remembered in the process:
+  the same lane on another event loop (the next ``asyncio.run``) opens at once; after a 429 it probes again.
 - Pacing: a GCRA pacer per limit spaces requests ``60/rpm`` seconds apart, and tokens at ``tpm/60``
   per second, instead of letting a minute's budget go out in one burst.
 - Learning: the limits a host reads from its responses (a neutral ``RateInfo``: the engine knows
@@ -129,6 +131,14 @@ class Lane:
         self._waiters: deque[asyncio.Future[None]] = deque()
         self._req_pacer: Pacer | None = None
         self._tok_pacer: Pacer | None = None
+        self._opened = False  # opened from the process's memory: follow max_workers until a 429
+        known = _memory.get(key) if key is not None else None
+        if known is not None:
+            opened, self.learned_rpm, self.learned_tpm = known
+            if opened:
+                self.probing, self._opened = False, True
+                self.cwnd = float(self.max_workers)
+            self._repace()
 
     # ------------------------------------------------------------------ configuration
 
@@ -136,6 +146,8 @@ class Lane:
         """Apply the caller's limits (None leaves a setting as it is; the same values again change nothing)."""
         if max_workers is not None and max_workers != self.max_workers:
             self.max_workers = max_workers
+            if self._opened:
+                self.cwnd = float(max_workers)
             self._wake()
         if (rpm is not None and rpm != self.rpm) or (tpm is not None and tpm != self.tpm):
             self.rpm = rpm if rpm is not None else self.rpm
@@ -148,6 +160,10 @@ class Lane:
         if self.probing:
             self.probing = False
             self.cwnd = float(self.max_workers)
+
+    def _remember(self, opened: bool) -> None:
+        if self.key is not None:
+            _memory[self.key] = (opened, self.learned_rpm, self.learned_tpm)
 
     def _repace(self) -> None:
         rpm = self.rpm or self.learned_rpm
@@ -170,6 +186,21 @@ class Lane:
         return max(1, min(self.max_workers, math.floor(self.cwnd)))
 
     # ------------------------------------------------------------------ admission
+
+    def try_acquire(self, tokens: float = 0.0) -> bool:
+        """Take a slot at once when nothing would make :meth:`acquire` wait or refuse (a free slot, no
+        queue, pause, pacer or used-up quota): True if taken; else False, and nothing changed."""
+        if (
+            self.in_flight < self.limit
+            and not self._waiters
+            and self._req_pacer is None
+            and (self._tok_pacer is None or not tokens)
+        ):
+            now = self._clock()
+            if self.paused_until <= now and self.quota_until <= now:
+                self.in_flight += 1
+                return True
+        return False
 
     async def acquire(self, tokens: float = 0.0, *, patience: float | None = None) -> None:
         """Wait for a concurrency slot, any pause, and the pacers; then the caller may send.
@@ -307,6 +338,8 @@ class Lane:
             self._tok_pacer.adjust(tokens_used - tokens_reserved)
         if rate_limited:
             self.rate_limited += 1
+            self._remember(False)  # the next fresh lane probes again
+            self._opened = False
             self.probing = False
             self.cwnd = max(1.0, self.limit / 2.0)
             hint = server_wait(retry_after)
@@ -318,6 +351,8 @@ class Lane:
         elif ok:
             if self.probing:
                 self._end_probe()
+                if not self.rate_limited:
+                    self._remember(True)
             else:
                 self.cwnd = min(float(self.max_workers), self.cwnd + 1.0 / max(self.cwnd, 1.0))
             if self.slowdown < 1.0:
@@ -350,6 +385,7 @@ class Lane:
             self.paused_until = max(self.paused_until, now + wait)
         if limit_r or limit_t or rate.remaining_requests is not None or rate.remaining_tokens is not None:
             self._end_probe()
+            self._remember(not self.rate_limited)
 
 
 class LeasedLane(Protocol):
@@ -381,6 +417,8 @@ class LeasedLane(Protocol):
 LaneSource = Callable[[Hashable], LeasedLane]
 
 _lanes: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[Hashable, Lane]] = weakref.WeakKeyDictionary()
+#: What each lane learned, kept across event loops: (answered without a 429, learned rpm, learned tpm).
+_memory: dict[Hashable, tuple[bool, float | None, float | None]] = {}
 
 
 def get_lane(key: Hashable) -> Lane:
@@ -398,3 +436,4 @@ def get_lane(key: Hashable) -> Lane:
 def reset() -> None:
     """Forget every lane and what it learned (tests; or after changing accounts)."""
     _lanes.clear()
+    _memory.clear()

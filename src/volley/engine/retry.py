@@ -40,11 +40,19 @@ async def retrying(
     attempt_fn: Callable[[], Awaitable[T]],
     policy: RetryPolicy,
     on_retry: Callable[[BaseException, int, float], None] | None = None,
+    *,
+    failed: Exception | None = None,
 ) -> T:
-    """Await ``attempt_fn()`` until it succeeds, the error is not retryable, or retries run out."""
+    """Await ``attempt_fn()`` until it succeeds, the error is not retryable, or retries run out.
+
+    ``failed``: the retryable error of a first attempt the caller already made (retries follow it).
+    """
     attempt = 0
     while True:
         try:
+            if failed is not None:
+                exc, failed = failed, None
+                raise exc
             return await attempt_fn()
         except Exception as exc:
             if not policy.should_retry(exc, attempt):

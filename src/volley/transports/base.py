@@ -12,12 +12,11 @@ and an OAuth token can be refreshed between retries.
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from .. import masking
+from .. import _fast, masking
 from ..errors import APIError
 
 CREDENTIAL_HEADERS = frozenset(
@@ -29,7 +28,7 @@ CREDENTIAL_HEADERS = frozenset(
 def encode(body: Any) -> bytes:
     """A JSON body as compact UTF-8 bytes (once per request; retries send the same bytes)."""
     try:
-        return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        return _fast.dumps(body)
     except (TypeError, ValueError, UnicodeEncodeError, RecursionError) as exc:
         raise APIError(f"request body is not JSON-serialisable: {exc}") from None
 

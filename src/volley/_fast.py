@@ -1,0 +1,90 @@
+"""The optional ``[fast]`` extra: orjson for request bodies, uvloop for volley's private loop.
+
+Each is used only when installed, imported at first use (never by ``import volley``), and only
+where it gives what the standard library gives: :func:`dumps` hands orjson only plain data (dicts
+with string keys, lists, strings, 64-bit ints, bools, None, floats whose text is the same in both),
+so the bytes and errors are the standard library's. Answers are parsed by ``json.loads``: orjson
+reads integers past 64 bits as floats, and telling such a body apart costs what orjson saves on
+an answer of a few hundred bytes. ``VOLLEY_FAST=0`` in the environment turns both off.
+
+Example::
+
+    pip install 'volley-llm[fast]'   # then nothing to change: volley picks them up
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Callable
+from typing import Any
+
+_orjson: Any = None  # the module, False when absent or turned off, None before the first look
+
+
+def enabled() -> bool:
+    """Whether the fast libraries may be used (``VOLLEY_FAST=0`` turns them off)."""
+    return os.environ.get("VOLLEY_FAST", "1").strip().lower() not in ("0", "false", "no", "off")
+
+
+def _lib() -> Any:
+    global _orjson
+    if _orjson is None:
+        try:
+            import orjson
+
+            _orjson = orjson if enabled() else False
+        except ImportError:
+            _orjson = False
+    return _orjson
+
+
+_INT_MAX = 2**63 - 1  # orjson's range (-2**63 .. 2**64-1); beyond it json's text is used
+
+
+def _plain(obj: Any, depth: int = 0) -> bool:
+    """True when orjson writes ``obj`` exactly as ``json.dumps(ensure_ascii=False, separators=(",", ":"))``."""
+    t = type(obj)
+    if t is str or t is bool or obj is None:
+        return True
+    if t is int:
+        return bool(-_INT_MAX <= obj <= _INT_MAX)
+    if t is float:  # the same shortest digits; the exponent form ("1e-07" / "1e-7") and NaN differ
+        return math.isfinite(obj) and "e" not in repr(obj)
+    if depth > 200:
+        return False
+    if t is dict:
+        return all(type(k) is str and _plain(v, depth + 1) for k, v in obj.items())
+    if t is list or t is tuple:
+        return all(_plain(v, depth + 1) for v in obj)
+    return False
+
+
+def dumps(obj: Any) -> bytes:
+    """``obj`` as compact UTF-8 JSON, non-ASCII as it is: the bytes of
+    ``json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode()`` (and its errors)."""
+    lib = _lib()
+    if lib and _plain(obj):
+        try:
+            return lib.dumps(obj)  # type: ignore[no-any-return]
+        except Exception:  # e.g. a lone surrogate: the standard library's error below
+            pass
+    return json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def loop_factory() -> Callable[[], Any] | None:
+    """uvloop's ``new_event_loop`` when installed (and not turned off), else None."""
+    if not enabled():
+        return None
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    return uvloop.new_event_loop
+
+
+def reset() -> None:
+    """Look again for the libraries and ``VOLLEY_FAST`` (tests)."""
+    global _orjson
+    _orjson = None

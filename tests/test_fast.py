@@ -1,0 +1,89 @@
+"""The [fast] extra's helpers give the standard library's bytes and errors (orjson when installed)."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from volley import _fast
+
+
+def std_dumps(obj):
+    return json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+@pytest.fixture(params=["fast", "off"])
+def mode(request, monkeypatch):
+    if request.param == "off":
+        monkeypatch.setenv("VOLLEY_FAST", "0")
+    _fast.reset()
+    yield request.param
+    _fast.reset()
+
+
+CASES = [
+    {"model": "m", "messages": [{"role": "user", "content": 'héllo 日本 \U0001f600 \x01 \x7f \\u0041 "q"'}]},
+    {"temperature": 0.7, "top_p": 1.0, "x": 1e-07, "y": 1e16, "z": 123456789.123, "w": -0.0, "v": 5e-324},
+    {"big": 2**64, "neg": -(2**63), "max": 2**63 - 1, "b": True, "n": None, "t": (1, "a")},
+    {1: "int key"},
+    {"nan": math.nan, "inf": math.inf},
+    {"nested": [[[[{"a": [1, 2.5, "x"]}]]]]},
+    "just a string",
+    [],
+    {},
+]
+
+
+@pytest.mark.parametrize("obj", CASES, ids=range(len(CASES)))
+def test_dumps_gives_the_standard_librarys_bytes(mode, obj):
+    assert _fast.dumps(obj) == std_dumps(obj)
+
+
+def test_dumps_refuses_what_the_standard_library_refuses(mode):
+    for bad in ({"s": "\ud800"}, {"o": object()}, {"e": __import__("enum").Enum("E", "a").a}):
+        with pytest.raises(type(_error(std_dumps, bad))):
+            _fast.dumps(bad)
+
+
+def _error(fn, arg):
+    try:
+        fn(arg)
+    except Exception as exc:
+        return exc
+    raise AssertionError("no error")
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=5), inner, max_size=4),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(json_values)
+def test_dumps_matches_on_any_json_value(obj):
+    _fast.reset()
+    try:
+        want = std_dumps(obj)
+    except Exception as exc:
+        with pytest.raises(type(exc)):
+            _fast.dumps(obj)
+        return
+    assert _fast.dumps(obj) == want
+
+
+def test_turned_off_or_absent_gives_no_loop_factory(monkeypatch):
+    monkeypatch.setenv("VOLLEY_FAST", "0")
+    assert _fast.loop_factory() is None
+    monkeypatch.setenv("VOLLEY_FAST", "1")
+    try:
+        import uvloop
+    except ImportError:
+        assert _fast.loop_factory() is None
+    else:
+        assert _fast.loop_factory() is uvloop.new_event_loop

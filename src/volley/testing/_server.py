@@ -330,6 +330,7 @@ class FakeServer:
         """The aiohttp application (routes only; ``start`` runs it)."""
         app = web.Application(client_max_size=64 * 1024 * 1024)
         w = WIRES
+        self.batch_store.register(app)  # first: Gemini's models/{m}:batchGenerateContent before models/{spec}
         # OpenAI and compatible hosts: /v1 (most), none (Perplexity), a Databricks workspace; /openai/v1 (Groq)
         # is served by the Azure v1 route (the same protocol; it takes a bearer key too)
         for path in ("/v1/chat/completions", "/chat/completions", "/serving-endpoints/chat/completions"):
@@ -342,7 +343,6 @@ class FakeServer:
             app.router.add_post(f"/model/{{model_id:.+}}/{action}", self._handler(w[wire_name]))
         self._cloud_routes(app)
         app.router.add_post("/api/chat", self._handler(w["ollama"]))
-        self.batch_store.register(app)
         app.router.add_get("/", self._index)
         return app
 

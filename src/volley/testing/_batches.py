@@ -139,8 +139,18 @@ class BatchStore:
 
         r = app.router
         azure = AzureOpenAIWire()
+        openai_v1 = _Flavour("/v1", WIRES["openai"], _OPENAI_ENDPOINTS)
+        for version in ("v1beta", "v1"):  # before the online /{version}/models/{spec} route (FakeServer.app)
+            r.add_post(f"/{version}/models/{{model}}:batchGenerateContent", self._ge_create)
+            r.add_post(f"/{version}/batches/{{id}}:cancel", self._ge_cancel)
+        r.add_get("/v1beta/batches", self._ge_list)
+        r.add_get("/v1beta/batches/{id}", self._ge_get)
+        # google-genai speaks v1, whose /v1/batches paths are OpenAI's too: a Google key (x-goog-api-key or
+        # ?key=) makes them Gemini's
+        r.add_get("/v1/batches", self._google_or(self._ge_list, _serving(self._oa_list, openai_v1)))
+        r.add_get("/v1/batches/{id}", self._google_or(self._ge_get, _serving(self._oa_get, openai_v1)))
         for flv in (
-            _Flavour("/v1", WIRES["openai"], _OPENAI_ENDPOINTS),
+            openai_v1,
             _Flavour("/openai", azure, frozenset({"/chat/completions"}), needs_version=True),
             # Azure's v1 API, and Groq's copy of OpenAI's (whose lines name /v1/chat/completions)
             _Flavour("/openai/v1", azure, frozenset({"/chat/completions", *_OPENAI_ENDPOINTS})),
@@ -156,16 +166,13 @@ class BatchStore:
                 ("GET", "/batches/{id}", self._oa_get),
                 ("POST", "/batches/{id}/cancel", self._oa_cancel),
             ):
+                if flv.prefix == "/v1" and method == "GET" and path in ("/batches", "/batches/{id}"):
+                    continue  # served above, shared with Gemini's v1
                 r.add_route(method, flv.prefix + path, _serving(handler, flv))
         r.add_post("/v1/batch/jobs", self._mi_create)
         r.add_get("/v1/batch/jobs", self._mi_list)
         r.add_get("/v1/batch/jobs/{id}", self._mi_get)
         r.add_post("/v1/batch/jobs/{id}/cancel", self._mi_cancel)
-        for version in ("v1beta", "v1"):  # before the online /{version}/models/{spec} route (FakeServer.app)
-            r.add_post(f"/{version}/models/{{model}}:batchGenerateContent", self._ge_create)
-            r.add_get(f"/{version}/batches", self._ge_list)
-            r.add_get(f"/{version}/batches/{{id}}", self._ge_get)
-            r.add_post(f"/{version}/batches/{{id}}:cancel", self._ge_cancel)
         r.add_post("/v1/messages/batches", self._an_create)
         r.add_get("/v1/messages/batches", self._an_list)
         r.add_get("/v1/messages/batches/{id}", self._an_get)
@@ -174,6 +181,16 @@ class BatchStore:
         r.add_get("/v1/messages/batches/{id}/results", self._an_results)
 
     # ------------------------------------------------------------------------------------ plumbing
+
+    @staticmethod
+    def _google_or(google: Any, other: Any) -> Any:
+        """A handler sending requests with a Google API key to ``google``, the others to ``other``."""
+
+        async def handle(request: web.Request) -> web.StreamResponse:
+            is_google = "x-goog-api-key" in request.headers or "key" in request.query
+            return await (google if is_google else other)(request)  # type: ignore[no-any-return]
+
+        return handle
 
     async def _enter(
         self, request: web.Request, wire: Wire, *, form: bool = False, flv: _Flavour | None = None

@@ -287,8 +287,7 @@ def test_google_genai_sdk_is_the_oracle_of_the_fake(fake: FakeServer) -> None:
     assert sorted(results) == ["k0", "k1", "k2"]
     # the SDK cancels a batch volley made
     fake.batch_delay = 2.0
-    ids: list[str] = []
-    task = run_sync(_submit_only(template(fake).call(prompts(1)[0]), ids))
+    task = run_sync(_submit_only(template(fake).call(prompts(1)[0])))
     client.batches.cancel(name=task)
     deadline = time.monotonic() + 20
     while client.batches.get(name=task).state != "JOB_STATE_CANCELLED" and time.monotonic() < deadline:
@@ -296,7 +295,7 @@ def test_google_genai_sdk_is_the_oracle_of_the_fake(fake: FakeServer) -> None:
     assert client.batches.get(name=task).state == "JOB_STATE_CANCELLED"
 
 
-async def _submit_only(call: Any, ids: list[str]) -> str:
+async def _submit_only(call: Any) -> str:
     from volley.batch_api.adapters import adapter_for_call
     from volley.batch_api.run import body_of
 
@@ -308,3 +307,25 @@ def _client(base: str) -> Any:
     from volley.batch_api._http import Client
 
     return Client("gemini", base, {}, (), lambda s, b: "")
+
+
+def test_volley_batches_list_of_every_provider_includes_gemini(fake: FakeServer, monkeypatch) -> None:
+    """Unnamed providers without a key are skipped (nothing is sent); gemini with its key is listed."""
+    for name in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GROQ_API_KEY", "MISTRAL_API_KEY", "AZURE_API_BASE",
+                 "AZURE_OPENAI_ENDPOINT"):  # fmt: skip
+        monkeypatch.delenv(name, raising=False)
+    for name, path in (("OPENAI_BASE_URL", "/v1"), ("ANTHROPIC_BASE_URL", ""), ("GROQ_API_BASE", "/openai/v1"),
+                       ("MISTRAL_API_BASE", "/v1"), ("GEMINI_API_BASE", "")):  # fmt: skip
+        monkeypatch.setenv(name, fake.url + path)
+    out = io.StringIO()
+    assert batches_main(["list", "--json"], out=out) == 0
+    assert out.getvalue() == ""
+    assert fake.requests == []
+    monkeypatch.setenv("GEMINI_API_KEY", KEY)
+    ids: list[str] = []
+    from volley._sync import run_sync
+
+    run_sync(run_batch_api([template(fake).call(m) for m in prompts(1)], on_submitted=ids.extend, **FAST))
+    out = io.StringIO()
+    assert batches_main(["list", "--json"], out=out) == 0
+    assert [json.loads(x)["id"] for x in out.getvalue().splitlines()] == ids

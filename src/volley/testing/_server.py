@@ -213,8 +213,10 @@ class FakeServer:
     and ``.../endpoints/openapi/chat/completions`` (:mod:`volley.testing.wires.vertex`, bearer tokens).
     Ollama ``POST /api/chat`` (NDJSON streams). OpenAI answers ``n > 1`` with n choices (the i-th text ends
     with `` #i``).
-    Provider batch APIs: OpenAI ``/v1/files`` + ``/v1/batches`` (also at Azure's ``/openai/...`` paths) and
-    Anthropic ``/v1/messages/batches``, each item answered as online; they take ``batch_delay`` seconds.
+    Provider batch APIs: OpenAI ``/v1/files`` + ``/v1/batches`` (also at Azure's ``/openai/...`` paths),
+    Anthropic ``/v1/messages/batches``, Mistral ``/v1/batch/jobs`` and Gemini
+    ``/v1beta/models/{model}:batchGenerateContent`` + ``/v1beta/batches``, each item answered as online;
+    they take ``batch_delay`` seconds.
 
     Example::
 

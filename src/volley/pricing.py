@@ -200,7 +200,7 @@ class Rates:
 DEFAULT_MAX_OUTPUT_TOKENS = 131_072
 
 BATCH_DISCOUNT = 0.5
-"""Price multiplier of provider batch APIs (OpenAI, Anthropic and Mistral bill batch tokens at half price)."""
+"""Price multiplier of provider batch APIs (OpenAI, Anthropic, Mistral and Gemini bill batch tokens at half price)."""
 
 BATCH_DISCOUNTS = {"groq": 0.75}
 """Providers whose batch price differs from :data:`BATCH_DISCOUNT` (Groq's batch API is 25% off)."""

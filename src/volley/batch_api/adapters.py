@@ -12,9 +12,9 @@ from .errors import BatchModeUnsupportedError
 if TYPE_CHECKING:
     from ..prepare import Call
 
-SUPPORTED_PROVIDERS = ("openai", "anthropic", "azure", "groq", "mistral")
+SUPPORTED_PROVIDERS = ("openai", "anthropic", "azure", "groq", "mistral", "gemini")
 """Providers whose batch API volley speaks: OpenAI Batch, Anthropic Message Batches, Azure OpenAI Batch,
-Groq's batch API (OpenAI's format) and Mistral batch jobs."""
+Groq's batch API (OpenAI's format), Mistral batch jobs and the Gemini API's Batch Mode (inline requests)."""
 
 _PLANNED = {
     "bedrock": "Bedrock batch inference reads and writes S3 (see docs/batch-apis.md)",
@@ -33,9 +33,11 @@ def unsupported(provider: str) -> BatchModeUnsupportedError:
 
 
 def provider_of(batch_id: str) -> str | None:
-    """The provider an id belongs to, by its prefix (``msgbatch_``: anthropic, ``batch_``: openai, or Groq
-    and Azure OpenAI, whose ids look the same: name those yourself); None when the id does not tell
-    (Mistral's are UUIDs)."""
+    """The provider an id belongs to, by its prefix (``msgbatch_``: anthropic, ``batches/``: gemini,
+    ``batch_``: openai, or Groq and Azure OpenAI, whose ids look the same: name those yourself); None when
+    the id does not tell (Mistral's are UUIDs)."""
+    if batch_id.startswith("batches/"):
+        return "gemini"
     if batch_id.startswith("msgbatch_"):
         return "anthropic"
     if batch_id.startswith("batch_"):
@@ -52,11 +54,13 @@ def make_adapter(
     max_requests: int | None = None,
     max_bytes: int | None = None,
     timeout: float | None = DEFAULT_TIMEOUT,
+    model: str | None = None,
 ) -> Adapter:
     """The batch adapter of ``provider`` at ``api_base``; ``headers`` (with the key) replace the host's default.
 
     Limits default to the provider's documented ones (OpenAI: 50,000 requests / 200 MB per file;
-    Anthropic: 100,000 requests / 256 MB per batch; Groq: 50,000 lines / 100 MB; Mistral: 1M requests).
+    Anthropic: 100,000 requests / 256 MB per batch; Groq: 50,000 lines / 100 MB; Mistral: 1M requests;
+    Gemini: 20 MB of inline requests). ``model``: Gemini's batches name it in the URL (needed to submit).
     """
     if provider not in SUPPORTED_PROVIDERS:
         raise unsupported(provider)
@@ -87,6 +91,10 @@ def make_adapter(
         from ._mistral import MistralBatches
 
         return MistralBatches(client, **limits)
+    if provider == "gemini":
+        from ._gemini import GeminiBatches
+
+        return GeminiBatches(client, model=model, **limits)
     from ._anthropic import AnthropicBatches
 
     return AnthropicBatches(client, **limits)
@@ -100,6 +108,8 @@ def adapter_for_call(call: Call, **kwargs: Any) -> Adapter:
 
         return azure_batches(r, headers=call.request.headers, **kwargs)
     headers = {**call.request.headers, **call.host.key_headers(r)}
+    if r.provider == "gemini":
+        kwargs = {"model": r.model, **kwargs}
     return make_adapter(r.provider, r.api_base, r.api_key, headers=headers, **kwargs)
 
 

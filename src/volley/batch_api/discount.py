@@ -1,7 +1,7 @@
 """The batch price: a response that came through a provider batch API is billed at the batch rate.
 
-OpenAI Batch, Anthropic Message Batches and Mistral batch jobs bill every token at half the online
-price (``pricing.BATCH_DISCOUNT``), Groq's batch API at 75% (``pricing.BATCH_DISCOUNTS``).
+OpenAI Batch, Anthropic Message Batches, Mistral batch jobs and Gemini Batch Mode bill every token at half
+the online price (``pricing.BATCH_DISCOUNT``), Groq's batch API at 75% (``pricing.BATCH_DISCOUNTS``).
 :func:`mark_batch` sets the response's declared ``billing`` to ``"batch"`` (and its ``batch_id``) and
 prices it again at that rate.
 """

@@ -1,7 +1,8 @@
 """Managing provider batches by id (for ``volley batches list | status ID | cancel ID | results ID``).
 
-Each function takes the provider (``"openai"``, ``"anthropic"``, ``"groq"`` or ``"mistral"``;
-:func:`provider_of` guesses it from an id: Groq's look like OpenAI's, Mistral's tell nothing), and
+Each function takes the provider (``"openai"``, ``"anthropic"``, ``"groq"``, ``"mistral"`` or ``"gemini"``;
+:func:`provider_of` guesses it from an id: Groq's look like OpenAI's, Mistral's tell nothing, Gemini's
+start with ``batches/``), and
 ``api_base`` / ``api_key`` (default: the usual environment variables).
 """
 

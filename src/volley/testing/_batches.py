@@ -1,6 +1,7 @@
 """The fake server's provider batch APIs: OpenAI Files + Batch (also at Azure OpenAI's paths, and under
-``/openai/v1`` as Groq serves it), Anthropic Message Batches, and Mistral batch jobs (``/v1/batch/jobs``,
-files shared with OpenAI's).
+``/openai/v1`` as Groq serves it), Anthropic Message Batches, Mistral batch jobs (``/v1/batch/jobs``,
+files shared with OpenAI's), and the Gemini API's Batch Mode with inline requests
+(``/v1beta/models/{model}:batchGenerateContent``, ``/v1beta/batches``).
 
 Azure OpenAI Batch is the OpenAI Batch API under ``/openai`` (every request with ``?api-version=``; under
 ``/openai/v1`` without one), authenticated with ``api-key`` or an Entra ID bearer, with ``/chat/completions``
@@ -138,8 +139,18 @@ class BatchStore:
 
         r = app.router
         azure = AzureOpenAIWire()
+        openai_v1 = _Flavour("/v1", WIRES["openai"], _OPENAI_ENDPOINTS)
+        for version in ("v1beta", "v1"):  # before the online /{version}/models/{spec} route (FakeServer.app)
+            r.add_post(f"/{version}/models/{{model}}:batchGenerateContent", self._ge_create)
+            r.add_post(f"/{version}/batches/{{id}}:cancel", self._ge_cancel)
+        r.add_get("/v1beta/batches", self._ge_list)
+        r.add_get("/v1beta/batches/{id}", self._ge_get)
+        # google-genai speaks v1, whose /v1/batches paths are OpenAI's too: a Google key (x-goog-api-key or
+        # ?key=) makes them Gemini's
+        r.add_get("/v1/batches", self._google_or(self._ge_list, _serving(self._oa_list, openai_v1)))
+        r.add_get("/v1/batches/{id}", self._google_or(self._ge_get, _serving(self._oa_get, openai_v1)))
         for flv in (
-            _Flavour("/v1", WIRES["openai"], _OPENAI_ENDPOINTS),
+            openai_v1,
             _Flavour("/openai", azure, frozenset({"/chat/completions"}), needs_version=True),
             # Azure's v1 API, and Groq's copy of OpenAI's (whose lines name /v1/chat/completions)
             _Flavour("/openai/v1", azure, frozenset({"/chat/completions", *_OPENAI_ENDPOINTS})),
@@ -155,6 +166,8 @@ class BatchStore:
                 ("GET", "/batches/{id}", self._oa_get),
                 ("POST", "/batches/{id}/cancel", self._oa_cancel),
             ):
+                if flv.prefix == "/v1" and method == "GET" and path in ("/batches", "/batches/{id}"):
+                    continue  # served above, shared with Gemini's v1
                 r.add_route(method, flv.prefix + path, _serving(handler, flv))
         r.add_post("/v1/batch/jobs", self._mi_create)
         r.add_get("/v1/batch/jobs", self._mi_list)
@@ -168,6 +181,16 @@ class BatchStore:
         r.add_get("/v1/messages/batches/{id}/results", self._an_results)
 
     # ------------------------------------------------------------------------------------ plumbing
+
+    @staticmethod
+    def _google_or(google: Any, other: Any) -> Any:
+        """A handler sending requests with a Google API key to ``google``, the others to ``other``."""
+
+        async def handle(request: web.Request) -> web.StreamResponse:
+            is_google = "x-goog-api-key" in request.headers or "key" in request.query
+            return await (google if is_google else other)(request)  # type: ignore[no-any-return]
+
+        return handle
 
     async def _enter(
         self, request: web.Request, wire: Wire, *, form: bool = False, flv: _Flavour | None = None
@@ -200,7 +223,8 @@ class BatchStore:
         return web.Response(body=dumps(obj), content_type="application/json")
 
     def _spawn(self, batch: _Batch) -> None:
-        runs = {"openai": self._run_openai, "mistral": self._run_mistral, "anthropic": self._run_anthropic}
+        runs = {"openai": self._run_openai, "mistral": self._run_mistral, "anthropic": self._run_anthropic,
+                "gemini": self._run_gemini}  # fmt: skip
         run = runs[batch.provider]
         task = asyncio.get_running_loop().create_task(run(batch, self._generation))
         self._tasks.add(task)
@@ -223,13 +247,13 @@ class BatchStore:
             await asyncio.sleep(seconds)
         return generation == self._generation
 
-    def _answer(self, wire: Wire, custom_id: str, body: Any) -> _Item:
-        """One item's outcome, computed as the online endpoint computes it."""
+    def _answer(self, wire: Wire, custom_id: str, body: Any, model: str | None = None) -> _Item:
+        """One item's outcome, computed as the online endpoint computes it (``model``: when the URL names it)."""
         s = self.server
         try:
             if isinstance(body, dict) and body.get("stream"):
                 raise BadRequest("stream: streaming is not supported in batches")
-            prompt = wire.read(body, None)
+            prompt = wire.read(body, model)
         except BadRequest as exc:
             return _Item(custom_id, "errored", wire.error_body(400, exc.message), 400)
         plan = s._plan(prompt.model)
@@ -242,7 +266,9 @@ class BatchStore:
         answer = make_answer(prompt, next(s._seq), plan.o["content"], plan.o["tool_call"], plan.o["reasoning"])
         return _Item(custom_id, "succeeded", wire.body(answer))
 
-    async def _process(self, batch: _Batch, wire: Wire, pairs: list[tuple[str, Any]], span: float, gen: int) -> bool:
+    async def _process(
+        self, batch: _Batch, wire: Wire, pairs: list[tuple[str, Any]], span: float, gen: int, model: str | None = None
+    ) -> bool:
         """Answer the items in slices spread over ``span`` seconds; stop early on cancel. False if reset."""
         step = max(1, -(-len(pairs) // _SLICES))
         slices = max(1, -(-len(pairs) // step))
@@ -254,7 +280,7 @@ class BatchStore:
             if batch.cancel.is_set():
                 break
             for custom_id, body in pairs[start : start + step]:
-                batch.items.append(self._answer(wire, custom_id, body))
+                batch.items.append(self._answer(wire, custom_id, body, model))
             self._progress(batch)
         done = {it.custom_id for it in batch.items}
         batch.items.extend(_Item(cid, "canceled") for cid, _ in pairs if cid not in done)
@@ -270,6 +296,12 @@ class BatchStore:
             o["succeeded_requests"] = sum(1 for it in batch.items if it.kind == "succeeded")
             o["failed_requests"] = sum(1 for it in batch.items if it.kind == "errored")
             o["completed_requests"] = o["succeeded_requests"] + o["failed_requests"]
+        elif batch.provider == "gemini":
+            stats = batch.obj["metadata"]["batchStats"]
+            ok = sum(1 for it in batch.items if it.kind == "succeeded")
+            failed = sum(1 for it in batch.items if it.kind == "errored")
+            stats.update(successfulRequestCount=str(ok), failedRequestCount=str(failed),
+                         pendingRequestCount=str(max(0, len(batch.lines) - ok - failed)))  # fmt: skip
 
     # ------------------------------------------------------------------------------------ OpenAI files
 
@@ -748,6 +780,137 @@ class BatchStore:
         q = request.query
         objs = [b.obj for b in reversed(self.batches.values()) if b.provider == "anthropic"]
         return self._json(_page(objs, q.get("after_id"), q.get("before_id"), q.get("limit"), "anthropic"))
+
+    # ------------------------------------------------------------------------------------ Gemini
+
+    _GE_MAX_BYTES = 20_000_000  # inline requests: the whole request under 20 MB
+    _GE_TYPE = "type.googleapis.com/google.ai.generativelanguage.v1beta."
+    _GRPC = {"CANCELLED": 1, "UNKNOWN": 2, "INVALID_ARGUMENT": 3, "DEADLINE_EXCEEDED": 4, "NOT_FOUND": 5,
+             "PERMISSION_DENIED": 7, "RESOURCE_EXHAUSTED": 8, "FAILED_PRECONDITION": 9, "ABORTED": 10,
+             "NOT_IMPLEMENTED": 12, "INTERNAL": 13, "UNAVAILABLE": 14, "UNAUTHENTICATED": 16}  # fmt: skip
+
+    async def _ge_create(self, request: web.Request) -> web.Response:
+        wire = WIRES["gemini"]
+        body, denied = await self._enter(request, wire)
+        if denied is not None:
+            return denied
+        if len(await request.read()) > self._GE_MAX_BYTES:
+            return self._error(wire, 400, f"Request payload size exceeds the limit: {self._GE_MAX_BYTES} bytes.")
+
+        def field(obj: Any, camel: str, snake: str) -> Any:
+            return obj.get(camel, obj.get(snake)) if isinstance(obj, dict) else None
+
+        batch_in = field(body, "batch", "batch")
+        if not isinstance(batch_in, dict):
+            return self._error(wire, 400, "* BatchGenerateContentRequest.batch: batch is required")
+        display = field(batch_in, "displayName", "display_name")
+        if not isinstance(display, str) or not display:
+            return self._error(wire, 400, "* GenerateContentBatch.display_name: display_name is required")
+        config = field(batch_in, "inputConfig", "input_config")
+        if field(config, "fileName", "file_name") is not None:
+            return self._error(wire, 400, "input_config.file_name: file input is not served by this fake")
+        reqs = field(field(config, "requests", "requests"), "requests", "requests")
+        if not isinstance(reqs, list) or not reqs:
+            return self._error(wire, 400, "* GenerateContentBatch.input_config: requests is required (non-empty)")
+        lines: list[tuple[str, Any, Any]] = []
+        for i, r in enumerate(reqs):
+            if not isinstance(r, dict) or not isinstance(r.get("request"), dict):
+                return self._error(wire, 400, f"* input_config.requests.requests[{i}].request: request is required")
+            meta = r.get("metadata")
+            if meta is not None and not (isinstance(meta, dict) and all(isinstance(v, str) for v in meta.values())):
+                return self._error(wire, 400, f"input_config.requests.requests[{i}].metadata: a map of strings")
+            lines.append((str(i), r["request"], meta))
+        model = request.match_info["model"].removeprefix("models/")
+        now = rfc3339(time.time())
+        name = "batches/" + _hex(24)
+        n = str(len(lines))
+        meta_obj: dict[str, Any] = {
+            "@type": self._GE_TYPE + "GenerateContentBatch", "model": f"models/{model}", "displayName": display,
+            "createTime": now, "updateTime": now, "state": "BATCH_STATE_PENDING", "name": name,
+            "batchStats": {"requestCount": n, "pendingRequestCount": n},
+        }  # fmt: skip
+        batch = _Batch("gemini", name, {"name": name, "metadata": meta_obj, "done": False}, lines)
+        self.batches[name] = batch
+        self.created += 1
+        self._spawn(batch)
+        return self._json(batch.obj)
+
+    async def _run_gemini(self, batch: _Batch, gen: int) -> None:
+        meta, d = batch.obj["metadata"], float(self.server.batch_delay)
+        if not await self._pause(d * 0.1, gen, batch.cancel):
+            return
+        if not batch.cancel.is_set():
+            meta.update(state="BATCH_STATE_RUNNING", updateTime=rfc3339(time.time()))
+            pairs = [(cid, req) for cid, req, _ in batch.lines]
+            model = str(meta["model"]).removeprefix("models/")
+            if not await self._process(batch, WIRES["gemini"], pairs, d * 0.8, gen, model):
+                return
+            if not await self._pause(d * 0.1, gen):
+                return
+        kinds = {it.kind for it in batch.items}
+        state = "BATCH_STATE_SUCCEEDED"
+        if "expired" in kinds:
+            state = "BATCH_STATE_EXPIRED"
+        elif batch.cancel.is_set() or "canceled" in kinds or not batch.items:
+            state = "BATCH_STATE_CANCELLED"
+        now = rfc3339(time.time())
+        meta.update(state=state, updateTime=now, endTime=now)
+        batch.obj["done"] = True
+        if state != "BATCH_STATE_SUCCEEDED":
+            return  # an expired or cancelled batch gives no answers here
+        out = []
+        for it, (_, _, item_meta) in zip(batch.items, batch.lines):
+            one: dict[str, Any] = {}
+            if it.kind == "succeeded":
+                one["response"] = it.body
+            else:
+                raw = it.body.get("error") if isinstance(it.body, dict) else None
+                err: dict[str, Any] = raw if isinstance(raw, dict) else {}
+                one["error"] = {"code": self._GRPC.get(str(err.get("status")), 2), "message": err.get("message", "")}
+            if item_meta is not None:
+                one["metadata"] = item_meta
+            out.append(one)
+        output = {"inlinedResponses": {"inlinedResponses": out}}
+        meta["output"] = output
+        batch.obj["response"] = {"@type": self._GE_TYPE + "GenerateContentBatchOutput", **output}
+
+    async def _ge_batch_or_404(self, request: web.Request) -> tuple[_Batch | None, web.Response | None]:
+        wire = WIRES["gemini"]
+        _, denied = await self._enter(request, wire)
+        if denied is not None:
+            return None, denied
+        b = self.batches.get("batches/" + request.match_info["id"])
+        if b is None or b.provider != "gemini":
+            return None, self._error(wire, 404, "Requested entity was not found.")
+        return b, None
+
+    async def _ge_get(self, request: web.Request) -> web.Response:
+        b, err = await self._ge_batch_or_404(request)
+        return err or self._json(b.obj)  # type: ignore[union-attr]
+
+    async def _ge_cancel(self, request: web.Request) -> web.Response:
+        b, err = await self._ge_batch_or_404(request)
+        if err is not None:
+            return err
+        assert b is not None
+        if not b.obj["done"]:
+            b.cancel.set()
+        return self._json({})
+
+    async def _ge_list(self, request: web.Request) -> web.Response:
+        _, denied = await self._enter(request, WIRES["gemini"])
+        if denied is not None:
+            return denied
+        ops = [b.obj for b in reversed(self.batches.values()) if b.provider == "gemini"]
+        try:
+            size = max(1, min(int(request.query.get("pageSize", "50")), 1000))
+            start = int(request.query.get("pageToken") or 0)
+        except ValueError:
+            return self._error(WIRES["gemini"], 400, "Invalid pageSize or pageToken.")
+        page: dict[str, Any] = {"operations": ops[start : start + size]}
+        if start + size < len(ops):
+            page["nextPageToken"] = str(start + size)
+        return self._json(page)
 
 
 def _page(objs: list[dict[str, Any]], after: str | None, before: str | None, limit: Any, style: str) -> dict[str, Any]:

@@ -213,8 +213,10 @@ class FakeServer:
     and ``.../endpoints/openapi/chat/completions`` (:mod:`volley.testing.wires.vertex`, bearer tokens).
     Ollama ``POST /api/chat`` (NDJSON streams). OpenAI answers ``n > 1`` with n choices (the i-th text ends
     with `` #i``).
-    Provider batch APIs: OpenAI ``/v1/files`` + ``/v1/batches`` (also at Azure's ``/openai/...`` paths) and
-    Anthropic ``/v1/messages/batches``, each item answered as online; they take ``batch_delay`` seconds.
+    Provider batch APIs: OpenAI ``/v1/files`` + ``/v1/batches`` (also at Azure's ``/openai/...`` paths),
+    Anthropic ``/v1/messages/batches``, Mistral ``/v1/batch/jobs`` and Gemini
+    ``/v1beta/models/{model}:batchGenerateContent`` + ``/v1beta/batches``, each item answered as online;
+    they take ``batch_delay`` seconds.
 
     Example::
 
@@ -330,6 +332,7 @@ class FakeServer:
         """The aiohttp application (routes only; ``start`` runs it)."""
         app = web.Application(client_max_size=64 * 1024 * 1024)
         w = WIRES
+        self.batch_store.register(app)  # first: Gemini's models/{m}:batchGenerateContent before models/{spec}
         # OpenAI and compatible hosts: /v1 (most), none (Perplexity), a Databricks workspace; /openai/v1 (Groq)
         # is served by the Azure v1 route (the same protocol; it takes a bearer key too)
         for path in ("/v1/chat/completions", "/chat/completions", "/serving-endpoints/chat/completions"):
@@ -342,7 +345,6 @@ class FakeServer:
             app.router.add_post(f"/model/{{model_id:.+}}/{action}", self._handler(w[wire_name]))
         self._cloud_routes(app)
         app.router.add_post("/api/chat", self._handler(w["ollama"]))
-        self.batch_store.register(app)
         app.router.add_get("/", self._index)
         return app
 

@@ -147,12 +147,6 @@ class BedrockProvider(Provider):
         masking.register(*credential.secrets())
         return headers
 
-    def secrets(self, route: Route) -> tuple[str, ...]:
-        found = [route.api_key] if route.api_key else []
-        if route.credential is not None:
-            found.extend(s for s in route.credential.secrets() if s not in found)
-        return tuple(found)
-
     def account(self, route: Route) -> str | None:
         """The Bedrock API key's id, or the signer's access key id / profile (None for the rest of the chain)."""
         if route.api_key or route.credential is None:

@@ -142,12 +142,6 @@ class _Azure(Provider):
         masking.register(*creds.secrets())
         return headers
 
-    def secrets(self, route: Route) -> tuple[str, ...]:
-        found = [route.api_key] if route.api_key else []
-        if route.credential is not None:
-            found.extend(s for s in route.credential.secrets() if s not in found)
-        return tuple(found)
-
     def account(self, route: Route) -> str | None:
         """The key's id; a static token's fingerprint; None for a token provider or credential object."""
         if route.api_key or route.credential is None:

@@ -177,8 +177,11 @@ class Provider:
         return {header: fmt.format(key=route.api_key)}
 
     def secrets(self, route: Route) -> tuple[str, ...]:
-        """Values to mask wherever volley writes text (the key, tokens)."""
-        return (route.api_key,) if route.api_key else ()
+        """Values to mask wherever volley writes text: the key, and what the route's credential holds (tokens)."""
+        found = [route.api_key] if route.api_key else []
+        if route.credential is not None:
+            found.extend(s for s in route.credential.secrets() if s not in found)
+        return tuple(found)
 
     # ------------------------------------------------------------------ answers
 

@@ -15,10 +15,10 @@ import pytest
 import redis.asyncio as aioredis
 
 from volley.errors import InternalServerError
-from volley.hooks.cache import request_key
+from volley.hooks.cache import CacheView, request_key
 from volley.prepare import prepare
 from volley.send import execute
-from volley.shared.redis_cache import RedisCache, RedisCacheView
+from volley.shared.redis_cache import RedisCache
 
 KEY = "sk-test-redis-cache-SECRET-0123456789"
 WORKER = str(Path(__file__).with_name("_shared_worker.py"))
@@ -74,7 +74,7 @@ async def test_two_caches_on_one_redis_wait_for_each_other(fake, redis_url):
 
 async def test_scope_key_keeps_each_keys_answers_apart(fake, redis_url):
     cache = RedisCache(redis_url)
-    shared, per_key = RedisCacheView(cache, "shared"), RedisCacheView(cache, "key")
+    shared, per_key = CacheView(cache, "shared"), CacheView(cache, "key")
     c1, c2 = _call(fake, "s"), _call(fake, "s", key="sk-other-key-987654321")
     await shared.fetch(c1, lambda: execute(c1))
     assert (await shared.fetch(c2, lambda: execute(c2))).cache_hit  # shared: any key gets the answer
@@ -85,7 +85,7 @@ async def test_scope_key_keeps_each_keys_answers_apart(fake, redis_url):
     assert (await per_key.fetch(k1, lambda: execute(k1))).cache_hit
     assert len(fake.requests) == 3
     with pytest.raises(ValueError, match="cache_scope"):
-        RedisCacheView(cache, "global")
+        CacheView(cache, "global")
 
 
 async def test_when_the_first_request_fails_the_waiter_sends_its_own(fake, redis_url):

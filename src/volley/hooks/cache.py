@@ -35,7 +35,7 @@ import time
 import weakref
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from ..files import DIR_MODE, ensure_private
 from ..transports.base import CREDENTIAL_HEADERS
@@ -208,12 +208,19 @@ class ResponseCache:
             return None
 
 
+class _ScopedCache(Protocol):
+    async def fetch(
+        self, call: Any, send: Callable[[], Awaitable[ModelResponse]], *, scope: str = ...
+    ) -> ModelResponse: ...
+
+
 class CacheView:
-    """A cache seen under one scope (``"shared"`` or ``"key"``): what a call's ``cache`` holds."""
+    """A cache (this SQLite one, or ``shared.redis_cache.RedisCache``) seen under one scope
+    (``"shared"`` or ``"key"``): what a call's ``cache`` holds."""
 
     __slots__ = ("cache", "scope")
 
-    def __init__(self, cache: ResponseCache, scope: str = "shared") -> None:
+    def __init__(self, cache: _ScopedCache, scope: str = "shared") -> None:
         if scope not in SCOPES:
             raise ValueError(f"cache_scope must be one of {', '.join(SCOPES)}; got {scope!r}")
         self.cache, self.scope = cache, scope

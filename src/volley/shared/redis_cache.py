@@ -207,20 +207,6 @@ class RedisCache:
             await asyncio.shield(self._client().eval(_UNLOCK, 1, lock, token))
 
 
-class RedisCacheView:
-    """A Redis cache seen under one scope: what a call's ``cache`` holds (as ``hooks.cache.CacheView``)."""
-
-    __slots__ = ("cache", "scope")
-
-    def __init__(self, cache: RedisCache, scope: str = "shared") -> None:
-        if scope not in SCOPES:
-            raise ValueError(f"cache_scope must be one of {', '.join(SCOPES)}; got {scope!r}")
-        self.cache, self.scope = cache, scope
-
-    async def fetch(self, call: Any, send: Callable[[], Awaitable[ModelResponse]]) -> ModelResponse:
-        return await self.cache.fetch(call, send, scope=self.scope)
-
-
 def _decode(raw: str | None) -> ModelResponse | None:
     if raw is None:
         return None

@@ -76,9 +76,10 @@ def cache_hook(url: object, scope: str = "shared") -> Hook:
     hook = _hooks.get((url, scope)) if isinstance(url, str) else None
     if hook is None:
         checked = check(url, "cache_url", ray=False)
-        from .redis_cache import RedisCacheView, open_redis_cache
+        from ..hooks.cache import CacheView
+        from .redis_cache import open_redis_cache
 
-        view = RedisCacheView(open_redis_cache(checked), scope)
+        view = CacheView(open_redis_cache(checked), scope)
         hook = _hooks[(checked, scope)] = view.fetch
     return hook
 

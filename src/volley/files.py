@@ -8,6 +8,8 @@ Example::
     ensure_private("answers.jsonl.journal.sqlite")      # created 0600, or tightened to 0600
     with open_private("answers.jsonl.tmp", "w") as f:    # a new file, 0600 whatever the umask
         f.write("...")
+    with replace_private("answers.csv") as f:            # all or nothing: a temp file renamed over it
+        f.write("...")
 """
 
 from __future__ import annotations
@@ -15,6 +17,9 @@ from __future__ import annotations
 import contextlib
 import os
 import stat
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
 from typing import IO, Any
 
 MODE = 0o600
@@ -52,4 +57,21 @@ def open_private(path: str | os.PathLike[str], mode: str = "w", **kwargs: Any) -
         return os.fdopen(fd, mode, **kwargs)
     except BaseException:
         os.close(fd)
+        raise
+
+
+@contextlib.contextmanager
+def replace_private(path: str | os.PathLike[str], mode: str = "w", **kwargs: Any) -> Iterator[IO[Any]]:
+    """Write ``path`` atomically and 0600: a private temp file beside it, flushed, fsynced and renamed
+    over ``path`` when the block ends; on an error the temp file is removed and ``path`` is untouched."""
+    target = Path(path)
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        with open_private(tmp, mode, **kwargs) as f:
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
         raise

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import sys
 import uuid
@@ -93,16 +92,14 @@ def main(args: argparse.Namespace, argv: list[str]) -> int:
         return fail(mask_secrets(str(exc), argv))
     by_id = {r["id"]: r for r in vray.read_results(out_dir)}
     failed = 0
-    tmp = args.output.with_name(f".{args.output.name}.{uuid.uuid4().hex[:8]}.tmp")
-    from ..files import open_private
+    from ..files import replace_private
 
-    with open_private(tmp, "w", encoding="utf-8") as f:
+    with replace_private(args.output, "w", encoding="utf-8") as f:
         for rid in ids:
             row = by_id.get(rid)
             if row is None or row["error"] is not None:
                 failed += 1
             f.write(dumps(_record(rid, row)))
-    os.replace(tmp, args.output)
     report = {**summary, "failed": failed, "output": str(args.output), "results": str(out_dir)}
     if args.json:
         print(mask_secrets(json.dumps(report), argv), flush=True)

@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..files import ensure_private, open_private
+from ..files import ensure_private, replace_private
 
 SCHEMA_VERSION = 1
 STATES = ("pending", "in_flight", "done", "failed", "invalid")
@@ -274,16 +274,11 @@ def rewrite_output(journal: Journal, output: str | os.PathLike[str]) -> int:
     Returns the number of lines written. This repairs whatever a crash left: a torn last line, a
     result committed but never written, or a line written twice.
     """
-    target = Path(output)
-    tmp = target.with_name(target.name + ".tmp")
     n = 0
-    with open_private(tmp, "w", encoding="utf-8", newline="\n") as f:
+    with replace_private(output, "w", encoding="utf-8", newline="\n") as f:
         for line in journal.outputs():
             f.write(line if line.endswith("\n") else line + "\n")
             n += 1
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, target)
     return n
 
 

@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from ..files import open_private
+from ..files import replace_private
 from . import figures
 from .data import RunData, load_run
 from .page import Page, count, money, seconds
@@ -158,13 +158,5 @@ def write_report(
 
 def write_html(target: Path, text: str) -> None:
     """Write a page atomically, private to the user (it holds answers and error messages)."""
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    try:
-        with open_private(tmp, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    with replace_private(target, "w", encoding="utf-8") as f:
+        f.write(text)

@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from .._optional import need
-from ..files import open_private
+from ..files import replace_private
 from .read import TableError
 
 OUTPUT_FORMATS = {
@@ -80,24 +80,15 @@ def write_table(
     if columns is None:
         rows = list(rows)
         columns = list(dict.fromkeys(k for r in rows for k in r))
-    target = Path(path)
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    try:
-        with open_private(tmp, "wb") as f:
-            if fmt in ("parquet", "arrow"):
-                n = _write_arrow(f, fmt, rows, list(columns), types or {})
-            elif fmt in ("csv", "tsv"):
-                n = _write_csv(f, "\t" if fmt == "tsv" else ",", rows, list(columns))
-            elif fmt == "jsonl":
-                n = _write_jsonl(f, rows, list(columns))
-            else:
-                raise TableError(f"unknown output format {fmt!r}")
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    with replace_private(path, "wb") as f:
+        if fmt in ("parquet", "arrow"):
+            n = _write_arrow(f, fmt, rows, list(columns), types or {})
+        elif fmt in ("csv", "tsv"):
+            n = _write_csv(f, "\t" if fmt == "tsv" else ",", rows, list(columns))
+        elif fmt == "jsonl":
+            n = _write_jsonl(f, rows, list(columns))
+        else:
+            raise TableError(f"unknown output format {fmt!r}")
     return n
 
 

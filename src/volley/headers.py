@@ -61,5 +61,9 @@ def plain(headers: Mapping[str, str] | None) -> Headers:
         return headers
     if headers is None:
         return Headers()
-    items = headers.items()
-    return Headers(items)
+    if getattr(headers, "getall", None) is not None:  # a multidict (aiohttp's): str names and values
+        fast = Headers()
+        dict.update(fast, {k.lower(): v for k, v in headers.items()})
+        if len(fast) == len(headers):
+            return fast  # no name came twice (the common case): nothing to join
+    return Headers(headers.items())

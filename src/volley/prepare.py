@@ -12,9 +12,9 @@ from collections.abc import Hashable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from . import pricing, structured
+from . import masking, pricing, structured
 from .engine.retry import RetryPolicy
-from .errors import InvalidRequestError, Timeout, UnsupportedParamsError
+from .errors import APIError, InvalidRequestError, Timeout, UnsupportedParamsError
 from .protocols.base import output_cap
 from .routing import Route, find, resolve
 from .settings import settings
@@ -137,6 +137,10 @@ class Call:
     def module(self) -> ProtocolModule:
         """The protocol module that maps this call."""
         return self.host.wire
+
+    def read_error(self, status: int, headers: Mapping[str, str], body: bytes) -> APIError:
+        """The host's reading of an HTTP error answer to this call (what a transport's ``error=`` is)."""
+        return self.host.error(status, headers, body, self.route)
 
     def add_hook(self, hook: Hook) -> None:
         """Run ``hook`` around this call's send, inside the hooks it already has."""
@@ -265,6 +269,7 @@ class Template:
         from .providers.base import Provider as Default
 
         self._lane_key = self.route.lane if type(self.host).account is Default.account else None
+        self._parts: RequestParts | None = None
 
     @property
     def host(self) -> Provider:
@@ -274,13 +279,31 @@ class Template:
     def call(self, messages: Any, *, validated: bool = False) -> Call:
         """The prepared Call for one message list (validated here unless the caller already did)."""
         msgs = messages if validated else validate_messages(messages)
-        request = build_request(self.route, msgs, self.completion, stream=self.stream, extra=self._extra_headers)
+        parts = self._parts
+        if parts is None:  # the same for every item: worked out at the first (it may raise, e.g. no deployment)
+            parts = self._parts = request_parts(self.route, stream=self.stream, extra=self._extra_headers)
+        request = build_request(self.route, msgs, self.completion, stream=self.stream, parts=parts)
         return Call(
             self.route, request, self.stream, self.timeout, self.retry, self.transport, msgs, self.limits,
             estimate_tokens(msgs, self.completion), self.hooks, self.max_output, self.choices, self.lanes,
             include_usage=self.include_usage, functions=self.functions, schema=self.schema, fallbacks=self.fallbacks,
             lane_key=self._lane_key,
         )  # fmt: skip
+
+
+RequestParts = tuple[str, dict[str, str], tuple[str, ...]]
+"""What every request of a route carries whatever its messages: URL, headers (no credentials), secrets."""
+
+
+def request_parts(route: Route, *, stream: bool, extra: tuple[dict[str, str], tuple[str, ...]]) -> RequestParts:
+    """The URL, the headers (the host's, then ``extra_headers``) and the secrets of ``route``'s requests;
+    ``extra`` is ``_extra_headers(params)``. The secrets are registered for masking here."""
+    host = route.host
+    assert host is not None
+    headers, secrets = extra
+    parts = host.url(route, stream=stream), {**host.headers(route), **headers}, (*host.secrets(route), *secrets)
+    masking.register(*parts[2])
+    return parts
 
 
 def build_request(
@@ -290,16 +313,20 @@ def build_request(
     *,
     stream: bool,
     extra: tuple[dict[str, str], tuple[str, ...]] | None = None,
+    parts: RequestParts | None = None,
 ) -> Request:
     """The request ``route``'s host gets for these (validated) messages and (checked) parameters,
     without credentials: the protocol's body with the host's tweaks, the host's URL and headers, then
-    ``extra_headers``. ``extra`` is ``_extra_headers(params)`` when the caller already has it."""
+    ``extra_headers``. ``extra`` is ``_extra_headers(params)`` when the caller already has it; ``parts``
+    is ``request_parts(...)`` when the caller keeps it for many requests (their headers dict is shared:
+    nothing changes a request's headers after this)."""
     host = route.host
     assert host is not None
-    headers, secrets = extra if extra is not None else _extra_headers(params)
+    if parts is None:
+        parts = request_parts(route, stream=stream, extra=extra if extra is not None else _extra_headers(params))
+    url, headers, secrets = parts
     body = host.prepare_body(host.wire.build_body(route.model, messages, params, stream=stream), route, stream=stream)
-    return Request(host.url(route, stream=stream), {**host.headers(route), **headers}, body, stream=stream,
-                   framing=host.framing, secrets=(*host.secrets(route), *secrets))  # fmt: skip
+    return Request(url, headers, body, stream=stream, framing=host.framing, secrets=secrets, registered=True)
 
 
 def prepare(model: str | Mapping[str, Any], messages: Any, params: Mapping[str, Any]) -> Call:

@@ -455,6 +455,27 @@ def _source(key: str | None, provider: str) -> tuple[str, str]:
     return PRICE_SOURCES.get(key or "") or PRICE_SOURCES.get(provider) or ("unknown", "")
 
 
+def answer_cost(resp: Any, provider: str) -> float | None:
+    """``completion_cost(resp, provider=provider)`` for an answer as it arrives (its cost is set once
+    per response): the model's rates are looked up once per model and provider, not per answer."""
+    private = getattr(resp, "__pydantic_private__", None) or _EMPTY
+    if private.get("_cache_hit") or private.get("_billing", "standard") != "standard":
+        return completion_cost(resp, provider=provider)
+    model = resp.model
+    if not model:
+        return None
+    key = ("answer", model, provider)
+    rates = _lookups.get(key, _MISSING)
+    if rates is _MISSING:
+        rates = _lookups[key] = model_rates(model, provider)
+    if rates is None:
+        return None
+    return tokens_cost(rates, *usage_counts(resp.usage))
+
+
+_MISSING: Any = object()
+
+
 def usage_counts(usage: Any) -> tuple[int, int, int, int, int]:
     """``(prompt, completion, cached, cache_written, cache_written_1h)`` tokens of an OpenAI-shaped usage.
 

@@ -12,7 +12,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Coroutine, Mapping
+from functools import partial
 from typing import Any
 
 from . import pricing, structured
@@ -30,13 +31,21 @@ log = logging.getLogger("volley")
 OnRetry = Callable[[BaseException, int, float], None]
 
 
-async def execute(call: Call, on_retry: OnRetry | None = None) -> ModelResponse:
+def execute(call: Call, on_retry: OnRetry | None = None) -> Coroutine[Any, Any, ModelResponse]:
     """Send a prepared non-stream call through its hooks and its lane (limits, retries); the parsed answer.
 
     With a cache hook an identical earlier (or in-flight) request answers instead; with a budget
     hook the call waits for (or is refused) room in it before anything is sent. A call that still
     fails tries its ``fallbacks`` in order (the last error is raised when they fail too).
+
+    A plain call (no hooks, no fallbacks) is one coroutine: its first attempt (see :func:`_send`).
     """
+    if not call.hooks and not call.fallbacks:
+        return _send(call, on_retry)
+    return _execute(call, on_retry)
+
+
+async def _execute(call: Call, on_retry: OnRetry | None) -> ModelResponse:
     try:
         resp = await (_send(call, on_retry) if not call.hooks else _through_hooks(call, on_retry))
     except Exception as exc:
@@ -49,8 +58,6 @@ async def execute(call: Call, on_retry: OnRetry | None = None) -> ModelResponse:
 
 
 async def _through_hooks(call: Call, on_retry: OnRetry | None) -> ModelResponse:
-    if not call.hooks:
-        return await _send(call, on_retry)
     send: Callable[[], Any] = lambda: _send(call, on_retry)  # noqa: E731
     for hook in reversed(call.hooks):
         send = _wrap(hook, call, send)
@@ -74,26 +81,33 @@ async def _fall_back(call: Call, exc: Exception, on_retry: OnRetry | None) -> Mo
     raise last
 
 
-async def _send(call: Call, on_retry: OnRetry | None = None) -> ModelResponse:
-    started = time.perf_counter()
-    host, route, request, transport = call.host, call.route, call.request, call.transport
-    lane = lane_of(call)
+_FIRST: Any = object()  # ``_send``'s ``lane`` on the first attempt: not worked out yet
 
-    def error(status: int, headers: Mapping[str, str], body: bytes) -> APIError:
-        return host.error(status, headers, body, route)
 
-    async def attempt() -> ModelResponse:
-        # ``async with Slot(...)`` unrolled: a free turn in a local lane is taken and given back
-        # without a coroutine each (most turns), a host's default key header without awaiting one.
-        slot = Slot(lane, call)
+async def _send(call: Call, on_retry: OnRetry | None = None, lane: Any = _FIRST, started: float = 0.0) -> ModelResponse:
+    """One attempt: a lane slot, this attempt's credentials, the transport, the parsed answer.
+
+    The first attempt (``lane`` not given) also works out the lane and the clock, and when it fails
+    with a retryable error hands over to ``retrying``, whose attempts are this function again. A free
+    turn in a local lane is taken and given back without a coroutine (``Slot.enter_now`` /
+    ``exit_now``), a host's default key header is read without awaiting ``auth``.
+    """
+    first = lane is _FIRST
+    if first:
+        started = time.perf_counter()
+        lane = lane_of(call)
+    host, route, request = call.host, call.route, call.request
+    slot = Slot(lane, call)
+    try:
         if not slot.enter_now():
             await slot.__aenter__()
         try:
             auth = host.key_headers(route) if type(host).auth is Provider.auth else await host.auth(request, route)
-            reply = await transport.send(request, auth=auth, timeout=call.timeout, error=error)
+            reply = await call.transport.send(request, auth=auth, timeout=call.timeout, error=call.read_error)
             slot.headers = reply.headers
             resp = parse_answer(call, reply.body)
-            slot.tokens_used = resp.usage.total_tokens if resp.usage else None
+            usage = resp.usage
+            slot.tokens_used = usage.total_tokens if usage is not None else None
         except BaseException as exc:
             await slot.__aexit__(type(exc), exc, exc.__traceback__)
             raise
@@ -103,23 +117,24 @@ async def _send(call: Call, on_retry: OnRetry | None = None) -> ModelResponse:
         if call.schema is not None:  # inside the attempt: an answer that does not validate is retried
             structured.check(resp, call.schema)
         return resp
-
-    try:  # the first attempt here, the retries (rare) in ``retrying``
-        return await attempt()
     except Exception as exc:
-        if not call.retry.should_retry(exc, 0):
+        if not first or not call.retry.should_retry(exc, 0):
             raise
-        first = exc
-    return await retrying(attempt, call.retry, logged(call, on_retry), failed=first)
+        failed = exc
+    again = partial(_send, call, on_retry, lane, started)
+    return await retrying(again, call.retry, logged(call, on_retry), failed=failed)
 
 
 def finish(resp: ModelResponse, call: Call, started: float, headers: Mapping[str, str]) -> ModelResponse:
     """Set the answer's declared metadata: provider, latency, headers (as plain data) and cost."""
-    resp._provider = call.route.provider
-    resp._latency = time.perf_counter() - started
-    resp._headers = plain(headers)
-    resp._api_base = call.route.api_base
-    resp._cost = pricing.completion_cost(resp)
+    private = resp.__pydantic_private__
+    assert private is not None
+    route = call.route
+    private["_provider"] = route.provider
+    private["_latency"] = time.perf_counter() - started
+    private["_headers"] = plain(headers)
+    private["_api_base"] = route.api_base
+    private["_cost"] = pricing.answer_cost(resp, route.provider)
     return resp
 
 
@@ -192,6 +207,8 @@ class Slot:
     taught (rate-limit headers read by the host, real token use, a 429 and its retry-after), and
     any error tagged with the model. Without a lane it only tags errors. A shared lane's turn is a
     lease, handed back even if the attempt is cancelled meanwhile."""
+
+    __slots__ = ("call", "headers", "lane", "lease", "tokens_used")
 
     def __init__(self, lane: Lane | LeasedLane | None, call: Call) -> None:
         self.lane, self.call = lane, call

@@ -421,12 +421,22 @@ _lanes: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[Hashable, Lane
 _memory: dict[Hashable, tuple[bool, float | None, float | None]] = {}
 
 
+_last_table: tuple[weakref.ref[asyncio.AbstractEventLoop], dict[Hashable, Lane]] | None = None
+
+
 def get_lane(key: Hashable) -> Lane:
     """The lane for ``key`` on the running event loop, created on first use."""
+    global _last_table
     loop = asyncio.get_running_loop()
-    table = _lanes.get(loop)
-    if table is None:
-        table = _lanes[loop] = {}
+    last = _last_table
+    if last is not None and last[0]() is loop:  # the loop asked last (most calls): no weak-dict lookup
+        table = last[1]
+    else:
+        found = _lanes.get(loop)
+        if found is None:
+            found = _lanes[loop] = {}
+        table = found
+        _last_table = (weakref.ref(loop), table)
     lane = table.get(key)
     if lane is None:
         lane = table[key] = Lane(key)
@@ -435,5 +445,7 @@ def get_lane(key: Hashable) -> Lane:
 
 def reset() -> None:
     """Forget every lane and what it learned (tests; or after changing accounts)."""
+    global _last_table
     _lanes.clear()
+    _last_table = None
     _memory.clear()

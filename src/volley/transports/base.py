@@ -51,9 +51,11 @@ class Request:
     framing: str = "sse"
     secrets: tuple[str, ...] = field(default=(), repr=False)
     content: bytes | None = field(default=None, repr=False)
+    registered: bool = field(default=False, repr=False)  # the secrets are registered already (by the template)
 
     def __post_init__(self) -> None:
-        masking.register(*self.secrets)
+        if not self.registered:
+            masking.register(*self.secrets)
         if self.content is None and self.body is not None and self.method != "GET":
             self.content = encode(self.body)
 

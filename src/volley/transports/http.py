@@ -17,6 +17,7 @@ Bounds: an error body is read up to :data:`MAX_ERROR_BODY` bytes; a stream line 
 from __future__ import annotations
 
 import asyncio
+import functools
 import ipaddress
 import json
 import logging
@@ -55,11 +56,24 @@ async def _close_on_loop_shutdown(session: aiohttp.ClientSession) -> AsyncIterat
         await session.close()
 
 
+_last: tuple[weakref.ref[asyncio.AbstractEventLoop], aiohttp.ClientSession] | None = None
+
+
+def _session_now() -> aiohttp.ClientSession | None:
+    """The running loop's open session when it is the one used last (most calls), without awaiting."""
+    last = _last
+    if last is not None and last[0]() is asyncio.get_running_loop() and not last[1].closed:
+        return last[1]
+    return None
+
+
 async def get_session() -> aiohttp.ClientSession:
     """The shared session of the running event loop, created on first use."""
+    global _last
     loop = asyncio.get_running_loop()
     entry = _sessions.get(loop)
     if entry is not None and not entry[0].closed:
+        _last = (weakref.ref(loop), entry[0])
         return entry[0]
     connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=300, keepalive_timeout=30)
     session = aiohttp.ClientSession(
@@ -71,6 +85,7 @@ async def get_session() -> aiohttp.ClientSession:
     guard = _close_on_loop_shutdown(session)
     await guard.__anext__()
     _sessions[loop] = (session, guard)
+    _last = (weakref.ref(loop), session)
     return session
 
 
@@ -91,6 +106,7 @@ def _done_with(resp: aiohttp.ClientResponse) -> None:
         resp.close()
 
 
+@functools.lru_cache(maxsize=256)
 def _timeout(seconds: float | None, stream: bool) -> aiohttp.ClientTimeout:
     if seconds is None:
         return aiohttp.ClientTimeout(total=None)
@@ -135,25 +151,39 @@ def _origin(url: URL) -> str:
     return f"{url.scheme}://{url.host}:{url.port}"
 
 
-async def _send(req: Request, auth: Mapping[str, str], timeout: float | None) -> aiohttp.ClientResponse:
+@functools.lru_cache(maxsize=256)
+def _url(url: str) -> URL:
+    """``url`` as yarl's URL, exactly as built (``encoded=True``: a signature covers it); parsed once."""
+    return URL(url, encoded=True)
+
+
+def _failed(exc: BaseException, timeout: float | None) -> Exception:
+    """aiohttp's failure to get an answer as volley's error (``Timeout`` or ``APIConnectionError``)."""
+    if isinstance(exc, asyncio.TimeoutError):
+        return Timeout(f"no answer within {timeout} s")
+    return APIConnectionError(f"{type(exc).__name__}: {exc}")
+
+
+async def _send(
+    req: Request, auth: Mapping[str, str], timeout: float | None, resp: aiohttp.ClientResponse | None = None
+) -> aiohttp.ClientResponse:
     """Send ``req`` with this attempt's ``auth`` headers; follow only the redirects that keep its key
-    with its origin. The URL goes out exactly as built (``encoded=True``: a signature covers it)."""
+    with its origin. ``resp``: the answer the caller already got to the first hop (a redirect)."""
     session = await get_session()
     loop = asyncio.get_running_loop()
     give_up = None if timeout is None else loop.time() + timeout
-    url, method, data = URL(req.url, encoded=True), req.method, req.content
+    url, method, data = _url(req.url), req.method, req.content
     headers = {**req.headers, **auth} if auth else req.headers
     for _ in range(MAX_REDIRECTS + 1):
-        _warn_plain_http(url, auth)
-        left = None if give_up is None else max(give_up - loop.time(), 0.001)
-        try:
-            resp = await session.request(
-                method, url, data=data, headers=headers, timeout=_timeout(left, req.stream), allow_redirects=False
-            )
-        except asyncio.TimeoutError:
-            raise Timeout(f"no answer within {timeout} s") from None
-        except aiohttp.ClientError as exc:
-            raise APIConnectionError(f"{type(exc).__name__}: {exc}") from None
+        if resp is None:
+            _warn_plain_http(url, auth)
+            left = None if give_up is None else max(give_up - loop.time(), 0.001)
+            try:
+                resp = await session.request(
+                    method, url, data=data, headers=headers, timeout=_timeout(left, req.stream), allow_redirects=False
+                )
+            except (asyncio.TimeoutError, aiohttp.ClientError) as exc:
+                raise _failed(exc, timeout) from None
         if resp.status not in _REDIRECTS:
             return resp
         location = resp.headers.get("Location")
@@ -174,7 +204,7 @@ async def _send(req: Request, auth: Mapping[str, str], timeout: float | None) ->
             )
         if resp.status == 303:
             method, data = "GET", None
-        url = target
+        url, resp = target, None
     raise RedirectError(f"more than {MAX_REDIRECTS} redirects from {req.url.split('?')[0]}")
 
 
@@ -216,10 +246,28 @@ class HTTPTransport:
     async def send(
         self, request: Request, *, auth: Mapping[str, str], timeout: float | None, error: ErrorReader
     ) -> Reply:
-        """Send ``request``; the body and headers of a 2xx answer, a typed error otherwise."""
-        resp = await _send(request, auth, timeout)
+        """Send ``request``; the body and headers of a 2xx answer, a typed error otherwise.
+
+        The first hop is sent from here (no coroutine of volley's between the caller and aiohttp);
+        a redirect is followed by ``_send``.
+        """
+        session = _session_now()
+        if session is None:
+            session = await get_session()
+        url = _url(request.url)
+        _warn_plain_http(url, auth)
         try:
-            await _raise_for_status(resp, request, error)
+            resp = await session.request(
+                request.method, url, data=request.content, headers={**request.headers, **auth} if auth else
+                request.headers, timeout=_timeout(timeout, False), allow_redirects=False,
+            )  # fmt: skip
+        except (asyncio.TimeoutError, aiohttp.ClientError) as exc:
+            raise _failed(exc, timeout) from None
+        if resp.status in _REDIRECTS:
+            resp = await _send(request, auth, timeout, resp)
+        try:
+            if resp.status >= 400:
+                await _raise_for_status(resp, request, error)
             return Reply(await resp.read(), resp.headers)
         except asyncio.TimeoutError:
             raise Timeout(f"no complete answer within {timeout} s") from None

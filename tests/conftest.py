@@ -9,6 +9,10 @@ import pytest
 
 from volley.testing import FakeServer
 
+# Lanes remembered on disk would carry a lane's state from one test (or xdist worker) to another:
+# off for the suite; tests/test_lane_memory.py turns it on with a directory of its own.
+os.environ["VOLLEY_LANE_MEMORY"] = "0"
+
 
 @pytest.fixture(scope="session")
 def fake_server() -> Iterator[FakeServer]:

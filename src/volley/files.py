@@ -61,17 +61,30 @@ def open_private(path: str | os.PathLike[str], mode: str = "w", **kwargs: Any) -
 
 
 @contextlib.contextmanager
-def replace_private(path: str | os.PathLike[str], mode: str = "w", **kwargs: Any) -> Iterator[IO[Any]]:
+def replace_private(
+    path: str | os.PathLike[str], mode: str = "w", *, durable: bool = True, **kwargs: Any
+) -> Iterator[IO[Any]]:
     """Write ``path`` atomically and 0600: a private temp file beside it, flushed, fsynced and renamed
-    over ``path`` when the block ends; on an error the temp file is removed and ``path`` is untouched."""
+    over ``path`` when the block ends; on an error the temp file is removed and ``path`` is untouched.
+    ``durable=False`` skips the fsync (a hint file that may be lost, never torn)."""
     target = Path(path)
     tmp = target.with_name(f".{target.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
     try:
         with open_private(tmp, mode, **kwargs) as f:
             yield f
             f.flush()
-            os.fsync(f.fileno())
+            if durable:
+                os.fsync(f.fileno())
         os.replace(tmp, target)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def cache_dir() -> Path:
+    """volley's cache directory: ``$VOLLEY_CACHE_DIR``, else ``$XDG_CACHE_HOME/volley``, else ``~/.cache/volley``."""
+    root = os.environ.get("VOLLEY_CACHE_DIR")
+    if root:
+        return Path(root).expanduser()
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    return (Path(xdg).expanduser() if xdg else Path.home() / ".cache") / "volley"

@@ -6,8 +6,9 @@ lane shares its limits (one lane table per event loop; all sync calls share the 
 - Concurrency: at most ``min(max_workers, cwnd)`` attempts in flight. ``cwnd`` halves on a 429 and
   grows back by ``1/cwnd`` per success (AIMD). Until the lane's first answer arrives, and unless the
   caller gave ``rpm``/``tpm``, only a few probe requests go out, not ``max_workers`` blind. What a lane
-  learned (that it answered without a 429, the limits read from headers) is remembered in the process:
-  the same lane on another event loop (the next ``asyncio.run``) opens at once; after a 429 it probes again.
+  learned (that it answered without a 429, the limits read from headers) is remembered in the process
+  and, for a day, on disk (:mod:`volley.engine.lane_memory`): the same lane on another event loop or in
+  the next process opens at once; after a 429 it probes again.
 - Pacing: a GCRA pacer per limit spaces requests ``60/rpm`` seconds apart, and tokens at ``tpm/60``
   per second, instead of letting a minute's budget go out in one burst.
 - Learning: the limits a host reads from its responses (a neutral ``RateInfo``: the engine knows
@@ -36,6 +37,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from ..errors import MAX_SERVER_WAIT, QuotaExceededError, RateLimitError, server_wait
+from . import lane_memory
 from .run import deadline_left
 
 Clock = Callable[[], float]
@@ -132,7 +134,7 @@ class Lane:
         self._req_pacer: Pacer | None = None
         self._tok_pacer: Pacer | None = None
         self._opened = False  # opened from the process's memory: follow max_workers until a 429
-        known = _memory.get(key) if key is not None else None
+        known = None if key is None else _memory.get(key) or lane_memory.recall(key)
         if known is not None:
             opened, self.learned_rpm, self.learned_tpm = known
             if opened:
@@ -163,7 +165,10 @@ class Lane:
 
     def _remember(self, opened: bool) -> None:
         if self.key is not None:
-            _memory[self.key] = (opened, self.learned_rpm, self.learned_tpm)
+            known = (opened, self.learned_rpm, self.learned_tpm)
+            if _memory.get(self.key) != known:
+                _memory[self.key] = known
+                lane_memory.store(self.key, known)  # the next process opens at once too
 
     def _repace(self) -> None:
         rpm = self.rpm or self.learned_rpm
@@ -449,3 +454,4 @@ def reset() -> None:
     _lanes.clear()
     _last_table = None
     _memory.clear()
+    lane_memory.forget()

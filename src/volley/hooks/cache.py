@@ -37,7 +37,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, Protocol
 
-from ..files import DIR_MODE, ensure_private
+from ..files import DIR_MODE, cache_dir, ensure_private
 from ..transports.base import CREDENTIAL_HEADERS
 from ..types import ModelResponse
 
@@ -48,12 +48,7 @@ HIT_HEADERS = {"x-volley-cache": "hit"}
 
 def default_path() -> Path:
     """Where the cache lives unless ``cache_path=`` says otherwise."""
-    root = os.environ.get("VOLLEY_CACHE_DIR")
-    if root:
-        return Path(root).expanduser() / "cache.sqlite"
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    base = Path(xdg).expanduser() if xdg else Path.home() / ".cache"
-    return base / "volley" / "cache.sqlite"
+    return cache_dir() / "cache.sqlite"
 
 
 class CacheError(OSError):

@@ -115,6 +115,7 @@ def _timeout(seconds: float | None, stream: bool) -> aiohttp.ClientTimeout:
     return aiohttp.ClientTimeout(total=seconds)
 
 
+@functools.lru_cache(maxsize=256)
 def _is_loopback(host: str) -> bool:
     host = host.strip("[]").lower()
     if host == "localhost" or host.endswith(".localhost"):

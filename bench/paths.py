@@ -14,7 +14,9 @@ repeats, medians and ratios to raw aiohttp reported, because the machine is shar
     .venv/bin/python bench/paths.py cpu --also before=/path/to/old/src --no-fast  # interleaved in one run
 
 ``--also NAME=SRC`` adds volley from another source tree as client ``NAME``; ``--no-fast`` adds
-``volley-nofast`` (this tree with ``VOLLEY_FAST=0``: the [fast] extra's orjson and uvloop unused).
+``volley-nofast`` (this tree with ``VOLLEY_FAST=0``: the [fast] extra's orjson and uvloop unused);
+``--warm-lane`` adds ``volley-warm`` (one untimed call first, so its lane opens at once, as a rerun's
+does with the lane memory). Every other client starts cold: ``VOLLEY_LANE_MEMORY=0``.
 
 The fake server (``volley.testing``) runs in its own process and keeps no records.
 """
@@ -67,6 +69,8 @@ def client_volley(base: str, spec: dict[str, Any]) -> Iterator[int | None]:
     volley.abatch_completion_iter  # noqa: B018 - resolve the lazy import before the clock
     n, conc, prompt = spec["n"], spec["conc"], spec["prompt"]
     kw = {"api_base": base, "api_key": KEY}
+    if os.environ.get("BENCH_WARM_LANE") == "1":  # one untimed call first: the lane is known, as it is
+        volley.batch_completion(f"openai/{MODEL}", [_messages(0, 0)], **kw)  # to a rerun (lane memory)
     yield
     if spec["stream"]:
         import asyncio
@@ -248,6 +252,8 @@ def main() -> None:
     ap.add_argument("--src", default=str(HERE.parent / "src"), help="the volley source tree to measure")
     ap.add_argument("--also", action="append", default=[], metavar="NAME=SRC", help="volley from another tree too")
     ap.add_argument("--no-fast", action="store_true", help="also this tree with VOLLEY_FAST=0")
+    ap.add_argument("--warm-lane", action="store_true",
+                    help="also this tree with its lane known before the clock (a rerun: no probe wait)")  # fmt: skip
     ap.add_argument("--child", help=argparse.SUPPRESS)
     ap.add_argument("--base", help=argparse.SUPPRESS)
     ap.add_argument("--spec", help=argparse.SUPPRESS)
@@ -260,6 +266,11 @@ def main() -> None:
         VARIANTS[name] = ("volley", path, {})
     if args.no_fast:
         VARIANTS["volley-nofast"] = ("volley", None, {"VOLLEY_FAST": "0"})
+    if args.warm_lane:
+        VARIANTS["volley-warm"] = ("volley", None, {"BENCH_WARM_LANE": "1"})
+    # Every client starts cold (its lane probes) unless it is the warm variant: no lane memory from
+    # an earlier client or repeat is read (volley.engine.lane_memory).
+    os.environ["VOLLEY_LANE_MEMORY"] = "0"
     print(f"machine: {os.cpu_count()} CPUs, {_cpu()}; Python {sys.version.split()[0]}; load {os.getloadavg()[0]:.2f}; "
           f"volley from {args.src}")  # fmt: skip
     for name in args.scenarios:

@@ -8,6 +8,7 @@ that is not a sane non-negative number reads as absent.
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 import time
@@ -27,6 +28,23 @@ def parse_reset(value: str | None, now_wall: float | None = None) -> float | Non
     if not value:
         return None
     value = value.strip()
+    seconds = _relative(value)
+    if seconds is not None:
+        return seconds
+    try:
+        at = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        return max(0.0, at.timestamp() - (time.time() if now_wall is None else now_wall))
+    except (ValueError, OverflowError, OSError):
+        return None
+
+
+_SCALE = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+@functools.lru_cache(maxsize=1024)
+def _relative(value: str) -> float | None:
+    """Seconds of a reset given as a number or a duration (``"2.5"``, ``"6m0s"``); None for anything
+    else. Cached: the same few values come back on answer after answer."""
     try:
         number = float(value)
     except (ValueError, OverflowError):
@@ -35,13 +53,8 @@ def parse_reset(value: str | None, now_wall: float | None = None) -> float | Non
         return None if math.isnan(number) else max(0.0, number)
     parts = _DURATION.findall(value)
     if parts and "".join(n + u for n, u in parts) == value:
-        scale = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
-        return sum(float(n) * scale[u] for n, u in parts)
-    try:
-        at = datetime.fromisoformat(value.replace("Z", "+00:00"))
-        return max(0.0, at.timestamp() - (time.time() if now_wall is None else now_wall))
-    except (ValueError, OverflowError, OSError):
-        return None
+        return sum(float(n) * _SCALE[u] for n, u in parts)
+    return None
 
 
 def _count(headers: Mapping[str, str], name: str) -> int | None:

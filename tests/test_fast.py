@@ -6,7 +6,7 @@ import json
 import math
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from volley import _fast
@@ -87,3 +87,25 @@ def test_turned_off_or_absent_gives_no_loop_factory(monkeypatch):
         assert _fast.loop_factory() is None
     else:
         assert _fast.loop_factory() is uvloop.new_event_loop
+
+
+ascii_heavy = st.text(alphabet=st.characters(min_codepoint=0, max_codepoint=0x7F)) | st.text()
+
+
+@pytest.mark.parametrize("fast", ["1", "0"])
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(contents=st.lists(ascii_heavy, min_size=1, max_size=3), extra=st.dictionaries(st.text(max_size=4), json_values,
+                                                                                     max_size=3))  # fmt: skip
+def test_request_bodies_match_with_and_without_the_extra(fast, monkeypatch, contents, extra):
+    # the plain path encodes ASCII message texts with the faster ASCII encoder: the same bytes or its fallback
+    monkeypatch.setenv("VOLLEY_FAST", fast)
+    _fast.reset()
+    body = {"model": "m", "messages": [{"role": "user", "content": c} for c in contents], **extra}
+    try:
+        want = std_dumps(body)
+    except Exception as exc:
+        with pytest.raises(type(exc)):
+            _fast.dumps(body)
+        return
+    assert _fast.dumps(body) == want
+    _fast.reset()

@@ -70,7 +70,28 @@ def dumps(obj: Any) -> bytes:
             return lib.dumps(obj)  # type: ignore[no-any-return]
         except Exception:  # e.g. a lone surrogate: the standard library's error below
             pass
+    if _ascii_messages(obj):
+        # The standard library's ASCII encoder is about a quarter faster on long text; its output is the
+        # same bytes unless it escaped something (non-ASCII, DEL, a control character: "\u" then).
+        text = json.dumps(obj, separators=(",", ":"))
+        if "\\u" not in text:
+            return text.encode("ascii")
     return json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def _ascii_messages(obj: Any) -> bool:
+    """Whether a request body's message texts (its long strings, usually) are all ASCII (``str.isascii``
+    is O(1)); anything else in the body is checked by the encoded text itself."""
+    if type(obj) is not dict:
+        return False
+    messages = obj.get("messages")
+    if type(messages) is not list:
+        return True
+    for m in messages:
+        content = m.get("content") if type(m) is dict else None
+        if type(content) is str and not content.isascii():
+            return False
+    return True
 
 
 def loop_factory() -> Callable[[], Any] | None:

@@ -23,6 +23,8 @@ def _fail(msg: str) -> InvalidRequestError:
 
 
 def _check_text(value: str, where: str) -> None:
+    if value.isascii():  # O(1): ASCII text has no lone surrogate
+        return
     try:
         value.encode("utf-8")
     except UnicodeEncodeError as exc:

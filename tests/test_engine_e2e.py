@@ -51,6 +51,29 @@ def test_iter_yields_as_completed_and_reads_lazily(fake):
     assert 20 <= pulled <= 20 + 5 + 2 * READ_AHEAD + 1
 
 
+def test_long_prompts_are_read_ahead_by_size_not_only_by_count(fake, monkeypatch):
+    from volley import api
+
+    monkeypatch.setattr(api, "READ_AHEAD_TEXT", 1_000_000)  # characters of prompt text ahead (x2 at most)
+    fake.script("m", latency=0.05)
+    pulled = 0
+    big = "x" * 100_000
+
+    def source():
+        nonlocal pulled
+        for _ in itertools.count():
+            pulled += 1
+            yield [{"role": "user", "content": big}]
+
+    it = volley.iter_batch_completion("openai/m", source(), max_workers=2, **kw(fake, rpm=1e6))
+    next(it)
+    time.sleep(0.3)  # the reader thread fills what it may, then waits
+    held = pulled
+    it.close()
+    # 2 in flight + the engine's own read-ahead (max_workers) + about 2 x 10 prompts: far below the count bound
+    assert held <= 2 + 2 + 2 * 10 + 3, held
+
+
 def test_iter_puts_a_bad_item_in_its_slot(fake):
     items = [[{"role": "user", "content": "ok"}], [{"role": "user", "content": 42}], [{"role": "user", "content": "x"}]]
     got = dict(volley.iter_batch_completion("openai/m", iter(items), **kw(fake)))

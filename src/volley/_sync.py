@@ -18,7 +18,7 @@ import concurrent.futures
 import os
 import threading
 from collections import deque
-from collections.abc import AsyncIterator, Coroutine, Iterable, Iterator
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Iterator
 from typing import Any, Generic, TypeVar
 
 from . import _fast
@@ -164,7 +164,8 @@ class ThreadedInput(Generic[T]):
     """An async iterator over a sync iterable that is read in a daemon thread, ``ahead`` items ahead.
 
     The loop never blocks on the caller's ``next()``; memory holds at most ``2 * ahead`` items read
-    but not yet handed out (the loop takes what the thread read in one go).
+    but not yet handed out (the loop takes what the thread read in one go), and with ``weigh`` about
+    ``2 * budget`` of their weight (e.g. characters of prompt text; at least one item is read).
     An exception raised by the iterable is raised by ``__anext__`` in its place. ``aclose()`` stops
     the reader (after the ``next()`` it may be blocked in) and closes a generator from its thread.
 
@@ -174,9 +175,13 @@ class ThreadedInput(Generic[T]):
             ...
     """
 
-    def __init__(self, iterable: Iterable[T], ahead: int) -> None:
+    def __init__(
+        self, iterable: Iterable[T], ahead: int, *, weigh: Callable[[Any], int] | None = None, budget: int = 0
+    ) -> None:
         self._iterable = iterable
         self._ahead = max(1, ahead)
+        self._weigh, self._budget = weigh, budget  # with ``weigh``: also at most ~``budget`` of weight ahead
+        self._weight = 0  # of the items in ``_items``
         self._items: deque[Any] = deque()  # read by the thread, not yet taken by the loop
         self._taken: deque[Any] = deque()  # taken by the loop, not yet handed out
         self._cond = threading.Condition()
@@ -199,7 +204,8 @@ class ThreadedInput(Generic[T]):
             it = iter(self._iterable)
             while True:
                 with self._cond:
-                    while len(self._items) >= self._ahead and not self._closed:
+                    while (len(self._items) >= self._ahead or (self._weigh is not None and self._items and
+                           self._weight >= self._budget)) and not self._closed:  # fmt: skip
                         self._cond.wait()
                     if self._closed:
                         return
@@ -211,7 +217,7 @@ class ThreadedInput(Generic[T]):
                 except BaseException as exc:  # the caller's iterable failed: hand its error over
                     self._put(_Failed(exc))
                     return
-                self._put(item)
+                self._put(item, self._weigh(item) if self._weigh is not None else 0)
         finally:
             if self._closed:
                 close = getattr(it, "close", None)
@@ -221,9 +227,10 @@ class ThreadedInput(Generic[T]):
                     except Exception:
                         pass
 
-    def _put(self, item: Any) -> None:
+    def _put(self, item: Any, weight: int = 0) -> None:
         with self._cond:
             self._items.append(item)
+            self._weight += weight
             waiter, self._waiter = self._waiter, None
         if waiter is not None and self._loop is not None:
             try:
@@ -250,6 +257,7 @@ class ThreadedInput(Generic[T]):
             with self._cond:
                 if self._items:
                     self._taken, self._items = self._items, self._taken
+                    self._weight = 0
                     self._cond.notify()
                     return
                 if self._closed:

@@ -27,6 +27,7 @@ ModelSpec = str | Mapping[str, Any]
 Result = ModelResponse | BaseException
 DEFAULT_MAX_WORKERS = 100
 READ_AHEAD = 1024  # lazy input items the sync API's reader thread keeps ready (fewer: it waits on the GIL more)
+READ_AHEAD_TEXT = 16_000_000  # ... and at most about this many characters of their prompts (long prompts)
 
 
 Messages = Sequence[Mapping[str, Any]]
@@ -148,7 +149,7 @@ async def _run_batch(
     tracker = Progress(total, show=progress, on_result=on_result, label=template.route.label)
     workers = template.limits["max_workers"]
     if threaded and total is None and not isinstance(messages, AsyncIterable):
-        messages = ThreadedInput(messages, ahead=READ_AHEAD)
+        messages = ThreadedInput(messages, ahead=READ_AHEAD, weigh=_text_size, budget=READ_AHEAD_TEXT)
     span = _batch_span(template, total)
 
     on_retry = tracker.retry
@@ -180,6 +181,13 @@ async def _run_batch(
 def _item(template: Template, messages: Any, validated: bool, on_retry: Any) -> Coroutine[Any, Any, ModelResponse]:
     """One batch item's job: its call prepared (an invalid item raises here) and sent."""
     return execute(template.call(messages, validated=validated), on_retry)
+
+
+def _text_size(messages: Any) -> int:
+    """Characters of a lazy input item's message texts (what the reader thread's budget counts)."""
+    if not isinstance(messages, list):
+        return 0
+    return sum(len(c) for m in messages if isinstance(m, dict) and isinstance(c := m.get("content"), str))
 
 
 def _batch_span(template: Template, total: int | None) -> Any:

@@ -220,7 +220,10 @@ def run_cancellable(main: Callable[[], Awaitable[T]]) -> T:
 
     ``main`` may catch the cancellation to stop cleanly; if it does not, KeyboardInterrupt is raised.
     """
-    loop = asyncio.new_event_loop()
+    from .. import _fast
+
+    factory = _fast.loop_factory()  # uvloop with the [fast] extra, as volley's own loop uses
+    loop: asyncio.AbstractEventLoop = factory() if factory is not None else asyncio.new_event_loop()
     task = loop.create_task(_call(main))
     hits = 0
 

@@ -27,8 +27,8 @@ import gzip
 import hashlib
 import json
 import os
+import random
 import re
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -137,9 +137,26 @@ def _fields(obj: dict[str, Any]) -> tuple[str | None, list[dict[str, Any]], dict
 # ------------------------------------------------------------------ output
 
 
+# ``json.dumps(obj, ensure_ascii=False, separators=(",", ":"))``, made once: the same text, without building an
+# encoder per line or tracking containers for cycles (what is written here is plain data built just before).
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), check_circular=False)
+
+
 def dumps(obj: Any) -> str:
     """One JSONL line (compact, UTF-8, newline-terminated)."""
-    return json.dumps(obj, ensure_ascii=False, separators=(",", ":")) + "\n"
+    return _ENCODER.encode(obj) + "\n"
+
+
+# Output line ids: random, not secret. A generator of its own (seeded from the OS, reseeded in a forked
+# child) rather than a system call per line (``uuid4``) or the ``random`` module's (a caller may seed that).
+_ids = random.Random()
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_ids.seed)
+
+
+def batch_request_id() -> str:
+    """A fresh ``id`` for an output line: ``batch_req_`` and 32 random hex digits, as the Batch API's."""
+    return f"batch_req_{_ids.getrandbits(128):032x}"
 
 
 def _request_id(response: ModelResponse) -> str | None:
@@ -155,7 +172,7 @@ def error_code(exc: BaseException) -> str:
 
 def result_record(custom_id: str, result: ModelResponse | BaseException) -> dict[str, Any]:
     """The Batch output line of one item."""
-    rid = "batch_req_" + uuid.uuid4().hex
+    rid = batch_request_id()
     if isinstance(result, ModelResponse):
         ok = {"status_code": 200, "request_id": _request_id(result), "body": result.model_dump(mode="json")}
         return {"id": rid, "custom_id": custom_id, "response": ok, "error": None}
@@ -176,7 +193,7 @@ def result_record(custom_id: str, result: ModelResponse | BaseException) -> dict
 def invalid_record(item: Item, *, unit: str = "line") -> dict[str, Any]:
     """The output line of a malformed input line (``unit``: ``"row"`` for a table's rows)."""
     return {
-        "id": "batch_req_" + uuid.uuid4().hex,
+        "id": batch_request_id(),
         "custom_id": item.custom_id,
         "response": None,
         "error": {"code": "invalid_request", "message": f"{unit} {item.line}: {item.error}"},

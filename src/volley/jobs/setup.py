@@ -70,6 +70,7 @@ class JobSetup:
         self.invalid_items: list[Item] = []
         self.budget_notes: dict[str, str] = {}
         self._templates: dict[tuple[str, str], Template] = {}
+        self._by_model: dict[str, Template] = {}  # the template of items that set no parameters, by model
         self._control = options.control()
         self._locks: list[Any] = []
         self.provider: str | None = None  # the job's provider (where api_key / api_base apply)
@@ -208,7 +209,12 @@ class JobSetup:
         model = self.opts.model or item.model
         if model is None:
             raise LineError("no model: give -m MODEL, or a model in the line")
-        return self._template(model, {**item.params, **self.params}, item.line, bool(item.params))
+        if not item.params:  # most items: the job's parameters alone, one template per model (no key to build)
+            tpl = self._by_model.get(model)
+            if tpl is None:
+                tpl = self._by_model[model] = self._template(model, dict(self.params), item.line)
+            return tpl
+        return self._template(model, {**item.params, **self.params}, item.line, True)
 
     def build(self, item: Item) -> Call:
         """The prepared call of a well-formed item; a request that cannot be built raises :class:`LineError`."""

@@ -144,7 +144,7 @@ async def _serve(write: Writer) -> tuple[asyncio.AbstractServer, str]:
     async def conn(reader: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
         try:
             head = await reader.readuntil(b"\r\n\r\n")
-            size = next((int(x.split(b":")[1]) for x in head.split(b"\r\n") if x.lower().startswith(b"content-length")))
+            size = next(int(x.split(b":")[1]) for x in head.split(b"\r\n") if x.lower().startswith(b"content-length"))
             await reader.readexactly(size)
             await write(w)
             await w.drain()

@@ -5,7 +5,10 @@ where it gives what the standard library gives: :func:`dumps` hands orjson only 
 with string keys, lists, strings, 64-bit ints, bools, None, floats whose text is the same in both),
 so the bytes and errors are the standard library's. Answers are parsed by ``json.loads``: orjson
 reads integers past 64 bits as floats, and telling such a body apart costs what orjson saves on
-an answer of a few hundred bytes. ``VOLLEY_FAST=0`` in the environment turns both off.
+an answer of a few hundred bytes. Stream events, parsed by the hundred per answer, go through
+:func:`loads`: orjson where the text holds no run of 19 digits (so no integer past 64 bits), and
+``json.loads`` for anything orjson refuses, so the values and errors are the standard library's.
+``VOLLEY_FAST=0`` in the environment turns both off.
 
 Example::
 
@@ -71,6 +74,24 @@ def dumps(obj: Any) -> bytes:
         except Exception:  # e.g. a lone surrogate: the standard library's error below
             pass
     return json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+_DIGITS_TO_ZERO = bytes.maketrans(b"0123456789", b"0" * 10)
+_LONG_NUMBER = b"0" * 19  # an integer past 64 bits has at least 19 digits (and 2**63 has 19)
+
+
+def loads(text: str) -> Any:
+    """``json.loads(text)``: the same value, or the same error. With orjson, it parses the text
+    unless a run of 19 digits could be an integer past 64 bits (orjson would make it a float)."""
+    lib = _lib()
+    if lib:
+        raw = text.encode("utf-8", "surrogatepass")
+        if _LONG_NUMBER not in raw.translate(_DIGITS_TO_ZERO):
+            try:
+                return lib.loads(raw)
+            except Exception:  # orjson refuses NaN, lone surrogates, 1e400...: json decides
+                pass
+    return json.loads(text)
 
 
 def loop_factory() -> Callable[[], Any] | None:

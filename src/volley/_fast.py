@@ -6,7 +6,7 @@ with string keys, lists, strings, 64-bit ints, bools, None, floats whose text is
 so the bytes and errors are the standard library's. Answers are parsed by ``json.loads``: orjson
 reads integers past 64 bits as floats, and telling such a body apart costs what orjson saves on
 an answer of a few hundred bytes. Stream events, parsed by the hundred per answer, go through
-:func:`loads`: orjson where the text holds no run of 19 digits (so no integer past 64 bits), and
+:func:`loads`: orjson where the text can hold no integer past 64 bits (no 19-digit number), and
 ``json.loads`` for anything orjson refuses, so the values and errors are the standard library's.
 ``VOLLEY_FAST=0`` in the environment turns both off.
 
@@ -76,17 +76,30 @@ def dumps(obj: Any) -> bytes:
     return json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
-_DIGITS_TO_ZERO = bytes.maketrans(b"0123456789", b"0" * 10)
+_NUMBER_CHARS = bytes.maketrans(b"-0123456789", b"0" * 11)
 _LONG_NUMBER = b"0" * 19  # an integer past 64 bits has at least 19 digits (and 2**63 has 19)
+_BEFORE_NUMBER = frozenset(b":,[ \t\r\n")  # what may stand before a number in JSON
+
+
+def _long_number(raw: bytes) -> bool:
+    """Whether ``raw`` may hold an integer of 19 digits or more: a run of 19 digits (or ``-``) that
+    starts the text or follows ``:``, ``,``, ``[`` or a space; runs inside strings (ids) mostly do not."""
+    marked = raw.translate(_NUMBER_CHARS)
+    at = marked.find(_LONG_NUMBER)
+    while at >= 0:
+        if at == 0 or marked[at - 1] in _BEFORE_NUMBER:
+            return True
+        at = marked.find(_LONG_NUMBER, at + 1)
+    return False
 
 
 def loads(text: str) -> Any:
     """``json.loads(text)``: the same value, or the same error. With orjson, it parses the text
-    unless a run of 19 digits could be an integer past 64 bits (orjson would make it a float)."""
+    unless it may hold an integer past 64 bits (orjson would make it a float)."""
     lib = _lib()
     if lib:
         raw = text.encode("utf-8", "surrogatepass")
-        if _LONG_NUMBER not in raw.translate(_DIGITS_TO_ZERO):
+        if not _long_number(raw):
             try:
                 return lib.loads(raw)
             except Exception:  # orjson refuses NaN, lone surrogates, 1e400...: json decides

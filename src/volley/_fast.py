@@ -76,30 +76,21 @@ def dumps(obj: Any) -> bytes:
     return json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
-_NUMBER_CHARS = bytes.maketrans(b"-0123456789", b"0" * 11)
+# digits and "-" as "0", and what may stand before a number in JSON as ":"
+_MARK = bytes.maketrans(b"-0123456789,[ \t\r\n", b"0" * 11 + b":" * 6)
 _LONG_NUMBER = b"0" * 19  # an integer past 64 bits has at least 19 digits (and 2**63 has 19)
-_BEFORE_NUMBER = frozenset(b":,[ \t\r\n")  # what may stand before a number in JSON
-
-
-def _long_number(raw: bytes) -> bool:
-    """Whether ``raw`` may hold an integer of 19 digits or more: a run of 19 digits (or ``-``) that
-    starts the text or follows ``:``, ``,``, ``[`` or a space; runs inside strings (ids) mostly do not."""
-    marked = raw.translate(_NUMBER_CHARS)
-    at = marked.find(_LONG_NUMBER)
-    while at >= 0:
-        if at == 0 or marked[at - 1] in _BEFORE_NUMBER:
-            return True
-        at = marked.find(_LONG_NUMBER, at + 1)
-    return False
+_LONG_AFTER = b":" + _LONG_NUMBER
 
 
 def loads(text: str) -> Any:
     """``json.loads(text)``: the same value, or the same error. With orjson, it parses the text
-    unless it may hold an integer past 64 bits (orjson would make it a float)."""
+    unless it may hold an integer past 64 bits (orjson would make it a float): a run of 19 digits
+    (or ``-``) at the start or after ``:``, ``,``, ``[`` or a space (runs inside ids mostly are not)."""
     lib = _lib()
     if lib:
         raw = text.encode("utf-8", "surrogatepass")
-        if not _long_number(raw):
+        marked = raw.translate(_MARK)
+        if _LONG_AFTER not in marked and not marked.startswith(_LONG_NUMBER):
             try:
                 return lib.loads(raw)
             except Exception:  # orjson refuses NaN, lone surrogates, 1e400...: json decides

@@ -109,3 +109,61 @@ def test_request_bodies_match_with_and_without_the_extra(fast, monkeypatch, cont
         return
     assert _fast.dumps(body) == want
     _fast.reset()
+
+
+# ------------------------------------------------------------------ loads (stream events)
+
+
+def same_value(a, b) -> bool:
+    """Equal and of the same types all the way down (``2**64 == 2.0**64`` is not enough)."""
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, dict):
+        return list(a) == list(b) and all(same_value(a[k], b[k]) for k in a)
+    if isinstance(a, list):
+        return len(a) == len(b) and all(same_value(x, y) for x, y in zip(a, b))
+    if isinstance(a, float) and math.isnan(a):
+        return math.isnan(b)
+    return a == b or (isinstance(a, float) and math.copysign(1, a) == math.copysign(1, b))
+
+
+LOADS_CASES = [
+    '{"id": "c", "created": 1700000000, "choices": [{"index": 0, "delta": {"content": "h\\u00e9"}}], "usage": null}',
+    '{"big": 18446744073709551616, "neg": -9223372036854775809, "max": 18446744073709551615}',
+    '{"huge": 123456789012345678901234567890}',
+    "18446744073709551616",
+    "[ 18446744073709551616, 1,-18446744073709551617,\t99999999999999999999]",
+    '{"a":\n18446744073709551616, "b":\r\n-18446744073709551617}',
+    '{"id": "chatcmpl-000000000000000000000001", "n": 12, "s": "x 1234567890123456789012"}',
+    "[1.0000000000000000001, 0.1000000000000000055511151231257827, 5e-324, -0.0, -0, 1e16]",
+    '{"nan": NaN, "inf": Infinity, "ninf": -Infinity}',
+    "[1e400]",
+    '"\\ud800 lone surrogate escape"',
+    '{"a": 1, "a": 2, "b": [true, false, null]}',
+    "  [] ",
+    '"日本 \U0001f600"',
+]
+
+
+@pytest.mark.parametrize("text", LOADS_CASES, ids=range(len(LOADS_CASES)))
+def test_loads_gives_the_standard_librarys_values(mode, text):
+    assert same_value(_fast.loads(text), json.loads(text))
+
+
+def test_loads_refuses_what_the_standard_library_refuses(mode):
+    for bad in ("{", "[1,]", '{"a": 1} x', "\ufeff{}", '"\x01"', "[" * 100_000 + "]" * 100_000, "", "tru"):
+        with pytest.raises(type(_error(json.loads, bad))):
+            _fast.loads(bad)
+
+
+def test_loads_takes_a_literal_lone_surrogate_as_json_does(mode):
+    text = '"\ud800"'
+    assert _fast.loads(text) == json.loads(text)
+
+
+@settings(max_examples=300, deadline=None)
+@given(json_values)
+def test_loads_matches_on_any_json_value(obj):
+    _fast.reset()
+    text = json.dumps(obj, ensure_ascii=False)
+    assert same_value(_fast.loads(text), json.loads(text))

@@ -5,7 +5,10 @@ where it gives what the standard library gives: :func:`dumps` hands orjson only 
 with string keys, lists, strings, 64-bit ints, bools, None, floats whose text is the same in both),
 so the bytes and errors are the standard library's. Answers are parsed by ``json.loads``: orjson
 reads integers past 64 bits as floats, and telling such a body apart costs what orjson saves on
-an answer of a few hundred bytes. ``VOLLEY_FAST=0`` in the environment turns both off.
+an answer of a few hundred bytes. Stream events, parsed by the hundred per answer, go through
+:func:`loads`: orjson where the text can hold no integer past 64 bits (no 19-digit number), and
+``json.loads`` for anything orjson refuses, so the values and errors are the standard library's.
+``VOLLEY_FAST=0`` in the environment turns both off.
 
 Example::
 
@@ -103,6 +106,28 @@ def _ascii(obj: Any, depth: int) -> bool:
     if t is list or t is tuple:
         return all(_ascii(v, depth + 1) for v in obj)
     return t in (int, float, bool) or obj is None  # written alike by both encoders; anything else: not here
+
+
+# digits and "-" as "0", and what may stand before a number in JSON as ":"
+_MARK = bytes.maketrans(b"-0123456789,[ \t\r\n", b"0" * 11 + b":" * 6)
+_LONG_NUMBER = b"0" * 19  # an integer past 64 bits has at least 19 digits (and 2**63 has 19)
+_LONG_AFTER = b":" + _LONG_NUMBER
+
+
+def loads(text: str) -> Any:
+    """``json.loads(text)``: the same value, or the same error. With orjson, it parses the text
+    unless it may hold an integer past 64 bits (orjson would make it a float): a run of 19 digits
+    (or ``-``) at the start or after ``:``, ``,``, ``[`` or a space (runs inside ids mostly are not)."""
+    lib = _lib()
+    if lib:
+        raw = text.encode("utf-8", "surrogatepass")
+        marked = raw.translate(_MARK)
+        if _LONG_AFTER not in marked and not marked.startswith(_LONG_NUMBER):
+            try:
+                return lib.loads(raw)
+            except Exception:  # orjson refuses NaN, lone surrogates, 1e400...: json decides
+                pass
+    return json.loads(text)
 
 
 def loop_factory() -> Callable[[], Any] | None:

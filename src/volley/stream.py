@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import abc
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Coroutine, Mapping
 from typing import Any
 
 from ._sync import SyncIterator
@@ -59,10 +59,8 @@ class AsyncStream:
     def __aiter__(self) -> AsyncStream:
         return self
 
-    async def __anext__(self) -> StreamChunk:
-        if self._replay:
-            return self._replay.popleft()
-        return await self._next_chunk()
+    def __anext__(self) -> Coroutine[Any, Any, StreamChunk]:
+        return self._next(True)
 
     def _shown(self, chunk: StreamChunk) -> bool:
         """Keep the stream's usage; show it in a chunk only with ``include_usage`` (a usage-only chunk
@@ -88,53 +86,62 @@ class AsyncStream:
         """Read ahead to the first chunk that carries text or a tool call (iteration replays what was read)."""
         while True:
             try:
-                chunk = await self._next_chunk()
+                chunk = await self._next(False)
             except StopAsyncIteration:
                 return
             self._replay.append(chunk)
             if any(c.delta.content or c.delta.tool_calls for c in chunk.choices):
                 return
 
-    async def _next_chunk(self) -> StreamChunk:
+    async def _next(self, replay: bool) -> StreamChunk:
+        """The next chunk shown: a replayed one (with ``replay``), else one built from the parser's
+        output, reading events while it has none. The path of every chunk: one frame, no call per chunk
+        but the parser's and the chunk's building."""
+        if replay and self._replay:
+            return self._replay.popleft()
         if self._usage_chunk is not None:
             chunk, self._usage_chunk = self._usage_chunk, None
             return chunk
+        pending = self._pending
         while True:
-            chunk = await self._read_chunk()
+            while not pending:
+                events = self._events
+                if events is None:
+                    raise StopAsyncIteration
+                try:
+                    event, data = await events.__anext__()
+                except StopAsyncIteration:
+                    self._events = None
+                    self._check_finished()
+                    raise
+                except Exception as exc:
+                    tag(exc, self._call)
+                    raise
+                try:
+                    pending.extend(self._parser.feed(event, data))  # type: ignore[union-attr]
+                except Exception as exc:
+                    raise self._malformed(exc) from None
+            try:
+                chunk = chunk_from(pending.popleft())
+            except Exception as exc:
+                raise self._malformed(exc) from None
+            chunk.__pydantic_private__["_provider"] = self.provider  # type: ignore[index] # (no pydantic setattr)
+            if chunk.usage is None:
+                self._last = chunk
+                return chunk
             if self._shown(chunk):
                 return chunk
 
-    async def _read_chunk(self) -> StreamChunk:
-        while not self._pending:
-            if self._events is None:
-                raise StopAsyncIteration
-            try:
-                event, data = await self._events.__anext__()
-            except StopAsyncIteration:
-                self._events = None
-                if self._parser is not None and not self._parser.finished:
-                    err = APIConnectionError("stream ended before the provider's end-of-stream marker")
-                    tag(err, self._call)
-                    raise err from None
-                raise
-            except Exception as exc:
-                tag(exc, self._call)
-                raise
-            assert self._parser is not None
-            try:
-                self._pending.extend(self._parser.feed(event, data))
-            except Exception as exc:
-                bad = malformed(exc, "stream event")
-                tag(bad, self._call)
-                raise bad from None
-        try:
-            chunk = chunk_from(self._pending.popleft())
-        except Exception as exc:
-            bad = malformed(exc, "stream event")
-            tag(bad, self._call)
-            raise bad from None
-        chunk._provider = self._call.route.provider
-        return chunk
+    def _check_finished(self) -> None:
+        if self._parser is not None and not self._parser.finished:
+            err = APIConnectionError("stream ended before the provider's end-of-stream marker")
+            tag(err, self._call)
+            raise err from None
+
+    def _malformed(self, exc: Exception) -> Exception:
+        bad = malformed(exc, "stream event")
+        tag(bad, self._call)
+        return bad
 
     async def aclose(self) -> None:
         """Stop reading and close the connection."""
@@ -168,7 +175,7 @@ async def open_stream(call: Call) -> AsyncStream:
         # Read the first chunk here, so a stream that breaks before it delivers anything is retried
         # like any other failed request; a break after that is the caller's typed error.
         try:
-            stream._replay.append(await stream._next_chunk())
+            stream._replay.append(await stream._next(False))
         except StopAsyncIteration:
             pass
         except BaseException:

@@ -336,46 +336,43 @@ class _Slow(Exception):
 _NONE = type(None)
 _object_new = object.__new__
 _object_set = object.__setattr__
+# the slots of every pydantic model, set directly (cheaper than object.__setattr__ by name)
+_set_fields_set = BaseModel.__dict__["__pydantic_fields_set__"].__set__
+_set_extra = BaseModel.__dict__["__pydantic_extra__"].__set__
+_set_private = BaseModel.__dict__["__pydantic_private__"].__set__
 
 
-def _exact(*types: type) -> Callable[[Any], Any]:
-    def check(v: Any) -> Any:
-        if type(v) not in types:
-            raise _Slow
-        return v
-
-    return check
+class _Types(frozenset[type]):
+    """A field that takes a value of exactly one of these types as it is."""
 
 
-def _literal(values: frozenset[Any]) -> Callable[[Any], Any]:
-    def check(v: Any) -> Any:
-        if (type(v) is not str and v is not None) or v not in values:
-            raise _Slow
-        return v
-
-    return check
+class _Values(frozenset[Any]):
+    """A ``Literal`` field: a string (or None) among these values."""
 
 
-def _model(cls: type[_Obj], optional: bool = True) -> Callable[[Any], Any]:
-    def build(v: Any) -> Any:
-        if v is None and optional:
-            return None
-        if type(v) is not dict:
-            raise _Slow
-        return _build(cls, v)
-
-    return build
+def _exact(*types: type) -> _Types:
+    return _Types(types)
 
 
-def _models(cls: type[_Obj], optional: bool = True) -> Callable[[Any], Any]:
-    def build(v: Any) -> Any:
-        if v is None and optional:
-            return None
-        if type(v) is not list:
-            raise _Slow
-        return [_build(cls, x) if type(x) is dict else cls.model_validate(x) for x in v]
+def _literal(values: frozenset[Any]) -> _Values:
+    return _Values(values)
 
-    return build
+
+class _Nested:
+    """A field holding a model (``many``: a list of them), None allowed when ``optional``."""
+
+    __slots__ = ("cls", "many", "optional")
+
+    def __init__(self, cls: type[_Obj], optional: bool, many: bool) -> None:
+        self.cls, self.optional, self.many = cls, optional, many
+
+
+def _model(cls: type[_Obj], optional: bool = True) -> _Nested:
+    return _Nested(cls, optional, False)
+
+
+def _models(cls: type[_Obj], optional: bool = True) -> _Nested:
+    return _Nested(cls, optional, True)
 
 
 def _dicts(v: Any) -> Any:
@@ -386,20 +383,27 @@ def _dicts(v: Any) -> Any:
     return [dict(x) for x in v]  # validation copies them too (a parser may keep its own)
 
 
-def _none_only(v: Any) -> Any:
-    if v is not None:
-        raise _Slow
-    return None
+_none_only = _Values({None})
+
+
+_Check = _Types | _Values | _Nested | Callable[[Any], Any]
 
 
 class _Spec:
-    """How to build one model class: each field's check, the defaults, the private attributes."""
+    """How to build one model class: each field's check (checked in line for exact types and
+    literals, called otherwise), the defaults, the private attributes."""
 
-    __slots__ = ("checks", "defaults", "factories", "private", "private_factories", "required")
+    __slots__ = (
+        "checks", "defaults", "exact", "factories", "factory_names", "literal", "nested", "private",
+        "private_factories", "required",
+    )  # fmt: skip
 
-    def __init__(self, cls: type[_Obj], checks: dict[str, Callable[[Any], Any]]) -> None:
+    def __init__(self, cls: type[_Obj], checks: dict[str, _Check]) -> None:
         assert set(checks) == set(cls.model_fields), cls
-        self.checks = checks
+        self.exact = {k: c for k, c in checks.items() if isinstance(c, _Types)}
+        self.literal = {k: c for k, c in checks.items() if isinstance(c, _Values)}
+        self.nested = {k: c for k, c in checks.items() if isinstance(c, _Nested)}
+        self.checks = {k: c for k, c in checks.items() if callable(c)}
         self.required = frozenset(k for k, f in cls.model_fields.items() if f.is_required())
         self.defaults: dict[str, Any] = {}
         self.factories: list[tuple[str, Callable[[], Any]]] = []
@@ -409,6 +413,7 @@ class _Spec:
                 self.factories.append((name, field.default_factory))  # type: ignore[arg-type]
             else:
                 self.defaults[name] = field.default
+        self.factory_names = frozenset(name for name, _ in self.factories)
         private = cls.__private_attributes__
         self.private: dict[str, Any] | None = {
             k: None if p.default_factory is not None else p.default for k, p in private.items()
@@ -416,19 +421,54 @@ class _Spec:
         factories = [(k, p.default_factory) for k, p in private.items() if p.default_factory is not None]
         self.private_factories: list[tuple[str, Callable[[], Any]]] = factories  # type: ignore[assignment]
 
+    def parts(self) -> tuple[Any, ...]:
+        """What ``_build`` reads, in its order (one unpacking instead of an attribute load each)."""
+        return (
+            self.exact, self.nested, self.literal, self.checks, self.defaults, self.required, self.factory_names,
+            self.factories, self.private, self.private_factories,
+        )  # fmt: skip
 
-_SPECS: dict[type[_Obj], _Spec] = {}
+
+_SPECS: dict[type[_Obj], tuple[Any, ...]] = {}  # each class's _Spec.parts()
 
 
 def _build(cls: type[_Obj], data: dict[str, Any]) -> Any:
     """``cls`` from plain ``data`` whose values are of the field types; a sub-object that is not
     plain is validated by pydantic on its own (``_Slow`` from this level: the caller validates it)."""
     spec = _SPECS[cls]
-    checks = spec.checks
-    values = spec.defaults.copy()
+    exact, nested, literal, checks, defaults, required, factory_names, factories, private, private_factories = spec
+    values = defaults.copy()
     extra: dict[str, Any] = {}
     try:
         for k, v in data.items():
+            types = exact.get(k)
+            if types is not None:
+                if type(v) not in types:
+                    raise _Slow
+                values[k] = v
+                continue
+            sub = nested.get(k)
+            if sub is not None:
+                if v is None and sub.optional:
+                    values[k] = None
+                elif not sub.many:
+                    if type(v) is not dict:
+                        raise _Slow
+                    values[k] = _build(sub.cls, v)
+                elif type(v) is list:
+                    built = []
+                    for x in v:
+                        built.append(_build(sub.cls, x) if type(x) is dict else sub.cls.model_validate(x))
+                    values[k] = built
+                else:
+                    raise _Slow
+                continue
+            allowed = literal.get(k)
+            if allowed is not None:
+                if (type(v) is not str and v is not None) or v not in allowed:
+                    raise _Slow
+                values[k] = v
+                continue
             check = checks.get(k)
             if check is None:
                 extra[k] = v
@@ -436,22 +476,22 @@ def _build(cls: type[_Obj], data: dict[str, Any]) -> Any:
                 values[k] = check(v)
     except _Slow:
         return cls.model_validate(data)
-    if spec.required and not data.keys() >= spec.required:
+    if required and not data.keys() >= required:
         return cls.model_validate(data)  # it raises the error
     fields_set = set(data)  # pydantic counts the extra fields as set too
-    for name, factory in spec.factories:
-        if name not in fields_set:
-            values[name] = factory()
+    if not factory_names <= fields_set:
+        for name, factory in factories:
+            if name not in fields_set:
+                values[name] = factory()
     obj = _object_new(cls)
     _object_set(obj, "__dict__", values)
-    _object_set(obj, "__pydantic_fields_set__", fields_set)
-    _object_set(obj, "__pydantic_extra__", extra)
-    private = spec.private
+    _set_fields_set(obj, fields_set)
+    _set_extra(obj, extra)
     if private is not None:
         private = private.copy()
-        for name, factory in spec.private_factories:
+        for name, factory in private_factories:
             private[name] = factory()
-    _object_set(obj, "__pydantic_private__", private)
+    _set_private(obj, private)
     return obj
 
 
@@ -473,7 +513,7 @@ def chunk_from(data: dict[str, Any]) -> StreamChunk:
 def _specs() -> None:
     s, i, n = str, int, _NONE
     finish = _literal(frozenset(FinishReason.__args__) | {None})  # type: ignore[attr-defined]
-    details: dict[type[_Obj], dict[str, Callable[[Any], Any]]] = {
+    details: dict[type[_Obj], dict[str, _Check]] = {
         PromptTokensDetails: {"cached_tokens": _exact(i, n), "audio_tokens": _exact(i, n)},
         CompletionTokensDetails: {k: _exact(i, n) for k in CompletionTokensDetails.model_fields},
         Usage: {
@@ -510,7 +550,7 @@ def _specs() -> None:
         },
     }  # fmt: skip
     for cls, checks in details.items():
-        _SPECS[cls] = _Spec(cls, checks)
+        _SPECS[cls] = _Spec(cls, checks).parts()
 
 
 _specs()

@@ -237,11 +237,13 @@ class StreamParser:
             self.finished = True
             return []
         obj = load_json(data, "stream event")
-        if isinstance(obj, dict) and ("prompt_filter_results" in obj or self._azure is not None):  # Azure
+        if type(obj) is not dict:
+            raise TypeError(f"a stream event must be a JSON object, not {type(obj).__name__}")
+        if self._azure is not None or "prompt_filter_results" in obj:  # Azure
             self._azure = self._azure or AzureStream()
             if not self._azure.take(obj):
                 return []
-        if isinstance(obj, dict) and "error" in obj and "choices" not in obj:
+        if "error" in obj and "choices" not in obj:
             raise_content_filter(obj, self.model)
             err = obj["error"] if isinstance(obj["error"], dict) else {"message": str(obj["error"])}
             code = err.get("code")
@@ -254,12 +256,14 @@ class StreamParser:
             obj["model"] = self.model
         for i, c in enumerate(obj.get("choices") or ()):
             delta = c.get("delta") or {}
-            _normalise(delta)
-            if delta.get("tool_calls"):
-                ix = self._indexers.setdefault(c.get("index", i), ToolCallIndexer())
-                delta["tool_calls"] = ix.index(delta["tool_calls"])
+            if "content" not in delta or len(delta) > 1 or isinstance(delta["content"], list):  # not text alone
+                _normalise(delta)
+                if delta.get("tool_calls"):
+                    ix = self._indexers.setdefault(c.get("index", i), ToolCallIndexer())
+                    delta["tool_calls"] = ix.index(delta["tool_calls"])
             c["delta"] = delta
-            c["finish_reason"] = _finish(c.get("finish_reason"))
+            reason = c.get("finish_reason")
+            c["finish_reason"] = None if reason is None else _finish(reason)
         if self._azure is not None:
             self._azure.mark(obj)
         return [obj]

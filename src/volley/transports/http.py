@@ -22,7 +22,7 @@ import ipaddress
 import json
 import logging
 import weakref
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Mapping
 from typing import Any
 
 import aiohttp
@@ -106,13 +106,29 @@ def _done_with(resp: aiohttp.ClientResponse) -> None:
         resp.close()
 
 
+#: stream framings whose reader keeps the clock between events itself (:class:`_Stall`): aiohttp's
+#: ``sock_read`` (a timer per network read) is not used for them, and the wait for headers is bounded here
+_OWN_CLOCK = frozenset({"sse", "ndjson"})
+_timeout_in = getattr(asyncio, "timeout", None)  # Python 3.11+: no task for the deadline
+
+
 @functools.lru_cache(maxsize=256)
-def _timeout(seconds: float | None, stream: bool) -> aiohttp.ClientTimeout:
+def _timeout(seconds: float | None, stream: bool, own_clock: bool = False) -> aiohttp.ClientTimeout:
     if seconds is None:
         return aiohttp.ClientTimeout(total=None)
-    if stream:  # a stream may run long; bound the wait for headers and between events instead
-        return aiohttp.ClientTimeout(total=None, sock_connect=seconds, sock_read=seconds)
-    return aiohttp.ClientTimeout(total=seconds)
+    if not stream:
+        return aiohttp.ClientTimeout(total=seconds)
+    # a stream may run long: bound the wait for headers and between events instead
+    if own_clock:
+        return aiohttp.ClientTimeout(total=None, sock_connect=seconds)
+    return aiohttp.ClientTimeout(total=None, sock_connect=seconds, sock_read=seconds)
+
+
+async def _within(answer: Awaitable[aiohttp.ClientResponse], seconds: float) -> aiohttp.ClientResponse:
+    if _timeout_in is not None:
+        async with _timeout_in(seconds):
+            return await answer
+    return await asyncio.wait_for(answer, seconds)
 
 
 @functools.lru_cache(maxsize=256)
@@ -179,10 +195,15 @@ async def _send(
         if resp is None:
             _warn_plain_http(url, auth)
             left = None if give_up is None else max(give_up - loop.time(), 0.001)
+            own_clock = req.stream and req.framing in _OWN_CLOCK
             try:
-                resp = await session.request(
-                    method, url, data=data, headers=headers, timeout=_timeout(left, req.stream), allow_redirects=False
-                )
+                answer: Awaitable[aiohttp.ClientResponse] = session.request(
+                    method, url, data=data, headers=headers, timeout=_timeout(left, req.stream, own_clock),
+                    allow_redirects=False,
+                )  # fmt: skip
+                if left is not None and own_clock:
+                    answer = _within(answer, left)
+                resp = await answer
             except (asyncio.TimeoutError, aiohttp.ClientError) as exc:
                 raise _failed(exc, timeout) from None
         if resp.status not in _REDIRECTS:
@@ -303,93 +324,201 @@ def frames(resp: aiohttp.ClientResponse, framing: str, timeout: float | None) ->
     raise ValueError(f"unknown stream framing {framing!r}")
 
 
-def _reader(content: aiohttp.StreamReader) -> Callable[[float | None], Awaitable[bytes]]:
-    """``read(deadline)``: the next block of the body, or ``TimeoutError`` once ``deadline`` passes."""
-    loop = asyncio.get_running_loop()
-    timeout_at = getattr(asyncio, "timeout_at", None)  # Python 3.11+: no task per read
+class _Stall:
+    """The clock between the data events of one stream body: ``timeout`` seconds counted while the
+    reader waits (not while the consumer holds an event), from ``last``, the end of the last data event.
 
-    async def read(deadline: float | None) -> bytes:
-        if deadline is None:
-            return await content.readany()
-        if timeout_at is not None:
-            async with timeout_at(deadline):
-                return await content.readany()
-        return await asyncio.wait_for(content.readany(), max(deadline - loop.time(), 0.0))
+    One timer per stream, moved only when it fires (a timer per read would cost as much as the
+    read). It fires at ``last + timeout``: if the reader is waiting and the time is up, the body
+    reader gets a ``TimeoutError`` (it wakes the pending read); otherwise the timer is set again
+    for the new due time, or, while the consumer holds an event, at the next read.
+    """
 
-    return read
+    __slots__ = ("_content", "_handle", "_loop", "_timeout", "last", "waiting")
+
+    def __init__(self, content: aiohttp.StreamReader, timeout: float) -> None:
+        self._content = content
+        self._loop = asyncio.get_running_loop()
+        self._timeout = timeout
+        self._handle: asyncio.TimerHandle | None = None
+        self.last = self._loop.time()
+        self.waiting = False
+
+    def restart(self) -> None:
+        """Called when the consumer is back from the data events of a read."""
+        self.last = self._loop.time()
+
+    def wait(self) -> None:
+        """Called before each read."""
+        self.waiting = True
+        if self._handle is None:
+            self._handle = self._loop.call_at(self.last + self._timeout, self._fire)
+
+    def _fire(self) -> None:
+        self._handle = None
+        if not self.waiting:
+            return
+        due = self.last + self._timeout
+        if self._loop.time() >= due - 0.001:  # a timer may run up to the clock's resolution early
+            self._content.set_exception(asyncio.TimeoutError())
+        else:
+            self._handle = self._loop.call_at(due, self._fire)
+
+    def stop(self) -> None:
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
+
+
+class LineSplitter:
+    """Complete lines from the blocks of a body: LF or CRLF ended, decoded as UTF-8 once per block.
+
+    Only an unfinished line is kept between blocks (each byte is copied into it at most once, so
+    buffering stays linear however the body is cut); one over :data:`MAX_LINE` bytes, or text that
+    is not UTF-8, is an ``APIConnectionError``.
+
+    Example::
+
+        lines = LineSplitter()
+        assert lines.feed(b"a\r\nb") == ["a"] and lines.feed(b"c\n") == ["bc"] and lines.rest() == ""
+    """
+
+    __slots__ = ("_tail",)
+
+    def __init__(self) -> None:
+        self._tail = bytearray()
+
+    def feed(self, block: bytes) -> list[str]:
+        """The lines that ``block`` completes (without their line ends)."""
+        end = block.rfind(b"\n") + 1
+        tail = self._tail
+        if not end:
+            tail += block
+            if len(tail) > MAX_LINE:
+                raise APIConnectionError(f"stream line longer than {MAX_LINE // 2**20} MiB")
+            return []
+        if tail:
+            tail += memoryview(block)[:end]
+            text = _text(tail)
+            self._tail = bytearray(block[end:])
+        elif end == len(block):
+            text = _text(block)
+        else:
+            text = _text(block[:end])
+            self._tail = bytearray(block[end:])
+        if len(self._tail) > MAX_LINE:
+            raise APIConnectionError(f"stream line longer than {MAX_LINE // 2**20} MiB")
+        lines = text.split("\n")
+        lines.pop()  # what follows the last line end: nothing
+        if "\r" in text:
+            lines = [line[:-1] if line.endswith("\r") else line for line in lines]
+        return lines
+
+    def rest(self) -> str:
+        """The unfinished last line, at the end of the body."""
+        text = _text(self._tail)
+        self._tail = bytearray()
+        return text[:-1] if text.endswith("\r") else text
+
+
+def _text(raw: bytes | bytearray) -> str:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise APIConnectionError(f"stream is not valid UTF-8 ({exc.reason} at byte {exc.start})") from None
+
+
+class SSEDecoder:
+    """Server-sent events from the blocks of a body: ``feed(block)`` gives the ``(event, data)`` pairs
+    the block completes, ``close()`` the last one of a body that ends without a blank line.
+
+    ``data:`` lines are joined with newlines, ``event:`` names the event; comments (``: keep-alive``),
+    ``id:`` and ``retry:`` are skipped (no provider here uses them). An event's data over
+    :data:`MAX_LINE` bytes is an ``APIConnectionError``.
+
+    Example::
+
+        sse = SSEDecoder()
+        assert sse.feed(b"event: ping\ndata: {}\n\ndata: [DO") == [("ping", "{}")]
+        assert sse.feed(b"NE]\n\n") == [(None, "[DONE]")]
+    """
+
+    __slots__ = ("_data", "_event", "_lines", "_size")
+
+    def __init__(self) -> None:
+        self._lines = LineSplitter()
+        self._event: str | None = None
+        self._data: list[str] = []
+        self._size = 0
+
+    def feed(self, block: bytes) -> list[tuple[str | None, str]]:
+        out: list[tuple[str | None, str]] = []
+        data = self._data
+        for line in self._lines.feed(block):
+            if not line:
+                if data:
+                    out.append((self._event, data[0] if len(data) == 1 else "\n".join(data)))
+                    data.clear()
+                self._event, self._size = None, 0
+            elif line.startswith("data:"):
+                piece = line[6:] if line.startswith("data: ") else line[5:]
+                self._size += len(piece) + 1
+                if self._size > MAX_LINE:
+                    raise APIConnectionError(f"stream event larger than {MAX_LINE // 2**20} MiB")
+                data.append(piece)
+            elif line.startswith("event:"):
+                self._event = line[6:].strip()
+        return out
+
+    def close(self) -> list[tuple[str | None, str]]:
+        tail = self._lines.rest()
+        if tail.startswith("data:"):
+            self._data.append(tail[5:].lstrip(" "))
+        if not self._data:
+            return []
+        out = [(self._event, "\n".join(self._data))]
+        self._data = []
+        return out
 
 
 async def sse_events(
     resp: aiohttp.ClientResponse, *, timeout: float | None = None
 ) -> AsyncIterator[tuple[str | None, str]]:
-    """Yield ``(event, data)`` for each server-sent event; handles LF and CRLF framing.
+    """Yield ``(event, data)`` for each server-sent event (:class:`SSEDecoder`); LF and CRLF framing.
 
     With ``timeout``, more than that many seconds without a data event (while this reader waits:
     not while the consumer holds the event) is a ``Timeout``; comments and empty lines do not reset
     the clock. A line or an event over :data:`MAX_LINE` bytes is an ``APIConnectionError``.
-    Buffering is linear: each byte is scanned once, and only an unfinished line is kept.
+    One read takes all the bytes that have arrived, however many events they hold.
     """
-    loop = asyncio.get_running_loop()
-    read = _reader(resp.content)
-    buf = bytearray()
-    scan = 0  # buf[:scan] holds no newline
-    event: str | None = None
-    data: list[str] = []
-    size = 0
+    content = resp.content
+    sse = SSEDecoder()
+    stall = None if timeout is None else _Stall(content, timeout)
     try:
-        last = loop.time()
         while True:
-            block = await read(None if timeout is None else last + timeout)
+            if stall is not None:
+                stall.wait()
+            block = await content.readany()
+            if stall is not None:
+                stall.waiting = False
             if not block:
                 break
-            buf += block
-            start = 0
-            while True:
-                nl = buf.find(b"\n", scan)
-                if nl < 0:
-                    break
-                line = _line(buf, start, nl)
-                start = scan = nl + 1
-                if not line:
-                    if data:
-                        yield event, "\n".join(data)
-                        last = loop.time()
-                    event, data, size = None, [], 0
-                elif line.startswith("data:"):
-                    piece = line[6:] if line.startswith("data: ") else line[5:]
-                    size += len(piece) + 1
-                    if size > MAX_LINE:
-                        raise APIConnectionError(f"stream event larger than {MAX_LINE // 2**20} MiB")
-                    data.append(piece)
-                elif line.startswith("event:"):
-                    event = line[6:].strip()
-                # ":" comments, "id:" and "retry:" fields are not used by any provider here
-            if start:
-                del buf[:start]
-            scan = len(buf)
-            if scan > MAX_LINE:
-                raise APIConnectionError(f"stream line longer than {MAX_LINE // 2**20} MiB")
-        tail = _line(buf, 0, len(buf))
-        if tail.startswith("data:"):
-            data.append(tail[5:].lstrip(" "))
-        if data:
-            yield event, "\n".join(data)
+            events = sse.feed(block)
+            if events:
+                for item in events:
+                    yield item
+                if stall is not None:
+                    stall.restart()
+        for item in sse.close():
+            yield item
     except asyncio.TimeoutError:
         raise Timeout(f"stream stalled: no event within {timeout} s") from None
     except aiohttp.ClientError as exc:
         raise APIConnectionError(f"stream broken: {type(exc).__name__}: {exc}") from None
     finally:
+        if stall is not None:
+            stall.stop()
         _done_with(resp)
-
-
-def _line(buf: bytearray, start: int, end: int) -> str:
-    """``buf[start:end]`` as text, without a trailing CR; invalid UTF-8 is an ``APIConnectionError``."""
-    if end > start and buf[end - 1] == 13:
-        end -= 1
-    try:
-        return buf[start:end].decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise APIConnectionError(f"stream is not valid UTF-8 ({exc.reason} at byte {exc.start})") from None
 
 
 async def ndjson_events(
@@ -400,28 +529,27 @@ async def ndjson_events(
     Same bounds as :func:`sse_events`: ``timeout`` seconds without a line is a ``Timeout``; a line
     over :data:`MAX_LINE` bytes, or one that is not JSON, is an ``APIConnectionError``.
     """
-    loop = asyncio.get_running_loop()
-    read = _reader(resp.content)
-    buf = bytearray()
-    scan = 0
+    content = resp.content
+    lines = LineSplitter()
+    stall = None if timeout is None else _Stall(content, timeout)
     try:
         while True:
-            block = await read(None if timeout is None else loop.time() + timeout)
+            if stall is not None:
+                stall.wait()
+            block = await content.readany()
+            if stall is not None:
+                stall.waiting = False
             if not block:
                 break
-            buf += block
-            start = 0
-            while (nl := buf.find(b"\n", scan)) >= 0:
-                line = _line(buf, start, nl).strip()
-                start = scan = nl + 1
+            got = False
+            for line in lines.feed(block):
+                line = line.strip()
                 if line:
+                    got = True
                     yield None, _json_line(line)
-            if start:
-                del buf[:start]
-            scan = len(buf)
-            if scan > MAX_LINE:
-                raise APIConnectionError(f"stream line longer than {MAX_LINE // 2**20} MiB")
-        tail = _line(buf, 0, len(buf)).strip()
+            if got and stall is not None:
+                stall.restart()
+        tail = lines.rest().strip()
         if tail:
             yield None, _json_line(tail)
     except asyncio.TimeoutError:
@@ -429,6 +557,8 @@ async def ndjson_events(
     except aiohttp.ClientError as exc:
         raise APIConnectionError(f"stream broken: {type(exc).__name__}: {exc}") from None
     finally:
+        if stall is not None:
+            stall.stop()
         _done_with(resp)
 
 

@@ -303,3 +303,20 @@ async def test_try_acquire_takes_only_a_turn_acquire_would_give_at_once():
     lane = Lane(clock=clock, sleep=clock.sleep)
     lane.configure(tpm=6000)
     assert lane.try_acquire(0.0) and not lane.try_acquire(10.0)  # a token pace counts only for tokens
+
+
+async def test_a_lane_without_429s_follows_a_raised_max_workers_at_once():
+    # a second batch in the same process with more workers (found by bench/paths.py --warm-lane:
+    # the lane stayed at the first batch's 100 and grew by 1/cwnd per answer)
+    lane = Lane()
+    lane.configure(max_workers=100)
+    await lane.acquire()
+    lane.release(ok=True)  # the probe answered: open at 100
+    assert lane.limit == 100
+    lane.configure(max_workers=200)
+    assert lane.limit == 200
+    await lane.acquire()
+    lane.release(ok=False, rate_limited=True, retry_after=0.0)  # a 429: halved, and then AIMD decides
+    halved = lane.limit
+    lane.configure(max_workers=300)
+    assert lane.limit == halved < 200

@@ -148,7 +148,7 @@ class Lane:
         """Apply the caller's limits (None leaves a setting as it is; the same values again change nothing)."""
         if max_workers is not None and max_workers != self.max_workers:
             self.max_workers = max_workers
-            if self._opened:
+            if self._opened or (not self.probing and not self.rate_limited):  # no 429 yet: the new bound at once
                 self.cwnd = float(max_workers)
             self._wake()
         if (rpm is not None and rpm != self.rpm) or (tpm is not None and tpm != self.tpm):

@@ -150,6 +150,18 @@ def test_loads_gives_the_standard_librarys_values(mode, text):
     assert same_value(_fast.loads(text), json.loads(text))
 
 
+@pytest.mark.parametrize("text", LOADS_CASES, ids=range(len(LOADS_CASES)))
+def test_loads_of_bytes_gives_the_standard_librarys_values(mode, text):
+    for raw in (text.encode("utf-8", "surrogatepass"), text.encode("utf-16")):
+        try:
+            want = json.loads(raw)
+        except Exception as exc:
+            with pytest.raises(type(exc)):
+                _fast.loads(raw)
+            continue
+        assert same_value(_fast.loads(raw), want)
+
+
 def test_loads_refuses_what_the_standard_library_refuses(mode):
     for bad in ("{", "[1,]", '{"a": 1} x', "\ufeff{}", '"\x01"', "[" * 100_000 + "]" * 100_000, "", "tru"):
         with pytest.raises(type(_error(json.loads, bad))):
@@ -167,3 +179,8 @@ def test_loads_matches_on_any_json_value(obj):
     _fast.reset()
     text = json.dumps(obj, ensure_ascii=False)
     assert same_value(_fast.loads(text), json.loads(text))
+    try:
+        raw = text.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate: no UTF-8 body carries it
+        return
+    assert same_value(_fast.loads(raw), json.loads(raw))

@@ -3,11 +3,10 @@
 Each is used only when installed, imported at first use (never by ``import volley``), and only
 where it gives what the standard library gives: :func:`dumps` hands orjson only plain data (dicts
 with string keys, lists, strings, 64-bit ints, bools, None, floats whose text is the same in both),
-so the bytes and errors are the standard library's. Answers are parsed by ``json.loads``: orjson
-reads integers past 64 bits as floats, and telling such a body apart costs what orjson saves on
-an answer of a few hundred bytes. Stream events, parsed by the hundred per answer, go through
-:func:`loads`: orjson where the text can hold no integer past 64 bits (no 19-digit number), and
-``json.loads`` for anything orjson refuses, so the values and errors are the standard library's.
+so the bytes and errors are the standard library's. Answers and stream events go through
+:func:`loads`: orjson where the text can hold no integer past 64 bits (no 19-digit number: orjson
+would read it as a float), and ``json.loads`` for anything orjson refuses, so the values and errors
+are the standard library's.
 ``VOLLEY_FAST=0`` in the environment turns both off.
 
 Example::
@@ -114,13 +113,14 @@ _LONG_NUMBER = b"0" * 19  # an integer past 64 bits has at least 19 digits (and 
 _LONG_AFTER = b":" + _LONG_NUMBER
 
 
-def loads(text: str) -> Any:
-    """``json.loads(text)``: the same value, or the same error. With orjson, it parses the text
-    unless it may hold an integer past 64 bits (orjson would make it a float): a run of 19 digits
-    (or ``-``) at the start or after ``:``, ``,``, ``[`` or a space (runs inside ids mostly are not)."""
+def loads(text: str | bytes) -> Any:
+    """``json.loads(text)`` (text, or a body's bytes): the same value, or the same error. With orjson,
+    it parses the text unless it may hold an integer past 64 bits (orjson would make it a float): a
+    run of 19 digits (or ``-``) at the start or after ``:``, ``,``, ``[`` or a space (runs inside ids
+    mostly are not). Bytes that are not UTF-8 (json also reads UTF-16 and -32) go to ``json.loads``."""
     lib = _lib()
     if lib:
-        raw = text.encode("utf-8", "surrogatepass")
+        raw = text if type(text) is bytes else text.encode("utf-8", "surrogatepass")  # type: ignore[union-attr]
         marked = raw.translate(_MARK)
         if _LONG_AFTER not in marked and not marked.startswith(_LONG_NUMBER):
             try:

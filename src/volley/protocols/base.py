@@ -121,10 +121,10 @@ def text_of(content: Any) -> str:
 
 
 def load_json(data: str | bytes | bytearray, what: str = "response") -> Any:
-    """``json.loads`` that turns a malformed body into ``APIConnectionError`` (text through
+    """``json.loads`` that turns a malformed body into ``APIConnectionError`` (text and bytes through
     ``_fast.loads``: the same values, sooner with the [fast] extra)."""
     try:
-        return _fast.loads(data) if type(data) is str else json.loads(data)
+        return _fast.loads(data) if type(data) is str or type(data) is bytes else json.loads(data)
     except (ValueError, TypeError, RecursionError) as exc:  # RecursionError: nested too deep to parse
         snippet = data[:200] if isinstance(data, str) else data[:200].decode("utf-8", "replace")
         reason = "nested too deep" if isinstance(exc, RecursionError) else "malformed JSON"

@@ -87,3 +87,24 @@ def test_batch_completion_runs_with_it_and_restores_even_when_stopped_early() ->
     assert gc.get_threshold()[0] == collector.YOUNG_THRESHOLD
     it.close()  # stopped early: the threshold comes back too
     assert gc.get_threshold() == (700, 10, 10)
+
+
+def test_the_threshold_follows_the_concurrency_within_bounds() -> None:
+    assert collector.threshold_for(0) == collector.threshold_for(50) == collector.MIN_THRESHOLD
+    assert collector.threshold_for(500) == 500 * collector.PER_REQUEST
+    assert collector.threshold_for(10**6) == collector.MAX_THRESHOLD
+    with collector.batch(in_flight=200):
+        assert gc.get_threshold()[0] == 200 * collector.PER_REQUEST
+        with collector.batch(in_flight=500):  # a larger batch meanwhile raises it further
+            assert gc.get_threshold()[0] == 500 * collector.PER_REQUEST
+        assert gc.get_threshold()[0] == 500 * collector.PER_REQUEST  # until the last one ends
+    assert gc.get_threshold() == (700, 10, 10)
+
+
+def test_batch_completion_sets_the_threshold_for_its_max_workers() -> None:
+    seen: list[int] = []
+    msgs = [[{"role": "user", "content": "q"}]] * 3
+    volley.batch_completion("gpt-4o-mini", msgs, max_workers=400, mock_response="ok",
+                            on_result=lambda i, r: seen.append(gc.get_threshold()[0]))  # fmt: skip
+    assert seen == [400 * collector.PER_REQUEST] * 3
+    assert gc.get_threshold() == (700, 10, 10)

@@ -160,7 +160,7 @@ async def _run_batch(
         return _traced(template, m, validated, tracker, span)
 
     jobs = _numbered(messages, job)
-    collector.enter()  # fewer young collections while the batch runs (process-wide; see volley.collector)
+    collector.enter(workers)  # fewer young collections while the batch runs (process-wide; see volley.collector)
     try:
         async with aclosing(run_chunks(jobs, concurrency=workers, deadline=until)) as chunks:
             async for chunk in chunks:

@@ -149,7 +149,7 @@ class Job:
                 await self._run_batch_api(pending, tracker)
             elif pending:
                 jobs = self._jobs(pending, tracker)
-                collector.enter()  # fewer young collections while the requests run (see volley.collector)
+                collector.enter(self.opts.concurrency)  # fewer young collections while sending (volley.collector)
                 try:
                     async with aclosing(run_chunks(jobs, concurrency=self.opts.concurrency)) as chunks:
                         async for chunk in chunks:

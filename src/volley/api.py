@@ -27,7 +27,7 @@ ModelSpec = str | Mapping[str, Any]
 Result = ModelResponse | BaseException
 DEFAULT_MAX_WORKERS = 100
 READ_AHEAD = 1024  # lazy input items the sync API's reader thread keeps ready (fewer: it waits on the GIL more)
-READ_AHEAD_TEXT = 16_000_000  # ... and at most about this many characters of their prompts (long prompts)
+READ_AHEAD_TEXT = 2_000_000  # ... and at most about this many characters of their prompts (long prompts)
 
 
 Messages = Sequence[Mapping[str, Any]]

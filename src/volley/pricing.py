@@ -218,6 +218,7 @@ _user_prices: dict[str, Price] = {}
 _user_cache: dict[str, tuple[float | None, float | None]] = {}  # (cached input, cache write) a price file gave
 _user_max_output: dict[str, int] = {}
 _lookups: dict[tuple[str, ...], Any] = {}  # model_price and model_rates answers, cleared on register
+_MISSING: Any = object()
 _env_loaded: str | None = None
 # Snapshot and alias suffixes that carry the same price as the base name.
 _SUFFIX = re.compile(r"(-\d{4}-\d{2}-\d{2}|-\d{8}|-\d{2}-\d{4}|-\d{4}|-\d{3}|-latest)$")
@@ -410,6 +411,15 @@ def model_rates(model: str, provider: str | None = None) -> Rates | None:
         r.input, r.cached_input, r.source      # 0.15, 0.075, 'openai.com/api/pricing (...)'
     """
     _load_env()
+    asked = ("asked", model, provider or "")
+    known = _lookups.get(asked, _MISSING)
+    if known is not _MISSING:  # the same name asked again (every answer of a batch): no parsing
+        return known  # type: ignore[no-any-return]
+    rates = _lookups[asked] = _rates(model, provider)
+    return rates
+
+
+def _rates(model: str, provider: str | None) -> Rates | None:
     provider, name = _split(model, provider)
     key = ("rates", provider, name)
     if key in _lookups:
@@ -457,23 +467,13 @@ def _source(key: str | None, provider: str) -> tuple[str, str]:
 
 def answer_cost(resp: Any, provider: str) -> float | None:
     """``completion_cost(resp, provider=provider)`` for an answer as it arrives (its cost is set once
-    per response): the model's rates are looked up once per model and provider, not per answer."""
+    per response), without reading its metadata properties one by one."""
     private = getattr(resp, "__pydantic_private__", None) or _EMPTY
     if private.get("_cache_hit") or private.get("_billing", "standard") != "standard":
         return completion_cost(resp, provider=provider)
     model = resp.model
-    if not model:
-        return None
-    key = ("answer", model, provider)
-    rates = _lookups.get(key, _MISSING)
-    if rates is _MISSING:
-        rates = _lookups[key] = model_rates(model, provider)
-    if rates is None:
-        return None
-    return tokens_cost(rates, *usage_counts(resp.usage))
-
-
-_MISSING: Any = object()
+    rates = model_rates(model, provider) if model else None
+    return None if rates is None else tokens_cost(rates, *usage_counts(resp.usage))
 
 
 def usage_counts(usage: Any) -> tuple[int, int, int, int, int]:

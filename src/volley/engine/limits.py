@@ -30,12 +30,12 @@ from __future__ import annotations
 import asyncio
 import math
 import time
-import weakref
 from collections import deque
 from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from .._loops import PerLoop
 from ..errors import MAX_SERVER_WAIT, QuotaExceededError, RateLimitError, server_wait
 from . import lane_memory
 from .run import deadline_left
@@ -421,27 +421,17 @@ class LeasedLane(Protocol):
 #: Where a call's lanes come from when they are not this process's own: lane key -> its leased lane.
 LaneSource = Callable[[Hashable], LeasedLane]
 
-_lanes: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[Hashable, Lane]] = weakref.WeakKeyDictionary()
+_lanes: PerLoop[dict[Hashable, Lane]] = PerLoop()
 #: What each lane learned, kept across event loops: (answered without a 429, learned rpm, learned tpm).
 _memory: dict[Hashable, tuple[bool, float | None, float | None]] = {}
 
 
-_last_table: tuple[weakref.ref[asyncio.AbstractEventLoop], dict[Hashable, Lane]] | None = None
-
-
 def get_lane(key: Hashable) -> Lane:
     """The lane for ``key`` on the running event loop, created on first use."""
-    global _last_table
     loop = asyncio.get_running_loop()
-    last = _last_table
-    if last is not None and last[0]() is loop:  # the loop asked last (most calls): no weak-dict lookup
-        table = last[1]
-    else:
-        found = _lanes.get(loop)
-        if found is None:
-            found = _lanes[loop] = {}
-        table = found
-        _last_table = (weakref.ref(loop), table)
+    table = _lanes.get(loop)
+    if table is None:
+        table = _lanes.set(loop, {})
     lane = table.get(key)
     if lane is None:
         lane = table[key] = Lane(key)
@@ -450,8 +440,6 @@ def get_lane(key: Hashable) -> Lane:
 
 def reset() -> None:
     """Forget every lane and what it learned (tests; or after changing accounts)."""
-    global _last_table
     _lanes.clear()
-    _last_table = None
     _memory.clear()
     lane_memory.forget()

@@ -141,11 +141,14 @@ class _Source(Generic[T]):
         if self._sync:
             return self._next_sync()
         if self._pump is not None and self._buf:
-            item = self._buf.popleft()
-            if len(self._buf) <= self._ahead // 2:
-                self._room.set()
-            return item
+            return self._pop()
         return _WAIT
+
+    def _pop(self) -> tuple[int, Job[T]]:
+        item = self._buf.popleft()
+        if len(self._buf) <= self._ahead // 2:
+            self._room.set()  # the pump may read on
+        return item
 
     def _next_sync(self) -> tuple[int, Job[T]] | None:
         if self.ended:
@@ -169,10 +172,7 @@ class _Source(Generic[T]):
             self._pump = asyncio.ensure_future(self._read())
         while True:
             if self._buf:
-                item = self._buf.popleft()
-                if len(self._buf) <= self._ahead // 2:
-                    self._room.set()
-                return item
+                return self._pop()
             if self.ended:
                 return None
             self._more.clear()

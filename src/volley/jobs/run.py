@@ -149,16 +149,13 @@ class Job:
                 await self._run_batch_api(pending, tracker)
             elif pending:
                 jobs = self._jobs(pending, tracker)
-                collector.enter(self.opts.concurrency)  # fewer young collections while sending (volley.collector)
-                try:
+                with collector.batch(self.opts.concurrency):  # fewer young collections while sending
                     async with aclosing(run_chunks(jobs, concurrency=self.opts.concurrency)) as chunks:
                         async for chunk in chunks:
                             self._record(chunk)
                             for line, result in chunk:
                                 if not isinstance(result, BudgetExceededError):
                                     tracker.result(line, result)
-                finally:
-                    collector.leave()
                 if self._io_error is not None:
                     raise self._io_error
         except asyncio.CancelledError:

@@ -21,13 +21,13 @@ import functools
 import ipaddress
 import json
 import logging
-import weakref
 from collections.abc import AsyncIterator, Awaitable, Mapping
 from typing import Any
 
 import aiohttp
 from yarl import URL
 
+from .._loops import PerLoop
 from ..errors import APIConnectionError, RedirectError, Timeout
 from ..masking import mask
 from .base import ErrorReader, Reply, Request, StreamReply
@@ -42,9 +42,7 @@ MAX_REDIRECTS = 5
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _warned_plain_http: set[str] = set()
 
-_sessions: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, tuple[aiohttp.ClientSession, Any]] = (
-    weakref.WeakKeyDictionary()
-)
+_sessions: PerLoop[tuple[aiohttp.ClientSession, Any]] = PerLoop()
 
 
 async def _close_on_loop_shutdown(session: aiohttp.ClientSession) -> AsyncIterator[None]:
@@ -56,25 +54,17 @@ async def _close_on_loop_shutdown(session: aiohttp.ClientSession) -> AsyncIterat
         await session.close()
 
 
-_last: tuple[weakref.ref[asyncio.AbstractEventLoop], aiohttp.ClientSession] | None = None
-
-
 def _session_now() -> aiohttp.ClientSession | None:
-    """The running loop's open session when it is the one used last (most calls), without awaiting."""
-    last = _last
-    if last is not None and last[0]() is asyncio.get_running_loop() and not last[1].closed:
-        return last[1]
-    return None
+    """The running loop's open session, without awaiting (None: ``get_session`` makes one)."""
+    entry = _sessions.get(asyncio.get_running_loop())
+    return entry[0] if entry is not None and not entry[0].closed else None
 
 
 async def get_session() -> aiohttp.ClientSession:
     """The shared session of the running event loop, created on first use."""
-    global _last
-    loop = asyncio.get_running_loop()
-    entry = _sessions.get(loop)
-    if entry is not None and not entry[0].closed:
-        _last = (weakref.ref(loop), entry[0])
-        return entry[0]
+    session = _session_now()
+    if session is not None:
+        return session
     connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=300, keepalive_timeout=30)
     session = aiohttp.ClientSession(
         connector=connector,
@@ -84,14 +74,13 @@ async def get_session() -> aiohttp.ClientSession:
     )
     guard = _close_on_loop_shutdown(session)
     await guard.__anext__()
-    _sessions[loop] = (session, guard)
-    _last = (weakref.ref(loop), session)
+    _sessions.set(asyncio.get_running_loop(), (session, guard))
     return session
 
 
 async def aclose() -> None:
     """Close the current event loop's shared session (optional: ``asyncio.run`` does it on exit)."""
-    entry = _sessions.pop(asyncio.get_running_loop(), None)
+    entry = _sessions.pop(asyncio.get_running_loop())
     if entry is not None:
         await entry[0].close()
         await entry[1].aclose()
@@ -181,6 +170,28 @@ def _failed(exc: BaseException, timeout: float | None) -> Exception:
     return APIConnectionError(f"{type(exc).__name__}: {exc}")
 
 
+def _with_auth(req: Request, auth: Mapping[str, str]) -> Mapping[str, str]:
+    """The headers of one attempt: the request's, plus its credentials."""
+    return {**req.headers, **auth} if auth else req.headers
+
+
+def _hop(
+    session: aiohttp.ClientSession,
+    req: Request,
+    method: str,
+    url: URL,
+    data: Any,
+    headers: Mapping[str, str],
+    left: float | None,
+) -> Awaitable[aiohttp.ClientResponse]:
+    """One request of ``req`` (its first, or a redirect's), given at most ``left`` seconds for its answer."""
+    own_clock = req.stream and req.framing in _OWN_CLOCK
+    answer = session.request(
+        method, url, data=data, headers=headers, timeout=_timeout(left, req.stream, own_clock), allow_redirects=False
+    )
+    return _within(answer, left) if left is not None and own_clock else answer
+
+
 async def _send(
     req: Request, auth: Mapping[str, str], timeout: float | None, resp: aiohttp.ClientResponse | None = None
 ) -> aiohttp.ClientResponse:
@@ -190,20 +201,13 @@ async def _send(
     loop = asyncio.get_running_loop()
     give_up = None if timeout is None else loop.time() + timeout
     url, method, data = _url(req.url), req.method, req.content
-    headers = {**req.headers, **auth} if auth else req.headers
+    headers = _with_auth(req, auth)
     for _ in range(MAX_REDIRECTS + 1):
         if resp is None:
             _warn_plain_http(url, auth)
             left = None if give_up is None else max(give_up - loop.time(), 0.001)
-            own_clock = req.stream and req.framing in _OWN_CLOCK
             try:
-                answer: Awaitable[aiohttp.ClientResponse] = session.request(
-                    method, url, data=data, headers=headers, timeout=_timeout(left, req.stream, own_clock),
-                    allow_redirects=False,
-                )  # fmt: skip
-                if left is not None and own_clock:
-                    answer = _within(answer, left)
-                resp = await answer
+                resp = await _hop(session, req, method, url, data, headers, left)
             except (asyncio.TimeoutError, aiohttp.ClientError) as exc:
                 raise _failed(exc, timeout) from None
         if resp.status not in _REDIRECTS:
@@ -279,10 +283,8 @@ class HTTPTransport:
         url = _url(request.url)
         _warn_plain_http(url, auth)
         try:
-            resp = await session.request(
-                request.method, url, data=request.content, headers={**request.headers, **auth} if auth else
-                request.headers, timeout=_timeout(timeout, False), allow_redirects=False,
-            )  # fmt: skip
+            headers = _with_auth(request, auth)
+            resp = await _hop(session, request, request.method, url, request.content, headers, timeout)
         except (asyncio.TimeoutError, aiohttp.ClientError) as exc:
             raise _failed(exc, timeout) from None
         if resp.status in _REDIRECTS:

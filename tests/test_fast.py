@@ -35,6 +35,10 @@ CASES = [
     "just a string",
     [],
     {},
+    # long ASCII bodies (the plain path's ASCII encoder): DEL, control characters, a non-ASCII field elsewhere
+    {"model": "m", "messages": [{"role": "user", "content": "a" * 5000 + "\x7f"}]},
+    {"model": "m", "messages": [{"role": "user", "content": 'line\n\t\x01 \\u0041 "q" ' * 500}]},
+    {"model": "m", "messages": [{"role": "user", "content": "a" * 5000}], "stop": ["é"], "user": "x\x7f"},
 ]
 
 
@@ -64,10 +68,8 @@ json_values = st.recursive(
 )
 
 
-@settings(max_examples=300, deadline=None)
-@given(json_values)
-def test_dumps_matches_on_any_json_value(obj):
-    _fast.reset()
+def dumps_like_the_standard_library(obj):
+    """``_fast.dumps(obj)``: the standard library's bytes, or its error."""
     try:
         want = std_dumps(obj)
     except Exception as exc:
@@ -75,6 +77,13 @@ def test_dumps_matches_on_any_json_value(obj):
             _fast.dumps(obj)
         return
     assert _fast.dumps(obj) == want
+
+
+@settings(max_examples=300, deadline=None)
+@given(json_values)
+def test_dumps_matches_on_any_json_value(obj):
+    _fast.reset()
+    dumps_like_the_standard_library(obj)
 
 
 def test_turned_off_or_absent_gives_no_loop_factory(monkeypatch):
@@ -97,17 +106,13 @@ ascii_heavy = st.text(alphabet=st.characters(min_codepoint=0, max_codepoint=0x7F
 @given(contents=st.lists(ascii_heavy, min_size=1, max_size=3), extra=st.dictionaries(st.text(max_size=4), json_values,
                                                                                      max_size=3))  # fmt: skip
 def test_request_bodies_match_with_and_without_the_extra(fast, monkeypatch, contents, extra):
-    # the plain path encodes ASCII message texts with the faster ASCII encoder: the same bytes or its fallback
+    # the plain path encodes long ASCII bodies with the faster ASCII encoder: the same bytes or its fallback
     monkeypatch.setenv("VOLLEY_FAST", fast)
     _fast.reset()
-    body = {"model": "m", "messages": [{"role": "user", "content": c} for c in contents], **extra}
-    try:
-        want = std_dumps(body)
-    except Exception as exc:
-        with pytest.raises(type(exc)):
-            _fast.dumps(body)
-        return
-    assert _fast.dumps(body) == want
+    long = [c * (1 + _fast._LONG // max(len(c), 1)) for c in contents]  # past the ASCII encoder's threshold
+    for texts in (contents, long):
+        dumps_like_the_standard_library({"model": "m", "messages": [{"role": "user", "content": c} for c in texts],
+                                         **extra})  # fmt: skip
     _fast.reset()
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from _job_env import isolate_job
 from volley import collector
 from volley.cli import main
 from volley.commands.common import run_cancellable
@@ -25,11 +26,7 @@ MODEL = "gpt-4o-mini"
 
 @pytest.fixture(autouse=True)
 def _env(monkeypatch, tmp_path):
-    monkeypatch.setenv("OPENAI_API_KEY", KEY)
-    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
-    monkeypatch.delenv("VOLLEY_PRICES", raising=False)
-    monkeypatch.setenv("VOLLEY_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.chdir(tmp_path)
+    isolate_job(monkeypatch, tmp_path, KEY)
 
 
 def _stdlib(obj):

@@ -5,8 +5,8 @@ import sqlite3
 
 import pytest
 
+from _job_env import isolate_job
 from volley.cli import main
-from volley.hooks import cache as cache_mod
 
 KEY = "sk-test-jobs-SECRET-0123456789"
 MODEL = "gpt-4o-mini"
@@ -14,12 +14,7 @@ MODEL = "gpt-4o-mini"
 
 @pytest.fixture(autouse=True)
 def _env(monkeypatch, tmp_path):
-    monkeypatch.setenv("OPENAI_API_KEY", KEY)
-    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
-    monkeypatch.delenv("VOLLEY_PRICES", raising=False)
-    monkeypatch.setenv("VOLLEY_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.setattr(cache_mod, "_caches", {})
-    monkeypatch.chdir(tmp_path)
+    isolate_job(monkeypatch, tmp_path, KEY)
 
 
 def write_input(path, lines):

@@ -15,6 +15,7 @@ import stat
 import pytest
 
 import volley
+from _job_env import isolate_job
 from volley.cli import main
 from volley.commands.compare import row as compare_row
 from volley.jobs.summary import percentile
@@ -43,10 +44,7 @@ browser = pytest.mark.skipif(
 
 @pytest.fixture
 def env(monkeypatch, tmp_path):
-    monkeypatch.setenv("OPENAI_API_KEY", KEY)
-    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
-    monkeypatch.setenv("VOLLEY_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.chdir(tmp_path)
+    isolate_job(monkeypatch, tmp_path, KEY)
 
 
 def make_run(fake, tmp_path, n=80, *more):

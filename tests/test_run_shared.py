@@ -8,6 +8,7 @@ import json
 
 import pytest
 
+from _job_env import isolate_job
 from volley.cli import main
 from volley.prepare import Template
 from volley.shared import wire
@@ -19,11 +20,8 @@ MODEL = "gpt-4o-mini"
 
 @pytest.fixture(autouse=True)
 def env(monkeypatch, tmp_path):
-    monkeypatch.setenv("OPENAI_API_KEY", KEY)
-    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+    isolate_job(monkeypatch, tmp_path, KEY)
     monkeypatch.delenv("VOLLEY_REDIS_URL", raising=False)
-    monkeypatch.setenv("VOLLEY_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.chdir(tmp_path)
     wire.reset()
     yield
     wire.reset()

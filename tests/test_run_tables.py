@@ -14,6 +14,7 @@ import pyarrow.parquet as pq
 import pytest
 
 import volley
+from _job_env import isolate_job
 from volley.cli import main
 from volley.tables import open_table
 
@@ -23,10 +24,7 @@ MODEL = "gpt-4o-mini"
 
 @pytest.fixture
 def env(monkeypatch, tmp_path):
-    monkeypatch.setenv("OPENAI_API_KEY", KEY)
-    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
-    monkeypatch.setenv("VOLLEY_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.chdir(tmp_path)
+    isolate_job(monkeypatch, tmp_path, KEY)
 
 
 def write_csv(path, n):

@@ -11,6 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 
 import volley
+from _job_env import isolate_job
 from volley.cli import main
 from volley.jobs import io as jobs_io
 from volley.jobs.journal import Journal
@@ -32,10 +33,7 @@ def write_jsonl(path, n):
 
 @pytest.fixture
 def env(monkeypatch, tmp_path):
-    monkeypatch.setenv("OPENAI_API_KEY", KEY)
-    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
-    monkeypatch.setenv("VOLLEY_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.chdir(tmp_path)
+    isolate_job(monkeypatch, tmp_path, KEY)
 
 
 @pytest.mark.parametrize("ext", [".parquet", ".csv", ".jsonl"])

@@ -22,10 +22,10 @@ def _thresholds() -> Iterator[None]:
 
 def test_a_batch_raises_the_young_threshold_and_puts_it_back() -> None:
     with collector.batch():
-        assert gc.get_threshold() == (collector.YOUNG_THRESHOLD, 10, 10)
+        assert gc.get_threshold() == (collector.MIN_THRESHOLD, 10, 10)
         with collector.batch():  # nested (or concurrent) batches: the last one out restores
-            assert gc.get_threshold()[0] == collector.YOUNG_THRESHOLD
-        assert gc.get_threshold()[0] == collector.YOUNG_THRESHOLD
+            assert gc.get_threshold()[0] == collector.MIN_THRESHOLD
+        assert gc.get_threshold()[0] == collector.MIN_THRESHOLD
     assert gc.get_threshold() == (700, 10, 10)
 
 
@@ -65,7 +65,7 @@ def test_batches_in_threads_restore_once_all_end() -> None:
     for t in threads:
         t.start()
     inside.wait()
-    assert gc.get_threshold()[0] == collector.YOUNG_THRESHOLD
+    assert gc.get_threshold()[0] == collector.MIN_THRESHOLD
     out.set()
     for t in threads:
         t.join()
@@ -80,11 +80,11 @@ def test_batch_completion_runs_with_it_and_restores_even_when_stopped_early() ->
 
     msgs = [[{"role": "user", "content": f"q{i}"}] for i in range(5)]
     out = volley.batch_completion("gpt-4o-mini", msgs, mock_response="ok", on_result=on_result)
-    assert len(out) == 5 and seen == [collector.YOUNG_THRESHOLD] * 5
+    assert len(out) == 5 and seen == [collector.MIN_THRESHOLD] * 5
     assert gc.get_threshold() == (700, 10, 10)
     it = volley.iter_batch_completion("gpt-4o-mini", iter(msgs * 100), mock_response="ok")
     next(it)
-    assert gc.get_threshold()[0] == collector.YOUNG_THRESHOLD
+    assert gc.get_threshold()[0] == collector.MIN_THRESHOLD
     it.close()  # stopped early: the threshold comes back too
     assert gc.get_threshold() == (700, 10, 10)
 

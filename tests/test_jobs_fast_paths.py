@@ -91,7 +91,7 @@ def test_a_forked_child_draws_other_ids_than_its_parent():
 
 
 def test_the_young_gc_threshold_is_raised_while_a_run_sends_and_restored_after(fake, tmp_path, capsys):
-    if not gc.isenabled() or gc.get_threshold()[0] >= collector.YOUNG_THRESHOLD:
+    if not gc.isenabled() or gc.get_threshold()[0] >= collector.MIN_THRESHOLD:
         pytest.skip("the collector is off or already at the raised threshold")
     before = gc.get_threshold()
     fake.script(MODEL, latency=0.15)
@@ -114,7 +114,7 @@ def test_the_young_gc_threshold_is_raised_while_a_run_sends_and_restored_after(f
         stop.set()
         watcher.join()
     assert code == 0, capsys.readouterr().err
-    assert collector.YOUNG_THRESHOLD in seen
+    assert collector.MIN_THRESHOLD in seen
     assert gc.get_threshold() == before
 
 

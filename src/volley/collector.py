@@ -37,7 +37,6 @@ MIN_THRESHOLD = 10_000
 """The young generation's threshold while any batch runs (CPython's default is 700)."""
 MAX_THRESHOLD = 100_000
 """The highest threshold set, whatever the concurrency (a young collection then scans that many)."""
-YOUNG_THRESHOLD = MIN_THRESHOLD  # the threshold of a batch of up to 100 in flight
 
 
 def threshold_for(in_flight: int) -> int:

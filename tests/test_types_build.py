@@ -245,6 +245,29 @@ ODD_CHUNKS = {
     "finish odd": chunk(choice={"finish_reason": "done"}),
     "content an int": chunk(delta={"content": 1}),
     "no id": {"choices": []},
+    # the shapes next to the in-line text chunk (types._text_chunk): taken by it, or left to _build
+    "text with extras": chunk(system_fingerprint="fp_1", service_tier=None, usage=None),
+    "role only": chunk(delta={"role": "assistant"}),
+    "empty delta": chunk(delta={}),
+    "content None": chunk(delta={"content": None}),
+    "role an int": chunk(delta={"role": 1, "content": "x"}),
+    "no index": {**chunk(), "choices": [{"delta": {"content": "x"}}]},
+    "index a bool": chunk(choice={"index": True}),
+    "finish with text": chunk(choice={"finish_reason": "stop"}),
+    "finish not a str": chunk(choice={"finish_reason": 1}),
+    "choice extra": chunk(choice={"content_filter_results": {}}),
+    "delta extra": chunk(delta={"content": "x", "refusal": None}),
+    "two choices": {**chunk(), "choices": [chunk()["choices"][0], {**chunk()["choices"][0], "index": 1}]},
+    "object wrong": chunk(object="chat.completion"),
+    "id an int": chunk(id=5),
+    "created a float": chunk(created=5.0),
+    "created a bool": chunk(created=True),
+    "no created": {k: v for k, v in chunk().items() if k != "created"},
+    "no model": {k: v for k, v in chunk().items() if k != "model"},
+    "model None": chunk(model=None),
+    "usage with text": chunk(usage={"prompt_tokens": 1, "completion_tokens": 2, "total_tokens": 3}),
+    "choices not a list": chunk(choices={"0": {}}),
+    "choice not a dict": chunk(choices=["x"]),
 }
 
 
@@ -263,6 +286,23 @@ def test_the_fast_path_is_taken_for_plain_answers(monkeypatch):
     assert calls == [] and r.usage is not None and r.usage.prompt_tokens_details.cached_tokens == 1
     response_from(ODD["created float"])
     assert calls == [1]  # a value of another type: pydantic validates (and converts) it
+
+
+def test_text_chunks_are_built_in_line(monkeypatch):
+    from volley import types
+
+    slow = []
+    monkeypatch.setattr(types, "_build", lambda cls, data: slow.append(data) or StreamChunk.model_validate(data))
+    for name in ("plain", "text with extras", "role only", "empty delta", "no index", "finish with text"):
+        got = chunk_from(copy.deepcopy(ODD_CHUNKS[name]), "openai")
+        want = StreamChunk.model_validate(copy.deepcopy(ODD_CHUNKS[name]))
+        want._provider = "openai"
+        assert got.provider == "openai"
+        same(got, want)
+    assert slow == []
+    for name in ("tool call delta", "two choices", "logprobs", "usage with text", "index a bool"):
+        chunk_from(copy.deepcopy(ODD_CHUNKS[name]), "openai")
+    assert len(slow) == 5  # every other shape goes to the generic builder
 
 
 def test_a_built_answer_is_an_independent_copy_of_thinking_blocks():

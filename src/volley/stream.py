@@ -122,10 +122,9 @@ class AsyncStream:
                 except Exception as exc:
                     raise self._malformed(exc) from None
             try:
-                chunk = chunk_from(pending.popleft())
+                chunk = chunk_from(pending.popleft(), self.provider)
             except Exception as exc:
                 raise self._malformed(exc) from None
-            chunk.__pydantic_private__["_provider"] = self.provider  # type: ignore[index] # (no pydantic setattr)
             if chunk.usage is None:
                 self._last = chunk
                 return chunk

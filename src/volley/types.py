@@ -503,11 +503,83 @@ def response_from(data: dict[str, Any]) -> ModelResponse:
     return _build(ModelResponse, data)  # type: ignore[no-any-return]
 
 
-def chunk_from(data: dict[str, Any]) -> StreamChunk:
-    """A :class:`StreamChunk` from a protocol's parsed stream event, as :func:`response_from` builds answers."""
-    if type(data) is not dict:
-        return StreamChunk.model_validate(data)
-    return _build(StreamChunk, data)  # type: ignore[no-any-return]
+def chunk_from(data: dict[str, Any], provider: str = "") -> StreamChunk:
+    """A :class:`StreamChunk` from a protocol's parsed stream event, as :func:`response_from` builds
+    answers; ``provider`` is the chunk's ``provider``. The common chunk (one choice, text or a role
+    alone in its delta) is built in line (:func:`_text_chunk`), every other one by ``_build``."""
+    if type(data) is dict:
+        fast = _text_chunk(data, provider)
+        if fast is not None:
+            return fast
+        chunk: StreamChunk = _build(StreamChunk, data)
+    else:
+        chunk = StreamChunk.model_validate(data)
+    if provider:
+        chunk.__pydantic_private__["_provider"] = provider  # type: ignore[index] # (no pydantic setattr)
+    return chunk
+
+
+_CHUNK_EXACT: dict[str, type] = {"id": str, "created": int, "model": str}
+_CHOICE_KEYS = frozenset({"index", "delta", "finish_reason", "logprobs"})
+_TEXT_DELTA_KEYS = frozenset({"content", "role"})
+_FINISH = frozenset(FinishReason.__args__)  # type: ignore[attr-defined]
+
+
+def _text_chunk(data: dict[str, Any], provider: str) -> StreamChunk | None:
+    """The chunk ``_build`` makes of ``data`` when it is the common one: id, created and one choice whose
+    delta holds text or a role alone (str or None), no logprobs, no usage; None for any other shape.
+    Most chunks of a stream are this one: three objects straight from their values, without the
+    generic builder's loop over the class's checks."""
+    choices = data.get("choices")
+    if type(choices) is not list or len(choices) != 1 or "id" not in data or "created" not in data:
+        return None
+    choice = choices[0]
+    if type(choice) is not dict or not _CHOICE_KEYS.issuperset(choice) or choice.get("logprobs") is not None:
+        return None
+    delta = choice.get("delta")
+    if type(delta) is not dict or not _TEXT_DELTA_KEYS.issuperset(delta):
+        return None
+    content, role = delta.get("content"), delta.get("role")
+    index, reason = choice.get("index", 0), choice.get("finish_reason")
+    if (
+        (content is not None and type(content) is not str)
+        or (role is not None and type(role) is not str)
+        or type(index) is not int
+        or (reason is not None and (type(reason) is not str or reason not in _FINISH))
+    ):
+        return None
+    extra: dict[str, Any] = {}
+    for key, value in data.items():
+        exact = _CHUNK_EXACT.get(key)
+        if exact is not None:
+            if type(value) is not exact:
+                return None
+        elif key == "object":
+            if type(value) is not str or value != "chat.completion.chunk":
+                return None
+        elif key == "usage":
+            if value is not None:
+                return None
+        elif key != "choices":
+            extra[key] = value  # a field the model does not declare: kept as it is, as pydantic does
+    d = _object_new(Delta)
+    _object_set(d, "__dict__", {"role": role, "content": content, "tool_calls": None, "reasoning_content": None,
+                                "thinking_blocks": None, "function_call": None})  # fmt: skip
+    _set_fields_set(d, set(delta))
+    _set_extra(d, {})
+    _set_private(d, None)
+    c = _object_new(StreamChoice)
+    _object_set(c, "__dict__", {"index": index, "delta": d, "finish_reason": reason, "logprobs": None})
+    _set_fields_set(c, set(choice))
+    _set_extra(c, {})
+    _set_private(c, None)
+    chunk = _object_new(StreamChunk)
+    _object_set(chunk, "__dict__", {"id": data["id"], "object": "chat.completion.chunk", "created": data["created"],
+                                    "model": data.get("model", ""), "choices": [c], "usage": None})  # fmt: skip
+    _set_fields_set(chunk, set(data))
+    _set_extra(chunk, extra)
+    _set_private(chunk, {"_provider": provider, "_usage": None})
+    return chunk
 
 
 def _specs() -> None:

@@ -32,8 +32,10 @@ def fake(fake_server: FakeServer) -> FakeServer:
 def _fresh_lanes() -> None:
     """Each test starts with lanes that learned nothing (a 429 in one test must not pause the next)."""
     from volley.engine import limits
+    from volley.prepare import _MEMO
 
     limits.reset()
+    _MEMO.clear()  # a test that patches volley's internals gets templates built with its patches
 
 
 @pytest.fixture(scope="session")

@@ -330,8 +330,105 @@ def build_request(
 
 
 def prepare(model: str | Mapping[str, Any], messages: Any, params: Mapping[str, Any]) -> Call:
-    """Validate and map one call; raise before any request when something is wrong."""
-    return Template(model, params).call(messages)
+    """Validate and map one call; raise before any request when something is wrong.
+
+    A call repeated with the same model and parameters (``acompletion`` in a loop) reuses its
+    template while nothing it was built from has changed (:class:`TemplateMemo`)."""
+    return _MEMO.template(model, params).call(messages)
+
+
+class TemplateMemo:
+    """The templates of recent single calls, so that a call repeated with the same model and the same
+    plain parameters (strings, numbers, lists and dicts of them) is not routed and checked again.
+
+    A template is kept only when it holds nothing of its own a call could change: no hooks (cache,
+    budget, callbacks, tracing), no fallbacks, no shared lanes, no mock. Every kept template is
+    dropped when the world it was built from changes: volley's settings (and the callback lists),
+    the environment (keys, base URLs, ``VOLLEY_*``), the provider registry, OpenTelemetry being set
+    up. At most ``size`` templates, the least recently used dropped first.
+
+    Example::
+
+        memo = TemplateMemo()
+        assert memo.template("gpt-4o-mini", {"temperature": 0}) is memo.template("gpt-4o-mini", {"temperature": 0})
+    """
+
+    def __init__(self, size: int = 64) -> None:
+        self.size = size
+        self._kept: dict[Hashable, Template] = {}
+        self._world: tuple[Any, ...] | None = None
+        self._env: dict[Any, Any] = {}
+
+    def template(self, model: str | Mapping[str, Any], params: Mapping[str, Any]) -> Template:
+        """The template of ``model`` with ``params``: a kept one, or a new one (kept when it may be)."""
+        key = _memo_key(model, params)
+        if key is None:
+            return Template(model, params)
+        self._check_world()
+        kept = self._kept.pop(key, None)
+        if kept is None:
+            kept = Template(model, params)
+            if kept.hooks or kept.fallbacks or kept.lanes is not None:
+                return kept
+            if len(self._kept) >= self.size:
+                del self._kept[next(iter(self._kept))]
+        self._kept[key] = kept  # (re)inserted last: the most recently used
+        return kept
+
+    def clear(self) -> None:
+        self._kept.clear()
+        self._world = None
+
+    def _check_world(self) -> None:
+        from . import otel
+        from .providers import registry_version
+
+        env = getattr(os.environ, "_data", None)  # os.environ's own dict: compared, not decoded
+        world = (settings.state(), registry_version(), otel.enabled())
+        if env is None or world != self._world or env != self._env:
+            self._kept.clear()
+            self._world, self._env = world, dict(env) if env is not None else {}
+
+
+_MEMO = TemplateMemo()
+#: parameters whose calls are never kept: a mock transport is made per call, and may hold state
+_UNKEPT = frozenset({"mock_response", "mock_timeout", "transport"})
+
+
+def _memo_key(model: Any, params: Mapping[str, Any]) -> Hashable | None:
+    """``(model, params)`` as a hashable key that tells apart every value the template could see
+    (``1``, ``1.0`` and ``True`` too), or None when a value is not plain data (or not to be kept)."""
+    if type(model) is not str or type(params) is not dict or not _UNKEPT.isdisjoint(params):
+        return None
+    frozen = _frozen(params, 0)
+    return None if frozen is None else (model, frozen)
+
+
+def _frozen(value: Any, depth: int) -> Hashable | None:
+    t = type(value)
+    if t is str or t is int or t is bool or value is None:
+        return (t, value)
+    if t is float:
+        return (t, repr(value))  # -0.0 and 0.0 are equal, yet written differently
+    if depth > 20:
+        return None
+    if t is dict:
+        items = []
+        for k, v in value.items():
+            f = _frozen(v, depth + 1)
+            if type(k) is not str or f is None:
+                return None
+            items.append((k, f))
+        return (t, tuple(items))
+    if t is list or t is tuple:
+        out = []
+        for v in value:
+            f = _frozen(v, depth + 1)
+            if f is None:
+                return None
+            out.append(f)
+        return (t, tuple(out))
+    return None
 
 
 _NONE: Any = object()

@@ -54,10 +54,12 @@ class Settings:
 
     def __init__(self) -> None:
         self.values: dict[str, Any] = {}
+        self.version = 0  # counts the changes made through set() and reset()
         self.reset()
 
     def reset(self) -> None:
         """Every setting back to its default (tests)."""
+        self.version += 1
         self.values = {name: None for name in NAMES}
         self.values.update(dict.fromkeys(_FLAGS, False))
         for name in _LISTS:
@@ -94,6 +96,7 @@ class Settings:
         elif name == "cache" and not callable(getattr(value, "fetch", None)):
             raise wrong("a cache object with fetch(call, send) (e.g. volley.Cache()) or None")
         self.values[name] = value
+        self.version += 1
         if name == "set_verbose":
             self._verbose(bool(value))
 
@@ -105,6 +108,12 @@ class Settings:
             if owner == provider and self.values[name]:
                 return str(self.values[name])
         return self.values["api_key"] or None
+
+    def state(self) -> tuple[Any, ...]:
+        """What the settings are now, cheaply comparable: the changes made through :meth:`set`, and the
+        callbacks in the lists (which a caller may change in place, ``volley.success_callback.append(f)``)."""
+        v = self.values
+        return (self.version, *(tuple(map(id, v[name])) for name in _LISTS))
 
     def callbacks_set(self) -> bool:
         """Whether any success / failure callback is set."""

@@ -31,6 +31,7 @@ _providers: dict[str, Provider] = {}
 _aliases: dict[str, str] = {}
 _lock = threading.RLock()
 _builtins = False
+_version = 0  # counts registrations and removals (prepare's template memo starts again after one)
 _looked_up: set[str] = set()
 
 
@@ -47,7 +48,19 @@ def register_provider(provider: Provider, *, replace: bool = False) -> Provider:
         _providers[provider.name] = provider
         for alias in provider.aliases:
             _aliases[alias] = provider.name
+        _changed()
     return provider
+
+
+def _changed() -> None:
+    global _version
+    _version += 1
+
+
+def registry_version() -> int:
+    """A number that changes whenever a provider is registered or removed (the built-in ones loaded first)."""
+    _load_builtins()
+    return _version
 
 
 def unregister_provider(name: str) -> None:
@@ -56,6 +69,7 @@ def unregister_provider(name: str) -> None:
         provider = _providers.pop(name, None)
         for alias in provider.aliases if provider else ():
             _aliases.pop(alias, None)
+        _changed()
 
 
 def get_provider(name: str) -> Provider | None:

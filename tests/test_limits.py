@@ -90,6 +90,22 @@ async def test_429_halves_concurrency_and_pauses_the_lane():
     assert lane.cwnd == pytest.approx(32 + 1 / 32)  # additive increase
 
 
+async def test_a_burst_of_429s_halves_concurrency_once():
+    # 64 attempts in flight all refused: one cut, as TCP cuts once per window (each 429 halving again
+    # left the lane at 1 in flight, and 1/cwnd per success took thousands of answers to grow back)
+    clock = FakeClock()
+    lane = Lane(clock=clock, sleep=clock.sleep)
+    lane.configure(max_workers=64, rpm=1e9)
+    for _ in range(64):
+        await lane.acquire()
+    for _ in range(64):
+        lane.release(ok=False, rate_limited=True, retry_after=2.0)
+    assert lane.limit == 32 and lane.rate_limited == 64
+    await lane.acquire()  # waits out the pause
+    lane.release(ok=False, rate_limited=True, retry_after=2.0)  # refused again after it: a new burst
+    assert lane.limit == 16
+
+
 async def test_learns_openai_headers():
     clock = FakeClock()
     lane = Lane(clock=clock, sleep=clock.sleep)

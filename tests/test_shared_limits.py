@@ -110,6 +110,20 @@ async def test_a_429_pauses_everyone_halves_the_window_and_slows_the_pace(make_s
     assert got[2].wait - got[1].wait == pytest.approx(slower, abs=0.02)
 
 
+async def test_a_burst_of_429s_halves_the_window_once(make_store):
+    store = make_store()
+    cfg = LaneConfig(max_workers=8, rpm=600)
+    for i in range(8):
+        assert (await store.reserve(f"a{i}", "m", 0, cfg, 30)).status == "granted"
+    for i in range(8):  # all eight refused, answered while the first 429's pause lasts: one cut
+        await store.release(f"a{i}", cfg, ok=False, rate_limited=True, pause=0.3)
+    await asyncio.sleep((await store.paused()) + 0.02)
+    got = [await store.reserve(f"c{i}", "m", 0, cfg, 30) for i in range(5)]
+    assert [r.status for r in got] == ["granted"] * 4 + ["full"]  # window 8 -> 4, not 8 -> 1
+    slower = 60.0 / (600 * SAFETY * 0.9)  # and the pace slowed once
+    assert got[2].wait - got[1].wait == pytest.approx(slower, abs=0.02)
+
+
 async def test_pause_is_clamped(make_store):
     store = make_store()
     assert await store.pause(-5) == 0

@@ -3,9 +3,11 @@
 A *lane* is one ``(provider, api_base, model)``; every call in the process that goes to the same
 lane shares its limits (one lane table per event loop; all sync calls share the private loop).
 
-- Concurrency: at most ``min(max_workers, cwnd)`` attempts in flight. ``cwnd`` halves on a 429 and
-  grows back by ``1/cwnd`` per success (AIMD). Until the lane's first answer arrives, and unless the
-  caller gave ``rpm``/``tpm``, only a few probe requests go out, not ``max_workers`` blind. What a lane
+- Concurrency: at most ``min(max_workers, cwnd)`` attempts in flight. ``cwnd`` halves on a 429 (once
+  per burst: not again for the 429s that arrive while the lane is paused, as the first one paused it)
+  and grows back by ``1/cwnd`` per success (AIMD); the pace slows likewise, x0.9 per burst. Until the
+  lane's first answer arrives, and unless the caller gave ``rpm``/``tpm``, only a few probe requests
+  go out, not ``max_workers`` blind. What a lane
   learned (that it answered without a 429, the limits read from headers) is remembered in the process
   and, for a day, on disk (:mod:`volley.engine.lane_memory`): the same lane on another event loop or in
   the next process opens at once; after a 429 it probes again.
@@ -346,12 +348,13 @@ class Lane:
             self._remember(False)  # the next fresh lane probes again
             self._opened = False
             self.probing = False
-            self.cwnd = max(1.0, self.limit / 2.0)
+            if now >= self.paused_until:  # once per burst: a 429 answered while the lane is paused was
+                self.cwnd = max(1.0, self.limit / 2.0)  # sent before the pause began, and cuts nothing more
+                self.slowdown = max(0.1, self.slowdown * 0.9)  # the pace was too fast for this server
             hint = server_wait(retry_after)
             pause = hint if hint is not None else DEFAULT_PAUSE
             self.paused_until = max(self.paused_until, now + pause)
             self._limited_until = self.paused_until
-            self.slowdown = max(0.1, self.slowdown * 0.9)  # the pace was too fast for this server
             self._repace()
         elif ok:
             if self.probing:

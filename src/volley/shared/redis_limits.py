@@ -123,9 +123,11 @@ end
 if limited then
   rl = rl + 1
   probing = false
-  local limit = math.max(1, math.min(mw, math.floor(cw)))
-  cw = math.max(1, limit / 2)
-  sd = math.max(0.1, sd * 0.9)
+  if now >= pu then
+    local limit = math.max(1, math.min(mw, math.floor(cw)))
+    cw = math.max(1, limit / 2)
+    sd = math.max(0.1, sd * 0.9)
+  end
 elseif ok then
   if probing then
     probing = false; cw = mw

@@ -227,9 +227,10 @@ class LaneState:
         if rate_limited:
             self.rate_limited += 1
             self.probing = False
-            limit = max(1, min(mw, math.floor(self._window(mw))))
-            self.cwnd = max(1.0, limit / 2.0)
-            self.slowdown = max(0.1, self.slowdown * 0.9)
+            if now >= self.paused_until:  # once per burst, as a local lane (engine.limits)
+                limit = max(1, min(mw, math.floor(self._window(mw))))
+                self.cwnd = max(1.0, limit / 2.0)
+                self.slowdown = max(0.1, self.slowdown * 0.9)
         elif ok:
             if self.probing:
                 self.probing, self.cwnd = False, float(mw)

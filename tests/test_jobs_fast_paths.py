@@ -144,3 +144,25 @@ def test_items_without_parameters_share_their_models_template(fake, tmp_path):
     assert all("temperature" not in r.body for r in plain)
     assert calls[2].request.body["temperature"] == 0.3
     assert len(setup._templates) == 2  # the job's own, and the one of the line with parameters
+
+
+@pytest.mark.parametrize("keep", [64 * 2**20, 0], ids=["kept", "too many to keep"])
+def test_the_run_sends_the_requests_the_setup_pass_built(fake, tmp_path, capsys, monkeypatch, keep):
+    # the setup pass parses every line and builds its request; the run sends those (the input is read once),
+    # unless they are too many to keep: then it reads the input again. The answers are the same either way.
+    from volley.jobs import setup as setup_mod
+
+    monkeypatch.setattr(setup_mod, "KEEP_BUILT_BYTES", keep)
+    reads = []
+    items = JobSetup.items
+    monkeypatch.setattr(JobSetup, "items", lambda self, only=None: reads.append(only) or items(self, only))
+    inp, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    inp.write_text("".join(json.dumps({"custom_id": f"c{i}", "prompt": f"q{i}"}) + "\n" for i in range(30)))
+    code = main(["run", str(inp), "-m", MODEL, "-o", str(out), "--api-base", fake.openai_base, "-q"])
+    assert code == 0, capsys.readouterr().err
+    assert len(reads) == (1 if keep else 2)
+    got = {r["custom_id"]: r["response"]["body"]["choices"][0]["message"]["content"]
+           for r in map(json.loads, out.read_text().splitlines())}  # fmt: skip
+    assert sorted(got) == sorted(f"c{i}" for i in range(30))
+    assert all(f"q{i}" in got[f"c{i}"] for i in range(30))  # each answer is its own line's (the fake echoes)
+    assert sorted(r.json["messages"][0]["content"] for r in fake.requests) == sorted(f"q{i}" for i in range(30))

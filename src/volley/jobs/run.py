@@ -241,7 +241,15 @@ class Job:
 
     def _calls(self, pending: set[int]) -> Iterator[tuple[int, Call | LineError]]:
         """``(item, prepared call)`` of each pending, well-formed item in input order; a :class:`LineError` in
-        place of the call when its request cannot be built. An unreadable input raises ``_JobIOError``."""
+        place of the call when its request cannot be built. An unreadable input raises ``_JobIOError``.
+        The calls the setup pass built and kept are handed out as they are (each once), without reading
+        the input again."""
+        built, self.setup.built = self.setup.built, None
+        if built is not None and pending <= built.keys():
+            for n in sorted(pending):
+                self._custom_ids[n], kept = built.pop(n)
+                yield n, kept
+            return
         try:
             for item in self.setup.items(pending):
                 n = item.line

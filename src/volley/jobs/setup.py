@@ -45,6 +45,9 @@ from .output import Output, OutputError, open_output
 from .source import Source, SourceError, describe, load_schema, open_source
 
 MAX_REPORTED = 20  # malformed lines printed one by one; the rest are counted
+#: The requests the setup pass builds are kept for the run (not read and built a second time) while their
+#: bodies and prompts take at most this many bytes; a larger input is read again as it is sent.
+KEEP_BUILT_BYTES = 64 * 2**20
 
 Row = tuple[int, str, str | None, str | None]  # (line, custom_id, invalid output line or None, error type)
 
@@ -68,6 +71,9 @@ class JobSetup:
         self.schema: Any = None
         self.params: dict[str, Any] = dict(options.params)  # with the schema's response_format
         self.invalid_items: list[Item] = []
+        #: line -> (custom_id, call) of each item the setup pass built; None when they were too many to
+        #: keep (``KEEP_BUILT_BYTES``) or the pass did not run: the run then reads the input again
+        self.built: dict[int, tuple[str, Call]] | None = None
         self.budget_notes: dict[str, str] = {}
         self._templates: dict[tuple[str, str], Template] = {}
         self._by_model: dict[str, Template] = {}  # the template of items that set no parameters, by model
@@ -245,6 +251,8 @@ class JobSetup:
         ``invalid_items``); model and key problems raise. ``on_call(item, call)`` sees each built request."""
         rows: list[Row] = []
         seen: dict[str, int] = {}
+        built: dict[int, tuple[str, Call]] | None = {}
+        size = 0
         try:
             for item in self.items():
                 if item.error is None and item.custom_id in seen:
@@ -258,6 +266,13 @@ class JobSetup:
                     else:
                         if on_call is not None and call is not None:
                             on_call(item, call)
+                        elif call is None:  # (a setup that does not build: nothing to keep)
+                            built = None
+                        elif built is not None:
+                            size += _weight(call)
+                            built = None if size > KEEP_BUILT_BYTES else built
+                            if built is not None:
+                                built[item.line] = (item.custom_id, call)
                 if item.error is not None:
                     self.invalid_items.append(item)
                     rows.append((item.line, item.custom_id, self.invalid_line(item), "invalid_request"))
@@ -267,6 +282,7 @@ class JobSetup:
             raise SetupError(f"cannot read {self.opts.input}: {exc}") from None
         if not rows:
             raise SetupError(f"{self.opts.input} holds no input {self.source.unit if self.source else 'line'}s")
+        self.built = built if on_call is None else None
         return rows
 
     def invalid_line(self, item: Item) -> str:
@@ -434,3 +450,8 @@ def _check_writable(what: str, path: Path) -> None:
         raise SetupError(f"cannot write the {what} {path}: directory {parent} does not exist")
     if not os.access(parent, os.W_OK | os.X_OK):
         raise SetupError(f"cannot write the {what} {path}: directory {parent} is not writable")
+
+
+def _weight(call: Call) -> int:
+    """About the bytes a kept call holds: its request body and its prompt text (twice: str and body)."""
+    return 2 * len(call.request.content or b"") + 256

@@ -109,3 +109,26 @@ def test_the_module_memo_is_the_one_prepare_uses():
     _MEMO.clear()
     prepare("openai/m", MSGS, {**BASE, "api_key": "k"})
     assert len(_MEMO._kept) == 1
+
+
+def test_many_threads_share_the_memo():
+    # sync completion() prepares in the caller's thread: lookups, inserts and evictions from many at once
+    import threading
+
+    memo, errors = TemplateMemo(size=8), []
+
+    def work(t: int) -> None:
+        try:
+            for i in range(300):
+                seed = (t * 7 + i) % 20
+                got = memo.template("openai/m", {**BASE, "api_key": "k", "seed": seed})
+                assert got.completion["seed"] == seed
+        except Exception as exc:  # pragma: no cover - what the test looks for
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(t,)) for t in range(6)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert errors == [] and len(memo._kept) <= 8

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import threading
 from collections.abc import Hashable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -358,26 +359,37 @@ class TemplateMemo:
         self._kept: dict[Hashable, Template] = {}
         self._world: tuple[Any, ...] | None = None
         self._env: dict[Any, Any] = {}
+        self._lock = threading.Lock()  # sync calls prepare in the caller's thread: many threads at once
+        self._epoch = 0  # counts the times the kept templates were dropped
 
     def template(self, model: str | Mapping[str, Any], params: Mapping[str, Any]) -> Template:
         """The template of ``model`` with ``params``: a kept one, or a new one (kept when it may be)."""
         key = _memo_key(model, params)
         if key is None:
             return Template(model, params)
-        self._check_world()
-        kept = self._kept.pop(key, None)
-        if kept is None:
-            kept = Template(model, params)
-            if kept.hooks or kept.fallbacks or kept.lanes is not None:
+        with self._lock:
+            self._check_world()
+            epoch = self._epoch
+            kept = self._kept.pop(key, None)
+            if kept is not None:
+                self._kept[key] = kept  # (re)inserted last: the most recently used
                 return kept
-            if len(self._kept) >= self.size:
-                del self._kept[next(iter(self._kept))]
-        self._kept[key] = kept  # (re)inserted last: the most recently used
-        return kept
+        made = Template(model, params)  # outside the lock: it may raise, or take a while (credentials)
+        if made.hooks or made.fallbacks or made.lanes is not None:
+            return made
+        with self._lock:
+            self._check_world()
+            if self._epoch == epoch:  # kept only if the world it was built in still holds
+                while len(self._kept) >= self.size:
+                    del self._kept[next(iter(self._kept))]
+                self._kept[key] = made
+        return made
 
     def clear(self) -> None:
-        self._kept.clear()
-        self._world = None
+        with self._lock:
+            self._kept.clear()
+            self._world = None
+            self._epoch += 1
 
     def _check_world(self) -> None:
         from . import otel
@@ -387,6 +399,7 @@ class TemplateMemo:
         world = (settings.state(), registry_version(), otel.enabled())
         if env is None or world != self._world or env != self._env:
             self._kept.clear()
+            self._epoch += 1
             self._world, self._env = world, dict(env) if env is not None else {}
 
 

@@ -492,14 +492,21 @@ def _build(cls: type[_Obj], data: dict[str, Any]) -> Any:
         for name, factory in factories:
             if name not in fields_set:
                 values[name] = factory()
-    obj = _object_new(cls)
-    _object_set(obj, "__dict__", values)
-    _set_fields_set(obj, fields_set)
-    _set_extra(obj, extra)
     if private is not None:
         private = private.copy()
         for name, factory in private_factories:
             private[name] = factory()
+    return _assemble(cls, values, fields_set, extra, private)
+
+
+def _assemble(
+    cls: type[_Obj], values: dict[str, Any], fields_set: set[str], extra: dict[str, Any], private: dict[str, Any] | None
+) -> Any:
+    """A ``cls`` holding these field values, fields set, extras and private attributes, as pydantic keeps them."""
+    obj = _object_new(cls)
+    _object_set(obj, "__dict__", values)
+    _set_fields_set(obj, fields_set)
+    _set_extra(obj, extra)
     _set_private(obj, private)
     return obj
 
@@ -571,24 +578,14 @@ def _text_chunk(data: dict[str, Any], provider: str) -> StreamChunk | None:
                 return None
         elif key != "choices":
             extra[key] = value  # a field the model does not declare: kept as it is, as pydantic does
-    d = _object_new(Delta)
-    _object_set(d, "__dict__", {"role": role, "content": content, "tool_calls": None, "reasoning_content": None,
-                                "thinking_blocks": None, "function_call": None})  # fmt: skip
-    _set_fields_set(d, set(delta))
-    _set_extra(d, {})
-    _set_private(d, None)
-    c = _object_new(StreamChoice)
-    _object_set(c, "__dict__", {"index": index, "delta": d, "finish_reason": reason, "logprobs": None})
-    _set_fields_set(c, set(choice))
-    _set_extra(c, {})
-    _set_private(c, None)
-    chunk = _object_new(StreamChunk)
-    _object_set(chunk, "__dict__", {"id": data["id"], "object": "chat.completion.chunk", "created": data["created"],
-                                    "model": data.get("model", ""), "choices": [c], "usage": None})  # fmt: skip
-    _set_fields_set(chunk, set(data))
-    _set_extra(chunk, extra)
-    _set_private(chunk, {"_provider": provider, "_usage": None})
-    return chunk
+    # every field, in the class's order (tests compare the result with model_validate's, field by field)
+    d = _assemble(Delta, {"role": role, "content": content, "tool_calls": None, "reasoning_content": None,
+                          "thinking_blocks": None, "function_call": None}, set(delta), {}, None)  # fmt: skip
+    c = _assemble(StreamChoice, {"index": index, "delta": d, "finish_reason": reason, "logprobs": None},
+                  set(choice), {}, None)  # fmt: skip
+    values = {"id": data["id"], "object": "chat.completion.chunk", "created": data["created"],
+              "model": data.get("model", ""), "choices": [c], "usage": None}  # fmt: skip
+    return _assemble(StreamChunk, values, set(data), extra, {"_provider": provider, "_usage": None})  # type: ignore[no-any-return]
 
 
 def _specs() -> None:

@@ -251,7 +251,7 @@ class JobSetup:
         ``invalid_items``); model and key problems raise. ``on_call(item, call)`` sees each built request."""
         rows: list[Row] = []
         seen: dict[str, int] = {}
-        built: dict[int, tuple[str, Call]] | None = {}
+        built: dict[int, tuple[str, Call]] | None = {} if on_call is None else None  # (a dry run sends nothing)
         size = 0
         try:
             for item in self.items():
@@ -266,12 +266,11 @@ class JobSetup:
                     else:
                         if on_call is not None and call is not None:
                             on_call(item, call)
-                        elif call is None:  # (a setup that does not build: nothing to keep)
-                            built = None
-                        elif built is not None:
+                        if built is not None:
                             size += _weight(call)
-                            built = None if size > KEEP_BUILT_BYTES else built
-                            if built is not None:
+                            if size > KEEP_BUILT_BYTES or call is None:  # (None: a setup that builds nothing)
+                                built = None
+                            else:
                                 built[item.line] = (item.custom_id, call)
                 if item.error is not None:
                     self.invalid_items.append(item)
@@ -282,7 +281,7 @@ class JobSetup:
             raise SetupError(f"cannot read {self.opts.input}: {exc}") from None
         if not rows:
             raise SetupError(f"{self.opts.input} holds no input {self.source.unit if self.source else 'line'}s")
-        self.built = built if on_call is None else None
+        self.built = built
         return rows
 
     def invalid_line(self, item: Item) -> str:
@@ -454,4 +453,4 @@ def _check_writable(what: str, path: Path) -> None:
 
 def _weight(call: Call) -> int:
     """About the bytes a kept call holds: its request body and its prompt text (twice: str and body)."""
-    return 2 * len(call.request.content or b"") + 256
+    return 2 * len(call.request.content or b"") + 256 if call is not None else 0

@@ -215,6 +215,34 @@ ODD = {
     "choice a string": {"choices": ["x"]},
     "not a dict": ["x"],
     "str subclass": answer(model=type("S", (str,), {})("m")),
+    # the shapes next to the in-line text answer (types._text_answer): taken by it, or left to _build
+    "plain": answer(),
+    "usage plain": answer(usage={"prompt_tokens": 3, "completion_tokens": 4, "total_tokens": 7}),
+    "usage extra": answer(usage={"prompt_tokens": 3, "completion_tokens": 4, "total_tokens": 7, "cost": 0.1}),
+    "usage details none": answer(usage={"prompt_tokens": 3, "prompt_tokens_details": None}),
+    "usage details counts none": answer(usage={"completion_tokens_details": {"reasoning_tokens": None}}),
+    "usage details a float": answer(usage={"prompt_tokens_details": {"cached_tokens": 1.0}}),
+    "usage details a list": answer(usage={"prompt_tokens_details": [1]}),
+    "usage empty": answer(usage={}),
+    "usage none": answer(usage=None),
+    "reasoning text only": answer(message={"content": "a", "reasoning_content": "r"}),
+    "reasoning an int": answer(message={"content": "a", "reasoning_content": 1}),
+    "message empty": answer(message={}),
+    "message extras": answer(message={"content": "a", "refusal": None, "audio": None}),
+    "role tool": answer(message={"role": "tool", "content": "a"}),
+    "role an int": answer(message={"role": 1, "content": "a"}),
+    "no finish": {**answer(), "choices": [{"index": 0, "message": {"content": "a"}}]},
+    "no index": {**answer(), "choices": [{"message": {"content": "a"}, "finish_reason": "length"}]},
+    "two choices": {**answer(), "choices": [answer()["choices"][0], {**answer()["choices"][0], "index": 1}]},
+    "no choices": answer() | {"choices": []},
+    "fingerprint": answer(system_fingerprint="fp"),
+    "fingerprint an int": answer(system_fingerprint=1),
+    "created a bool": answer(created=True),
+    "no created": {k: v for k, v in answer().items() if k != "created"},
+    "no id": {k: v for k, v in answer().items() if k != "id"},
+    "no object": {k: v for k, v in answer().items() if k != "object"},
+    "model None": answer(model=None),
+    "logprobs None": answer(choice={"logprobs": None}),
 }
 
 
@@ -303,6 +331,28 @@ def test_text_chunks_are_built_in_line(monkeypatch):
     for name in ("tool call delta", "two choices", "logprobs", "usage with text", "index a bool"):
         chunk_from(copy.deepcopy(ODD_CHUNKS[name]), "openai")
     assert len(slow) == 5  # every other shape goes to the generic builder
+
+
+def test_text_answers_are_built_in_line(monkeypatch):
+    from volley import types
+
+    slow = []
+    monkeypatch.setattr(types, "_build", lambda cls, data: slow.append(data) or ModelResponse.model_validate(data))
+    taken = ("plain", "usage plain", "usage extra", "usage details none", "usage details counts none", "usage empty",
+             "reasoning text only", "message empty", "message extras", "role tool", "no finish", "no index",
+             "two choices", "no choices", "fingerprint", "extras everywhere", "usage details")  # fmt: skip
+    for name in taken:
+        same(response_from(copy.deepcopy(ODD[name])), ModelResponse.model_validate(copy.deepcopy(ODD[name])), name)
+    assert slow == []
+    left = ("tool calls", "function call", "reasoning", "logprobs", "usage floats", "usage bool",
+            "usage details a float", "created float", "fingerprint an int", "no id", "no created",
+            "model None")  # fmt: skip
+    for name in left:
+        try:
+            response_from(copy.deepcopy(ODD[name]))
+        except ValueError:  # pydantic refuses some of them (a ValidationError)
+            pass
+    assert len(slow) == len(left)  # every other shape goes to the generic builder
 
 
 def test_a_built_answer_is_an_independent_copy_of_thinking_blocks():

@@ -513,10 +513,13 @@ def _assemble(
 
 def response_from(data: dict[str, Any]) -> ModelResponse:
     """A :class:`ModelResponse` from a protocol's parsed answer: what ``ModelResponse.model_validate(data)``
-    gives (and raises), built without validating again the values that already have their types."""
+    gives (and raises), built without validating again the values that already have their types.
+    The common answer (text messages, plain usage) is built in line (:func:`_text_answer`), every
+    other one by ``_build``."""
     if type(data) is not dict:
         return ModelResponse.model_validate(data)
-    return _build(ModelResponse, data)  # type: ignore[no-any-return]
+    resp = _text_answer(data)
+    return _build(ModelResponse, data) if resp is None else resp
 
 
 def chunk_from(data: dict[str, Any], provider: str = "") -> StreamChunk:
@@ -535,10 +538,11 @@ def chunk_from(data: dict[str, Any], provider: str = "") -> StreamChunk:
     return chunk
 
 
-_CHUNK_EXACT: dict[str, type] = {"id": str, "created": int, "model": str}
+_CHUNK_KEYS = frozenset({"id", "object", "created", "model", "choices", "usage"})
 _CHOICE_KEYS = frozenset({"index", "delta", "finish_reason", "logprobs"})
 _TEXT_DELTA_KEYS = frozenset({"content", "role"})
 _FINISH = frozenset(FinishReason.__args__)  # type: ignore[attr-defined]
+_CHUNK_OBJECT = "chat.completion.chunk"
 
 
 def _text_chunk(data: dict[str, Any], provider: str) -> StreamChunk | None:
@@ -547,45 +551,196 @@ def _text_chunk(data: dict[str, Any], provider: str) -> StreamChunk | None:
     Most chunks of a stream are this one: three objects straight from their values, without the
     generic builder's loop over the class's checks."""
     choices = data.get("choices")
-    if type(choices) is not list or len(choices) != 1 or "id" not in data or "created" not in data:
+    if type(choices) is not list or len(choices) != 1:
         return None
     choice = choices[0]
-    if type(choice) is not dict or not _CHOICE_KEYS.issuperset(choice) or choice.get("logprobs") is not None:
+    if type(choice) is not dict:
         return None
     delta = choice.get("delta")
-    if type(delta) is not dict or not _TEXT_DELTA_KEYS.issuperset(delta):
+    if type(delta) is not dict or not _TEXT_DELTA_KEYS.issuperset(delta) or not _CHOICE_KEYS.issuperset(choice):
         return None
+    cid, created, model = data.get("id"), data.get("created"), data.get("model", "")
     content, role = delta.get("content"), delta.get("role")
     index, reason = choice.get("index", 0), choice.get("finish_reason")
     if (
-        (content is not None and type(content) is not str)
+        type(cid) is not str
+        or type(created) is not int
+        or type(model) is not str
+        or (content is not None and type(content) is not str)
         or (role is not None and type(role) is not str)
         or type(index) is not int
         or (reason is not None and (type(reason) is not str or reason not in _FINISH))
+        or choice.get("logprobs") is not None
+        or data.get("usage") is not None
     ):
         return None
+    if data.keys() <= _CHUNK_KEYS:
+        extra: dict[str, Any] = {}
+    else:  # fields the model does not declare: kept as they are, as pydantic does
+        extra = {k: v for k, v in data.items() if k not in _CHUNK_KEYS}
+    kind = data.get("object", _CHUNK_OBJECT)
+    if type(kind) is not str or kind != _CHUNK_OBJECT:
+        return None
+    # every field, in the class's order (tests compare the result with model_validate's, field by field);
+    # a copy of a dict of the defaults is cheaper than a dict display
+    values = _DELTA_VALUES.copy()
+    values["role"], values["content"] = role, content
+    d = _assemble(Delta, values, set(delta), {}, None)
+    values = _CHOICE_VALUES.copy()
+    values["index"], values["delta"], values["finish_reason"] = index, d, reason
+    c = _assemble(StreamChoice, values, set(choice), {}, None)
+    values = _CHUNK_VALUES.copy()
+    values["id"], values["created"], values["model"], values["choices"] = cid, created, model, [c]
+    private = _CHUNK_PRIVATE.copy()
+    private["_provider"] = provider
+    return _assemble(StreamChunk, values, set(data), extra, private)  # type: ignore[no-any-return]
+
+
+_DELTA_VALUES: dict[str, Any] = dict.fromkeys(("role", "content", "tool_calls", "reasoning_content", "thinking_blocks",
+                                               "function_call"))  # fmt: skip
+_CHOICE_VALUES: dict[str, Any] = dict.fromkeys(("index", "delta", "finish_reason", "logprobs"))
+_CHUNK_VALUES: dict[str, Any] = {"id": None, "object": _CHUNK_OBJECT, "created": None, "model": None, "choices": None,
+                                 "usage": None}  # fmt: skip
+_CHUNK_PRIVATE: dict[str, Any] = {"_provider": "", "_usage": None}
+
+
+_ANSWER_KEYS = frozenset({"id", "object", "created", "model", "choices", "usage", "system_fingerprint"})
+_ANSWER_CHOICE_KEYS = frozenset({"index", "message", "finish_reason", "logprobs"})
+_MESSAGE_KEYS = frozenset({"role", "content", "tool_calls", "reasoning_content", "thinking_blocks", "function_call"})
+_ROLES = frozenset({"assistant", "user", "system", "tool", "developer"})
+_ANSWER_OBJECT = "chat.completion"
+
+
+def _extras(data: dict[str, Any], known: frozenset[str]) -> dict[str, Any]:
+    """The fields of ``data`` a model does not declare (kept as they are, as pydantic keeps them)."""
+    if data.keys() <= known:
+        return {}
+    return {k: v for k, v in data.items() if k not in known}
+
+
+def _text_answer(data: dict[str, Any]) -> ModelResponse | None:
+    """The answer ``_build`` makes of ``data`` when it is the common one: id, created, choices whose
+    messages hold text (no tool calls, no thinking blocks, no logprobs) and a usage of plain counts;
+    None for any other shape. Straight from the values, without the generic builder's loops."""
+    choices = data.get("choices")
+    cid, created, model, fp = data.get("id"), data.get("created"), data.get("model", ""), data.get("system_fingerprint")
+    kind = data.get("object", _ANSWER_OBJECT)
+    if (
+        type(choices) is not list
+        or type(cid) is not str
+        or type(created) is not int
+        or type(model) is not str
+        or (fp is not None and type(fp) is not str)
+        or type(kind) is not str
+        or kind != _ANSWER_OBJECT
+    ):
+        return None
+    built = []
+    for choice in choices:
+        c = _text_choice(choice)
+        if c is None:
+            return None
+        built.append(c)
+    usage = data.get("usage")
+    if usage is not None:
+        usage = _plain_usage(usage)
+        if usage is None:
+            return None
+    values = _ANSWER_VALUES.copy()
+    values["id"], values["created"], values["model"], values["choices"] = cid, created, model, built
+    values["usage"], values["system_fingerprint"] = usage, fp
+    private = _ANSWER_PRIVATE.copy()
+    for name, factory in _ANSWER_PRIVATE_FACTORIES:
+        private[name] = factory()
+    return _assemble(ModelResponse, values, set(data), _extras(data, _ANSWER_KEYS), private)  # type: ignore[no-any-return]
+
+
+def _text_choice(choice: Any) -> Choice | None:
+    if type(choice) is not dict:
+        return None
+    message = choice.get("message")
+    index, reason = choice.get("index", 0), choice.get("finish_reason", "stop")
+    if (
+        type(message) is not dict
+        or type(index) is not int
+        or (reason is not None and (type(reason) is not str or reason not in _FINISH))
+        or choice.get("logprobs") is not None
+    ):
+        return None
+    role, content, reasoning = (
+        message.get("role", "assistant"),
+        message.get("content"),
+        message.get("reasoning_content"),
+    )
+    if (
+        type(role) is not str
+        or role not in _ROLES
+        or (content is not None and type(content) is not str)
+        or (reasoning is not None and type(reasoning) is not str)
+        or message.get("tool_calls") is not None
+        or message.get("thinking_blocks") is not None
+        or message.get("function_call") is not None
+    ):
+        return None
+    values = _MESSAGE_VALUES.copy()
+    values["role"], values["content"], values["reasoning_content"] = role, content, reasoning
+    m = _assemble(Message, values, set(message), _extras(message, _MESSAGE_KEYS), {"_parsed": None})
+    values = _CHOICE_ANSWER_VALUES.copy()
+    values["index"], values["message"], values["finish_reason"] = index, m, reason
+    return _assemble(Choice, values, set(choice), _extras(choice, _ANSWER_CHOICE_KEYS), None)  # type: ignore[no-any-return]
+
+
+def _plain_usage(usage: Any) -> Usage | None:
+    """A usage of int counts (details: int or None counts), or None for any other shape."""
+    if type(usage) is not dict:
+        return None
+    values = _USAGE_VALUES.copy()
+    extra: dict[str, Any] = {}
+    for key, value in usage.items():
+        if key in _USAGE_COUNTS:
+            if type(value) is not int:
+                return None
+            values[key] = value
+        elif key in _USAGE_DETAILS:
+            if value is not None:
+                cls = _USAGE_DETAILS[key]
+                value = _counts(cls, value)
+                if value is None:
+                    return None
+            values[key] = value
+        else:
+            extra[key] = value  # a field the model does not declare: kept as it is, as pydantic does
+    return _assemble(Usage, values, set(usage), extra, None)  # type: ignore[no-any-return]
+
+
+def _counts(cls: type[_Obj], data: Any) -> Any:
+    """A usage-details object whose declared fields are int or None counts, or None for any other shape."""
+    if type(data) is not dict:
+        return None
+    fields = _DETAILS_DEFAULTS[cls]
+    values = fields.copy()
     extra: dict[str, Any] = {}
     for key, value in data.items():
-        exact = _CHUNK_EXACT.get(key)
-        if exact is not None:
-            if type(value) is not exact:
-                return None
-        elif key == "object":
-            if type(value) is not str or value != "chat.completion.chunk":
-                return None
-        elif key == "usage":
-            if value is not None:
-                return None
-        elif key != "choices":
-            extra[key] = value  # a field the model does not declare: kept as it is, as pydantic does
-    # every field, in the class's order (tests compare the result with model_validate's, field by field)
-    d = _assemble(Delta, {"role": role, "content": content, "tool_calls": None, "reasoning_content": None,
-                          "thinking_blocks": None, "function_call": None}, set(delta), {}, None)  # fmt: skip
-    c = _assemble(StreamChoice, {"index": index, "delta": d, "finish_reason": reason, "logprobs": None},
-                  set(choice), {}, None)  # fmt: skip
-    values = {"id": data["id"], "object": "chat.completion.chunk", "created": data["created"],
-              "model": data.get("model", ""), "choices": [c], "usage": None}  # fmt: skip
-    return _assemble(StreamChunk, values, set(data), extra, {"_provider": provider, "_usage": None})  # type: ignore[no-any-return]
+        if key not in fields:
+            extra[key] = value  # a count the model does not declare: kept as it is, as pydantic does
+        elif value is not None and type(value) is not int:
+            return None
+        else:
+            values[key] = value
+    return _assemble(cls, values, set(data), extra, None)
+
+
+_ANSWER_VALUES: dict[str, Any] = dict.fromkeys(ModelResponse.model_fields)
+_ANSWER_VALUES["object"] = _ANSWER_OBJECT
+_MESSAGE_VALUES: dict[str, Any] = {k: f.default for k, f in Message.model_fields.items()}
+_CHOICE_ANSWER_VALUES: dict[str, Any] = dict.fromkeys(Choice.model_fields)
+_USAGE_VALUES: dict[str, Any] = {k: f.default for k, f in Usage.model_fields.items()}
+_USAGE_COUNTS = frozenset({"prompt_tokens", "completion_tokens", "total_tokens"})
+_USAGE_DETAILS: dict[str, type[_Obj]] = {"prompt_tokens_details": PromptTokensDetails,
+                                         "completion_tokens_details": CompletionTokensDetails}  # fmt: skip
+_DETAILS_DEFAULTS: dict[type[_Obj], dict[str, Any]] = {
+    cls: {k: f.default for k, f in cls.model_fields.items()} for cls in _USAGE_DETAILS.values()
+}
 
 
 def _specs() -> None:
@@ -632,3 +787,5 @@ def _specs() -> None:
 
 
 _specs()
+_ANSWER_PRIVATE: dict[str, Any] = _SPECS[ModelResponse][8]  # ModelResponse's private attributes and their factories
+_ANSWER_PRIVATE_FACTORIES: list[tuple[str, Callable[[], Any]]] = _SPECS[ModelResponse][9]

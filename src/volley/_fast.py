@@ -56,10 +56,20 @@ def _plain(obj: Any, depth: int = 0) -> bool:
         return math.isfinite(obj) and "e" not in repr(obj)
     if depth > 200:
         return False
-    if t is dict:
-        return all(type(k) is str and _plain(v, depth + 1) for k, v in obj.items())
+    if t is dict:  # strings, booleans and None checked in line: a request body is mostly those
+        for k, v in obj.items():
+            if type(k) is not str:
+                return False
+            tv = type(v)
+            if tv is not str and tv is not bool and v is not None and not _plain(v, depth + 1):
+                return False
+        return True
     if t is list or t is tuple:
-        return all(_plain(v, depth + 1) for v in obj)
+        for v in obj:
+            tv = type(v)
+            if tv is not str and tv is not bool and v is not None and not _plain(v, depth + 1):
+                return False
+        return True
     return False
 
 

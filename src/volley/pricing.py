@@ -411,6 +411,11 @@ def model_rates(model: str, provider: str | None = None) -> Rates | None:
         r.input, r.cached_input, r.source      # 0.15, 0.075, 'openai.com/api/pricing (...)'
     """
     _load_env()
+    return _memo_rates(model, provider)
+
+
+def _memo_rates(model: str, provider: str | None) -> Rates | None:
+    """``model_rates`` without looking at ``VOLLEY_PRICES`` again (its file was read when the call was set up)."""
     asked = ("asked", model, provider or "")
     known = _lookups.get(asked, _MISSING)
     if known is not _MISSING:  # the same name asked again (every answer of a batch): no parsing
@@ -472,7 +477,7 @@ def answer_cost(resp: Any, provider: str) -> float | None:
     if private.get("_cache_hit") or private.get("_billing", "standard") != "standard":
         return completion_cost(resp, provider=provider)
     model = resp.model
-    rates = model_rates(model, provider) if model else None
+    rates = _memo_rates(model, provider) if model else None  # (the call's set-up read VOLLEY_PRICES)
     return None if rates is None else tokens_cost(rates, *usage_counts(resp.usage))
 
 

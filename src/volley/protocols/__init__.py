@@ -14,7 +14,7 @@ from __future__ import annotations
 import importlib
 import threading
 from types import ModuleType
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from .base import ProtocolModule
@@ -38,7 +38,7 @@ def get_protocol(name: str) -> ProtocolModule:
     if isinstance(entry, str):
         entry = importlib.import_module(entry)
         _protocols[name] = entry
-    return cast("ProtocolModule", entry)
+    return entry
 
 
 def protocol_names() -> list[str]:

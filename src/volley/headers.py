@@ -62,11 +62,8 @@ def plain(headers: Mapping[str, str] | None) -> Headers:
     if headers is None:
         return Headers()
     if getattr(headers, "getall", None) is not None:  # a multidict (aiohttp's): str names and values
-        fast = _new_headers(Headers)  # (empty: no __init__ call)
+        fast = dict.__new__(Headers)  # (empty: no __init__ call)
         dict.update(fast, {k.lower(): v for k, v in headers.items()})
         if len(fast) == len(headers):
             return fast  # no name came twice (the common case): nothing to join
     return Headers(headers.items())
-
-
-_new_headers = dict.__new__

@@ -439,6 +439,7 @@ class _Spec:
 
 
 _SPECS: dict[type[_Obj], tuple[Any, ...]] = {}  # each class's _Spec.parts()
+_SPEC_OF: dict[type[_Obj], _Spec] = {}  # each class's _Spec
 
 
 def _build(cls: type[_Obj], data: dict[str, Any]) -> Any:
@@ -538,11 +539,11 @@ def chunk_from(data: dict[str, Any], provider: str = "") -> StreamChunk:
     return chunk
 
 
-_CHUNK_KEYS = frozenset({"id", "object", "created", "model", "choices", "usage"})
-_CHOICE_KEYS = frozenset({"index", "delta", "finish_reason", "logprobs"})
+_CHUNK_KEYS = frozenset(StreamChunk.model_fields)
+_CHOICE_KEYS = frozenset(StreamChoice.model_fields)
 _TEXT_DELTA_KEYS = frozenset({"content", "role"})
 _FINISH = frozenset(FinishReason.__args__)  # type: ignore[attr-defined]
-_CHUNK_OBJECT = "chat.completion.chunk"
+_CHUNK_OBJECT = StreamChunk.model_fields["object"].default
 
 
 def _text_chunk(data: dict[str, Any], provider: str) -> StreamChunk | None:
@@ -572,14 +573,9 @@ def _text_chunk(data: dict[str, Any], provider: str) -> StreamChunk | None:
         or (reason is not None and (type(reason) is not str or reason not in _FINISH))
         or choice.get("logprobs") is not None
         or data.get("usage") is not None
+        or type(kind := data.get("object", _CHUNK_OBJECT)) is not str
+        or kind != _CHUNK_OBJECT
     ):
-        return None
-    if data.keys() <= _CHUNK_KEYS:
-        extra: dict[str, Any] = {}
-    else:  # fields the model does not declare: kept as they are, as pydantic does
-        extra = {k: v for k, v in data.items() if k not in _CHUNK_KEYS}
-    kind = data.get("object", _CHUNK_OBJECT)
-    if type(kind) is not str or kind != _CHUNK_OBJECT:
         return None
     # every field, in the class's order (tests compare the result with model_validate's, field by field);
     # a copy of a dict of the defaults is cheaper than a dict display
@@ -593,22 +589,13 @@ def _text_chunk(data: dict[str, Any], provider: str) -> StreamChunk | None:
     values["id"], values["created"], values["model"], values["choices"] = cid, created, model, [c]
     private = _CHUNK_PRIVATE.copy()
     private["_provider"] = provider
-    return _assemble(StreamChunk, values, set(data), extra, private)  # type: ignore[no-any-return]
+    return _assemble(StreamChunk, values, set(data), _extras(data, _CHUNK_KEYS), private)  # type: ignore[no-any-return]
 
 
-_DELTA_VALUES: dict[str, Any] = dict.fromkeys(("role", "content", "tool_calls", "reasoning_content", "thinking_blocks",
-                                               "function_call"))  # fmt: skip
-_CHOICE_VALUES: dict[str, Any] = dict.fromkeys(("index", "delta", "finish_reason", "logprobs"))
-_CHUNK_VALUES: dict[str, Any] = {"id": None, "object": _CHUNK_OBJECT, "created": None, "model": None, "choices": None,
-                                 "usage": None}  # fmt: skip
-_CHUNK_PRIVATE: dict[str, Any] = {"_provider": "", "_usage": None}
-
-
-_ANSWER_KEYS = frozenset({"id", "object", "created", "model", "choices", "usage", "system_fingerprint"})
-_ANSWER_CHOICE_KEYS = frozenset({"index", "message", "finish_reason", "logprobs"})
-_MESSAGE_KEYS = frozenset({"role", "content", "tool_calls", "reasoning_content", "thinking_blocks", "function_call"})
-_ROLES = frozenset({"assistant", "user", "system", "tool", "developer"})
-_ANSWER_OBJECT = "chat.completion"
+_ANSWER_KEYS = frozenset(ModelResponse.model_fields)
+_ANSWER_CHOICE_KEYS = frozenset(Choice.model_fields)
+_MESSAGE_KEYS = frozenset(Message.model_fields)
+_ANSWER_OBJECT = ModelResponse.model_fields["object"].default
 
 
 def _extras(data: dict[str, Any], known: frozenset[str]) -> dict[str, Any]:
@@ -684,7 +671,7 @@ def _text_choice(choice: Any) -> Choice | None:
         return None
     values = _MESSAGE_VALUES.copy()
     values["role"], values["content"], values["reasoning_content"] = role, content, reasoning
-    m = _assemble(Message, values, set(message), _extras(message, _MESSAGE_KEYS), {"_parsed": None})
+    m = _assemble(Message, values, set(message), _extras(message, _MESSAGE_KEYS), _MESSAGE_PRIVATE.copy())
     values = _CHOICE_ANSWER_VALUES.copy()
     values["index"], values["message"], values["finish_reason"] = index, m, reason
     return _assemble(Choice, values, set(choice), _extras(choice, _ANSWER_CHOICE_KEYS), None)  # type: ignore[no-any-return]
@@ -730,17 +717,9 @@ def _counts(cls: type[_Obj], data: Any) -> Any:
     return _assemble(cls, values, set(data), extra, None)
 
 
-_ANSWER_VALUES: dict[str, Any] = dict.fromkeys(ModelResponse.model_fields)
-_ANSWER_VALUES["object"] = _ANSWER_OBJECT
-_MESSAGE_VALUES: dict[str, Any] = {k: f.default for k, f in Message.model_fields.items()}
-_CHOICE_ANSWER_VALUES: dict[str, Any] = dict.fromkeys(Choice.model_fields)
-_USAGE_VALUES: dict[str, Any] = {k: f.default for k, f in Usage.model_fields.items()}
 _USAGE_COUNTS = frozenset({"prompt_tokens", "completion_tokens", "total_tokens"})
 _USAGE_DETAILS: dict[str, type[_Obj]] = {"prompt_tokens_details": PromptTokensDetails,
                                          "completion_tokens_details": CompletionTokensDetails}  # fmt: skip
-_DETAILS_DEFAULTS: dict[type[_Obj], dict[str, Any]] = {
-    cls: {k: f.default for k, f in cls.model_fields.items()} for cls in _USAGE_DETAILS.values()
-}
 
 
 def _specs() -> None:
@@ -783,9 +762,24 @@ def _specs() -> None:
         },
     }  # fmt: skip
     for cls, checks in details.items():
-        _SPECS[cls] = _Spec(cls, checks).parts()
+        spec = _SPEC_OF[cls] = _Spec(cls, checks)
+        _SPECS[cls] = spec.parts()
 
 
 _specs()
-_ANSWER_PRIVATE: dict[str, Any] = _SPECS[ModelResponse][8]  # ModelResponse's private attributes and their factories
-_ANSWER_PRIVATE_FACTORIES: list[tuple[str, Callable[[], Any]]] = _SPECS[ModelResponse][9]
+# What the in-line builders start from (copied for each object): each class's defaults in its field
+# order (a placeholder for a default factory or a required field: always given) and private attributes, as
+# its _Spec holds them for ``_build``.
+_DELTA_VALUES = _SPEC_OF[Delta].defaults
+_CHOICE_VALUES = _SPEC_OF[StreamChoice].defaults
+_CHUNK_VALUES = _SPEC_OF[StreamChunk].defaults
+_CHUNK_PRIVATE: dict[str, Any] = _SPEC_OF[StreamChunk].private or {}
+_ANSWER_VALUES = _SPEC_OF[ModelResponse].defaults
+_ANSWER_PRIVATE: dict[str, Any] = _SPEC_OF[ModelResponse].private or {}
+_ANSWER_PRIVATE_FACTORIES = _SPEC_OF[ModelResponse].private_factories
+_MESSAGE_VALUES = _SPEC_OF[Message].defaults
+_MESSAGE_PRIVATE: dict[str, Any] = _SPEC_OF[Message].private or {}
+_ROLES: frozenset[Any] = _SPEC_OF[Message].literal["role"]
+_CHOICE_ANSWER_VALUES = _SPEC_OF[Choice].defaults
+_USAGE_VALUES = _SPEC_OF[Usage].defaults
+_DETAILS_DEFAULTS = {cls: _SPEC_OF[cls].defaults for cls in _USAGE_DETAILS.values()}

@@ -451,6 +451,6 @@ def _check_writable(what: str, path: Path) -> None:
         raise SetupError(f"cannot write the {what} {path}: directory {parent} is not writable")
 
 
-def _weight(call: Call) -> int:
+def _weight(call: Call | None) -> int:
     """About the bytes a kept call holds: its request body and its prompt text (twice: str and body)."""
     return 2 * len(call.request.content or b"") + 256 if call is not None else 0
